@@ -1,0 +1,206 @@
+"""Dataset: interactions as compact arrays, the user and item IdMaps, the movie catalog."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from movierec.data.idmap import IdMap
+
+
+@dataclass(eq=False)
+class Catalog:
+    """Movie metadata aligned with an item IdMap: row i describes item index i.
+
+    Attributes:
+        titles: shape (n_items,), titles without the year suffix where one was parsed.
+        years: shape (n_items,), release year or -1 when unknown.
+        genres: list of genre lists, one per item.
+        genre_names: the genre vocabulary, in multi-hot column order.
+        genre_matrix: uint8 multi-hot, shape (n_items, n_genres).
+    """
+
+    titles: np.ndarray
+    years: np.ndarray
+    genres: list[list[str]]
+    genre_names: list[str]
+    genre_matrix: np.ndarray
+
+    @classmethod
+    def empty(cls, n_items: int) -> "Catalog":
+        return cls(
+            titles=np.array([""] * n_items, dtype=object),
+            years=np.full(n_items, -1, dtype=np.int32),
+            genres=[[] for _ in range(n_items)],
+            genre_names=[],
+            genre_matrix=np.zeros((n_items, 0), dtype=np.uint8),
+        )
+
+    @classmethod
+    def from_frame(cls, items: IdMap, frame: pd.DataFrame) -> "Catalog":
+        """Align a frame with columns item_id, title, year, genres (list) to `items`.
+
+        Items with no row get an empty title and no genres.
+        """
+        n = len(items)
+        catalog = cls.empty(n)
+        if frame is None or frame.empty:
+            return catalog
+        pos = items.lookup(frame["item_id"].to_numpy(), missing="mask")
+        keep = pos >= 0
+        frame, pos = frame[keep], pos[keep]
+        catalog.titles[pos] = frame["title"].to_numpy(dtype=object)
+        catalog.years[pos] = frame["year"].to_numpy(dtype=np.int32)
+        genre_lists = frame["genres"].tolist()
+        names = sorted({g for gl in genre_lists for g in gl})
+        col = {g: j for j, g in enumerate(names)}
+        matrix = np.zeros((n, len(names)), dtype=np.uint8)
+        genres: list[list[str]] = [[] for _ in range(n)]
+        for p, gl in zip(pos.tolist(), genre_lists):
+            genres[p] = list(gl)
+            for g in gl:
+                matrix[p, col[g]] = 1
+        catalog.genres, catalog.genre_names, catalog.genre_matrix = genres, names, matrix
+        return catalog
+
+    def label(self, index: int) -> str:
+        """'Title (year)' for display."""
+        title = self.titles[index] or "?"
+        year = int(self.years[index])
+        return f"{title} ({year})" if year > 0 else str(title)
+
+    def to_frame(self, items: IdMap) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "item_id": items.raw_ids,
+                "title": self.titles,
+                "year": self.years,
+                "genres": ["|".join(g) for g in self.genres],
+            }
+        )
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Ratings (or implicit interactions) with the ID maps and metadata they refer to.
+
+    Interactions are parallel arrays of equal length n:
+    `user_idx` int32 and `item_idx` int32 (indices into `users` / `items`),
+    `rating` float32, `timestamp` int64 (Unix seconds; zeros when the source has none,
+    with `has_timestamps` False).
+
+    Splits produce Datasets that share the parent's IdMaps, catalog and user features,
+    so indices mean the same thing in train and test.
+    """
+
+    name: str
+    users: IdMap
+    items: IdMap
+    user_idx: np.ndarray
+    item_idx: np.ndarray
+    rating: np.ndarray
+    timestamp: np.ndarray
+    catalog: Catalog | None = None
+    user_features: pd.DataFrame | None = None
+    has_timestamps: bool = True
+    rating_scale: tuple[float, float] | None = None
+    _csr: sp.csr_matrix | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.user_idx)
+        for arr_name in ("item_idx", "rating", "timestamp"):
+            if len(getattr(self, arr_name)) != n:
+                raise ValueError(f"{arr_name} has a different length than user_idx")
+        if self.catalog is None:
+            self.catalog = Catalog.empty(len(self.items))
+        if self.rating_scale is None and n:
+            self.rating_scale = (float(self.rating.min()), float(self.rating.max()))
+
+    # sizes -------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        """Users in the ID map (shared by every split of this dataset)."""
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_ratings(self) -> int:
+        return len(self.user_idx)
+
+    def __len__(self) -> int:
+        return self.n_ratings
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}, ratings={self.n_ratings:,}, users={self.n_users:,}, "
+            f"items={self.n_items:,})"
+        )
+
+    # views -------------------------------------------------------------------------
+    def subset(self, selector: np.ndarray, name: str | None = None) -> "Dataset":
+        """The interactions picked by a boolean mask or index array, same IdMaps and metadata."""
+        return replace(
+            self,
+            name=name or self.name,
+            user_idx=self.user_idx[selector],
+            item_idx=self.item_idx[selector],
+            rating=self.rating[selector],
+            timestamp=self.timestamp[selector],
+            _csr=None,
+        )
+
+    def to_csr(self, values: str = "rating") -> sp.csr_matrix:
+        """users x items sparse matrix (rows: user index, columns: item index).
+
+        Args:
+            values: "rating" for the ratings, "ones" for a binary matrix.
+        """
+        if values == "rating" and self._csr is not None:
+            return self._csr
+        data = self.rating if values == "rating" else np.ones(self.n_ratings, dtype=np.float32)
+        m = sp.csr_matrix(
+            (data.astype(np.float32, copy=False), (self.user_idx, self.item_idx)),
+            shape=(self.n_users, self.n_items),
+        )
+        m.sum_duplicates()
+        if values == "rating":
+            self._csr = m
+        return m
+
+    def to_frame(self, raw_ids: bool = True) -> pd.DataFrame:
+        """Interactions as a DataFrame with columns user, item, rating, timestamp."""
+        if raw_ids:
+            users, items = self.users.raw(self.user_idx), self.items.raw(self.item_idx)
+        else:
+            users, items = self.user_idx, self.item_idx
+        return pd.DataFrame(
+            {"user": users, "item": items, "rating": self.rating, "timestamp": self.timestamp}
+        )
+
+    def user_counts(self) -> np.ndarray:
+        """Interactions per user index, shape (n_users,)."""
+        return np.bincount(self.user_idx, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        """Interactions per item index, shape (n_items,)."""
+        return np.bincount(self.item_idx, minlength=self.n_items)
+
+    def active_users(self) -> np.ndarray:
+        """Indices of users with at least one interaction here."""
+        return np.flatnonzero(self.user_counts())
+
+    def fingerprint(self) -> str:
+        """sha256 over the interactions and ID maps: equal data, equal fingerprint."""
+        h = hashlib.sha256()
+        for arr in (self.user_idx, self.item_idx, self.rating, self.timestamp):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        for idmap in (self.users, self.items):
+            h.update(pd.util.hash_array(np.asarray(idmap.raw_ids, dtype=object)).tobytes())
+        return h.hexdigest()

@@ -1,0 +1,90 @@
+"""IdMap: the one place where raw MovieLens IDs become contiguous indices and back."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from movierec.errors import UnknownIdError
+
+
+class IdMap:
+    """A bijection between raw IDs (ints or strings) and indices `0..n-1`.
+
+    Raw IDs are kept sorted, so the index order is stable and reproducible.
+    All lookups are vectorised.
+    """
+
+    def __init__(self, raw_ids: Iterable, *, kind: str = "id", error: type[UnknownIdError] = UnknownIdError):
+        arr = np.asarray(raw_ids if not isinstance(raw_ids, pd.Index) else raw_ids.to_numpy())
+        if arr.ndim != 1:
+            raise ValueError("raw_ids must be one-dimensional")
+        index = pd.Index(arr)
+        if not index.is_unique:
+            index = index.unique()
+        if not index.is_monotonic_increasing:
+            index = index.sort_values()
+        self._index = index
+        self.kind = kind
+        self.error = error
+
+    @classmethod
+    def from_values(cls, values: np.ndarray, **kwargs) -> tuple["IdMap", np.ndarray]:
+        """Build a map from observed raw values and return it with their int32 indices."""
+        codes, uniques = pd.factorize(np.asarray(values), sort=True)
+        idmap = cls.__new__(cls)
+        idmap._index = pd.Index(uniques)
+        idmap.kind = kwargs.get("kind", "id")
+        idmap.error = kwargs.get("error", UnknownIdError)
+        return idmap, codes.astype(np.int32, copy=False)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, raw_id) -> bool:
+        return raw_id in self._index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdMap) and self._index.equals(other._index)
+
+    def __repr__(self) -> str:
+        return f"IdMap({self.kind}, n={len(self)})"
+
+    @property
+    def raw_ids(self) -> np.ndarray:
+        """All raw IDs, in index order, shape (n,)."""
+        return self._index.to_numpy()
+
+    def lookup(self, raw_ids, *, missing: str = "raise") -> np.ndarray:
+        """Raw IDs -> int64 indices.
+
+        Args:
+            raw_ids: a scalar or array of raw IDs.
+            missing: "raise" raises the map's UnknownIdError naming the unknown IDs;
+                "mask" returns -1 for them.
+        """
+        values = np.atleast_1d(np.asarray(raw_ids))
+        if values.dtype.kind in "iu" and self._index.dtype.kind == "O":
+            values = values.astype(str)
+        elif values.dtype.kind in "OUS" and self._index.dtype.kind in "iu":
+            coerced = pd.to_numeric(pd.Series(values), errors="coerce")
+            values = coerced.to_numpy()
+        idx = self._index.get_indexer(values)
+        if missing == "raise" and (idx < 0).any():
+            bad = values[idx < 0]
+            shown = ", ".join(str(v) for v in bad[:5]) + (" ..." if len(bad) > 5 else "")
+            raise self.error(f"Unknown {self.kind} ID{'s' if len(bad) > 1 else ''}: {shown}.")
+        return idx.astype(np.int64, copy=False)
+
+    def index_of(self, raw_id) -> int:
+        """One raw ID -> its index."""
+        return int(self.lookup([raw_id])[0])
+
+    def raw(self, indices) -> np.ndarray:
+        """Indices -> raw IDs."""
+        return self._index.to_numpy()[np.asarray(indices)]
+
+    def to_list(self) -> list:
+        return self._index.tolist()

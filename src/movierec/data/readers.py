@@ -1,0 +1,297 @@
+"""Fast, strict readers for ratings tables.
+
+The fast path hands the file to pyarrow; when it fails, a slow line-by-line pass finds the
+first bad line so the error can name it. Every failure is a ParseError whose message names
+the file (and the line where there is one).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec.errors import ParseError
+
+# column name candidates for a user's own ratings file (lower-cased, without _ - or spaces)
+USER_COLUMNS = ("user", "userid", "uid", "users", "customer", "customerid")
+ITEM_COLUMNS = ("item", "itemid", "iid", "movie", "movieid", "mid", "film", "filmid", "items")
+RATING_COLUMNS = ("rating", "ratings", "score", "stars", "value", "preference")
+TIME_COLUMNS = ("timestamp", "time", "ts", "date", "datetime", "unixtime")
+
+
+@dataclass
+class RatingsTable:
+    """Raw columns of a ratings file, before ID mapping."""
+
+    user: np.ndarray
+    item: np.ndarray
+    rating: np.ndarray
+    timestamp: np.ndarray | None
+
+
+def check_readable(path: Path, what: str = "file") -> None:
+    """Raise ParseError for a missing or empty file."""
+    if not path.exists():
+        raise ParseError(f"{what.capitalize()} {path} does not exist.")
+    if path.is_dir():
+        raise ParseError(f"{path} is a folder, not a {what}.")
+    if path.stat().st_size == 0:
+        raise ParseError(f"{path} is empty.")
+
+
+def check_encoding(path: Path, encoding: str) -> None:
+    """Raise ParseError naming the line of the first byte that is not valid `encoding`."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ParseError(f"{path} is UTF-16 encoded; save it as UTF-8 text.")
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ParseError(
+            f"{path}, line {line}: byte 0x{data[exc.start]:02x} is not valid {encoding} text; "
+            f"re-save the file as {encoding} or give its encoding."
+        ) from None
+
+
+def diagnose_table(path: Path, sep: str, n_cols: int, numeric: list[int], header: bool,
+                   encoding: str = "utf-8") -> None:
+    """Scan a delimited file line by line and raise ParseError at the first malformed line.
+
+    Args:
+        n_cols: expected number of fields on each line.
+        numeric: positions of fields that must parse as numbers.
+    """
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if header and lineno == 1:
+                continue
+            try:
+                line = raw.decode(encoding).rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise ParseError(f"{path}, line {lineno}: not valid {encoding} text.") from None
+            if not line.strip():
+                continue
+            fields = line.split(sep)
+            if len(fields) != n_cols:
+                raise ParseError(
+                    f"{path}, line {lineno}: expected {n_cols} fields separated by {sep!r}, found {len(fields)}."
+                )
+            for pos in numeric:
+                value = fields[pos].strip()
+                try:
+                    float(value)
+                except ValueError:
+                    raise ParseError(
+                        f"{path}, line {lineno}: field {pos + 1} is {value!r}, not a number."
+                    ) from None
+
+
+def read_numeric_table(path: Path, sep: str, n_cols: int, header: bool,
+                       dtypes: list[str]) -> list[np.ndarray]:
+    """Read a purely numeric delimited file into one array per column.
+
+    Multi-character separators (MovieLens' `::`) are rewritten in memory so that the
+    fast parser can read them.
+    """
+    check_readable(path)
+    source: str | io.BytesIO = str(path)
+    if len(sep) > 1:
+        source = io.BytesIO(path.read_bytes().replace(sep.encode(), b"\t"))
+        fast_sep = "\t"
+    else:
+        fast_sep = sep
+    names = [f"c{i}" for i in range(n_cols)]
+    try:
+        frame = pd.read_csv(
+            source,
+            sep=fast_sep,
+            header=0 if header else None,
+            names=names,
+            dtype={n: t for n, t in zip(names, dtypes)},
+            engine="pyarrow",
+        )
+    except Exception as exc:  # pyarrow raises several types; find the line, then report
+        diagnose_table(path, sep, n_cols, list(range(n_cols)), header)
+        raise ParseError(f"{path} could not be parsed: {str(exc).splitlines()[0]}") from None
+    if frame.empty:
+        raise ParseError(f"{path} has a header but no data rows.")
+    cols = [frame[n].to_numpy() for n in names]
+    first_line = 2 if header else 1
+    for n, col in zip(names, cols):
+        if col.dtype.kind == "f" and np.isnan(col).any():
+            row = int(np.flatnonzero(np.isnan(col))[0])
+            raise ParseError(f"{path}, line {row + first_line}: field {names.index(n) + 1} is empty.")
+    return cols
+
+
+def check_rating_range(path: Path, rating: np.ndarray, low: float | None, high: float | None,
+                       first_line: int) -> None:
+    """Raise ParseError at the first rating outside [low, high] or not finite."""
+    bad = ~np.isfinite(rating)
+    if low is not None:
+        bad |= rating < low
+    if high is not None:
+        bad |= rating > high
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        rng = f" (expected {low:g} to {high:g})" if low is not None and high is not None else ""
+        raise ParseError(
+            f"{path}, line {row + first_line}: rating {rating[row]:g} is out of range{rng}."
+        )
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", str(name).lower())
+
+
+def _find_column(columns: list[str], given: str | None, candidates: tuple[str, ...], role: str,
+                 path: Path, required: bool = True) -> str | None:
+    if given is not None:
+        if given not in columns:
+            raise ParseError(f"{path} has no column {given!r} (columns: {', '.join(map(str, columns))}).")
+        return given
+    normed = {_norm(c): c for c in columns}
+    for cand in candidates:
+        if cand in normed:
+            return normed[cand]
+    if required:
+        raise ParseError(
+            f"{path}: cannot tell which column holds the {role} (columns: {', '.join(map(str, columns))}); "
+            f"name it with --{role}-col."
+        )
+    return None
+
+
+def _looks_headerless(first_line: str, sep: str) -> bool:
+    fields = [f.strip() for f in first_line.split(sep)]
+    try:
+        [float(f) for f in fields[:3]]
+        return True
+    except ValueError:
+        return False
+
+
+def detect_format(path: Path) -> str:
+    """'parquet', 'tsv', 'csv' or 'dat' from the suffix and first line."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    with open(path, "rb") as fh:
+        first = fh.readline().decode("utf-8", errors="replace")
+    if "::" in first:
+        return "dat"
+    if "\t" in first:
+        return "tsv"
+    return "csv"
+
+
+def _timestamps_to_seconds(values: pd.Series, path: Path) -> np.ndarray:
+    if values.dtype.kind in "iu":
+        return values.to_numpy(np.int64)
+    if values.dtype.kind == "f":
+        if values.isna().any():
+            raise ParseError(f"{path}: the timestamp column has empty values.")
+        return values.to_numpy().astype(np.int64)
+    if values.dtype.kind == "M":
+        return (values.astype("datetime64[s]").astype(np.int64)).to_numpy()
+    parsed = pd.to_datetime(values, errors="coerce", utc=True)
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise ParseError(f"{path}: timestamp {values.iloc[row]!r} (row {row + 1}) is not a date or number.")
+    return (parsed.astype("datetime64[s, UTC]").astype(np.int64)).to_numpy()
+
+
+def read_user_ratings(
+    path: str | Path,
+    user_col: str | None = None,
+    item_col: str | None = None,
+    rating_col: str | None = None,
+    time_col: str | None = None,
+    sep: str | None = None,
+    rating_range: tuple[float, float] | None = None,
+    encoding: str = "utf-8",
+) -> RatingsTable:
+    """Read a user's own ratings file: CSV, TSV, `::`-separated or Parquet.
+
+    Columns are found by name (user/userId/user_id, item/movieId, rating/score,
+    timestamp/time/date) unless given. A file whose first line is numeric is read as
+    headerless `user, item, rating[, timestamp]`. Ratings must be finite numbers,
+    non-negative unless `rating_range` says otherwise.
+    """
+    path = Path(path)
+    check_readable(path, "ratings file")
+    fmt = detect_format(path)
+    first_line = 2
+    if fmt == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception:
+            raise ParseError(f"{path} is not a readable Parquet file.") from None
+    else:
+        check_encoding(path, encoding)
+        sep = sep or {"dat": "::", "tsv": "\t", "csv": ","}[fmt]
+        with open(path, encoding=encoding) as fh:
+            first = fh.readline()
+        headerless = _looks_headerless(first, sep)
+        n_fields = len(first.rstrip("\r\n").split(sep))
+        if headerless:
+            if n_fields not in (3, 4):
+                raise ParseError(
+                    f"{path}, line 1: expected 3 or 4 fields (user, item, rating[, timestamp]), found {n_fields}."
+                )
+            cols = read_numeric_table(path, sep, n_fields, False, ["str", "str", "float64"] + ["float64"] * (n_fields - 3))
+            frame = pd.DataFrame(dict(zip(["user", "item", "rating", "timestamp"], cols)))
+            first_line = 1
+        else:
+            try:
+                frame = pd.read_csv(path, sep=sep, engine="python" if len(sep) > 1 else "c",
+                                    encoding=encoding, dtype=str, skipinitialspace=True)
+            except pd.errors.ParserError as exc:
+                match = re.search(r"line (\d+)", str(exc))
+                where = f", line {match.group(1)}" if match else ""
+                raise ParseError(f"{path}{where}: the number of fields differs from the header.") from None
+            if frame.empty:
+                raise ParseError(f"{path} has a header but no data rows.")
+    columns = list(frame.columns)
+    ucol = _find_column(columns, user_col, USER_COLUMNS, "user", path)
+    icol = _find_column(columns, item_col, ITEM_COLUMNS, "item", path)
+    rcol = _find_column(columns, rating_col, RATING_COLUMNS, "rating", path)
+    tcol = _find_column(columns, time_col, TIME_COLUMNS, "time", path, required=False)
+    for role, col in (("user", ucol), ("item", icol)):
+        if frame[col].isna().any():
+            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
+            raise ParseError(f"{path}, line {row + first_line}: the {role} ID is empty.")
+    rating_raw = frame[rcol]
+    rating = pd.to_numeric(rating_raw, errors="coerce").to_numpy(np.float64)
+    if np.isnan(rating).any():
+        row = int(np.flatnonzero(np.isnan(rating))[0])
+        raise ParseError(f"{path}, line {row + first_line}: rating {rating_raw.iloc[row]!r} is not a number.")
+    low, high = rating_range if rating_range else (0.0, None)
+    check_rating_range(path, rating, low, high, first_line)
+    timestamp = None
+    if tcol is not None:
+        ts = frame[tcol]
+        if ts.dtype == object:
+            numeric = pd.to_numeric(ts, errors="coerce")
+            ts = numeric if not numeric.isna().any() else ts
+        timestamp = _timestamps_to_seconds(ts, path)
+    return RatingsTable(
+        user=_ids(frame[ucol]), item=_ids(frame[icol]), rating=rating.astype(np.float32), timestamp=timestamp
+    )
+
+
+def _ids(col: pd.Series) -> np.ndarray:
+    """Raw IDs as int64 when every value is a whole number, else as strings."""
+    if col.dtype.kind in "iu":
+        return col.to_numpy(np.int64)
+    values = col.astype(str).str.strip()
+    numeric = pd.to_numeric(values, errors="coerce")
+    if not numeric.isna().any() and (numeric == numeric.round()).all():
+        return numeric.to_numpy().astype(np.int64)
+    return values.to_numpy(dtype=object)

@@ -154,9 +154,15 @@ def extract_verified(spec: MovieLensSpec, archive: Path, target: Path) -> Path:
         facts = verify_extracted(spec, inner)
         facts.update({"name": spec.name, "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         (inner / VERIFIED_MARKER).write_text(json.dumps(facts))
-        if target.exists():  # an unverified leftover; verified ones never reach here
+        if (target / VERIFIED_MARKER).is_file():
+            return target  # another process finished the same fetch first
+        if target.exists():  # an unverified leftover
             shutil.rmtree(target)
-        inner.rename(target)
+        try:
+            inner.rename(target)
+        except OSError:
+            if not (target / VERIFIED_MARKER).is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

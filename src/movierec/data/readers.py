@@ -49,6 +49,8 @@ def check_encoding(path: Path, encoding: str) -> None:
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ParseError(f"{path} is UTF-16 encoded; save it as UTF-8 text.")
+    if b"\x00" in data[:4096]:
+        raise ParseError(f"{path} contains NUL bytes, so it is UTF-16 text or binary; save it as UTF-8 text.")
     try:
         data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -140,7 +142,12 @@ def check_rating_range(path: Path, rating: np.ndarray, low: float | None, high: 
         bad |= rating > high
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        rng = f" (expected {low:g} to {high:g})" if low is not None and high is not None else ""
+        if low is not None and high is not None:
+            rng = f" (expected {low:g} to {high:g})"
+        elif low is not None:
+            rng = f" (ratings must be at least {low:g}; give --rating-range for another scale)"
+        else:
+            rng = f" (ratings must be at most {high:g})"
         raise ParseError(
             f"{path}, line {row + first_line}: rating {rating[row]:g} is out of range{rng}."
         )
@@ -200,7 +207,7 @@ def _timestamps_to_seconds(values: pd.Series, path: Path) -> np.ndarray:
         return values.to_numpy().astype(np.int64)
     if values.dtype.kind == "M":
         return (values.astype("datetime64[s]").astype(np.int64)).to_numpy()
-    parsed = pd.to_datetime(values, errors="coerce", utc=True)
+    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise ParseError(f"{path}: timestamp {values.iloc[row]!r} (row {row + 1}) is not a date or number.")
@@ -258,6 +265,9 @@ def read_user_ratings(
                 raise ParseError(f"{path}{where}: the number of fields differs from the header.") from None
             if frame.empty:
                 raise ParseError(f"{path} has a header but no data rows.")
+            if frame.isna().to_numpy().any():
+                # the C parser pads short lines with NaN; name the first one that is short
+                diagnose_table(path, sep, len(frame.columns), [], header=True, encoding=encoding)
     columns = list(frame.columns)
     ucol = _find_column(columns, user_col, USER_COLUMNS, "user", path)
     icol = _find_column(columns, item_col, ITEM_COLUMNS, "item", path)
@@ -271,13 +281,15 @@ def read_user_ratings(
     rating = pd.to_numeric(rating_raw, errors="coerce").to_numpy(np.float64)
     if np.isnan(rating).any():
         row = int(np.flatnonzero(np.isnan(rating))[0])
-        raise ParseError(f"{path}, line {row + first_line}: rating {rating_raw.iloc[row]!r} is not a number.")
+        raw = rating_raw.iloc[row]
+        shown = "empty" if pd.isna(raw) or not str(raw).strip() else f"{raw!r}, not a number"
+        raise ParseError(f"{path}, line {row + first_line}: the rating is {shown}.")
     low, high = rating_range if rating_range else (0.0, None)
     check_rating_range(path, rating, low, high, first_line)
     timestamp = None
     if tcol is not None:
         ts = frame[tcol]
-        if ts.dtype == object:
+        if ts.dtype == object or pd.api.types.is_string_dtype(ts):
             numeric = pd.to_numeric(ts, errors="coerce")
             ts = numeric if not numeric.isna().any() else ts
         timestamp = _timestamps_to_seconds(ts, path)

@@ -51,7 +51,7 @@ def load_dataset(dataset: str | None, data: Path | None, **read_options):
     from movierec.data import load_movielens, load_ratings
 
     if (dataset is None) == (data is None):
-        raise ConfigError("Give exactly one of --dataset NAME or --data PATH.")
+        raise ConfigError("Give either a MovieLens dataset name (such as ml-100k) or --data PATH, not both or neither.")
     if data is not None:
         return load_ratings(data, **{k: v for k, v in read_options.items() if v is not None})
     with fetch_progress(dataset) as progress:

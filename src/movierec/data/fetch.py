@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import shutil
 import socket
@@ -44,7 +45,8 @@ def source_url(spec: MovieLensSpec, mirror: str | None) -> str:
     return Path(mirror).expanduser().resolve().joinpath(f"{spec.name}.zip").as_uri()
 
 
-def _copy_stream(src, dst, total: int | None, progress: ProgressFn | None) -> None:
+def _copy_stream(src, dst, total: int | None, progress: ProgressFn | None) -> int:
+    """Copy in chunks, reporting progress; returns the number of bytes copied."""
     done = 0
     if progress:
         progress(0, total)
@@ -56,6 +58,7 @@ def _copy_stream(src, dst, total: int | None, progress: ProgressFn | None) -> No
         done += len(block)
         if progress:
             progress(done, total)
+    return done
 
 
 def download(url: str, dest: Path, progress: ProgressFn | None = None, name: str = "", timeout: float = 30) -> None:
@@ -71,9 +74,18 @@ def download(url: str, dest: Path, progress: ProgressFn | None = None, name: str
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as fout:
             length = resp.headers.get("Content-Length")
-            _copy_stream(resp, fout, int(length) if length else None, progress)
+            total = int(length) if length else None
+            done = _copy_stream(resp, fout, total, progress)
+        if total is not None and done < total:
+            raise FetchError(
+                f"Downloading {name or url} stopped after {done:,} of {total:,} bytes; try again."
+            )
     except urllib.error.HTTPError as exc:
         raise FetchError(f"Downloading {name or url} failed: {url} answered HTTP {exc.code} {exc.reason}.") from None
+    except http.client.HTTPException as exc:  # e.g. IncompleteRead: the server broke off mid-transfer
+        raise FetchError(
+            f"Downloading {name or url} from {parsed.netloc or url} broke off ({type(exc).__name__}); try again."
+        ) from None
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise FetchError(
@@ -131,8 +143,12 @@ def verify_extracted(spec: MovieLensSpec, folder: Path) -> dict:
     return {"n_ratings": n}
 
 
-def extract_verified(spec: MovieLensSpec, archive: Path, target: Path) -> Path:
-    """Extract `archive` next to `target`, verify, then rename into place atomically."""
+def extract_verified(spec: MovieLensSpec, archive: Path, target: Path, replace: bool = False) -> Path:
+    """Extract `archive` next to `target`, verify, then rename into place atomically.
+
+    A verified copy already at `target` is kept unless `replace` is set; it is swapped
+    out only once the new copy has been verified.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.extract.", dir=target.parent))
     try:
@@ -154,10 +170,13 @@ def extract_verified(spec: MovieLensSpec, archive: Path, target: Path) -> Path:
         facts = verify_extracted(spec, inner)
         facts.update({"name": spec.name, "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         (inner / VERIFIED_MARKER).write_text(json.dumps(facts))
-        if (target / VERIFIED_MARKER).is_file():
+        if not replace and (target / VERIFIED_MARKER).is_file():
             return target  # another process finished the same fetch first
-        if target.exists():  # an unverified leftover
-            shutil.rmtree(target)
+        if target.exists():  # an unverified leftover, or the copy a forced fetch replaces
+            try:
+                target.rename(tmp / "replaced")  # removed with tmp below
+            except FileNotFoundError:  # another process moved it first
+                pass
         try:
             inner.rename(target)
         except OSError:
@@ -201,8 +220,6 @@ def fetch(
         with open(fd, "wb"):
             pass
         download(url, archive, progress, name=name)
-        if force and target.exists():
-            shutil.rmtree(target)
-        return extract_verified(spec, archive, target)
+        return extract_verified(spec, archive, target, replace=force)
     finally:
         archive.unlink(missing_ok=True)

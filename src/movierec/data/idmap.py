@@ -33,7 +33,9 @@ class IdMap:
     @classmethod
     def from_values(cls, values: np.ndarray, **kwargs) -> tuple["IdMap", np.ndarray]:
         """Build a map from observed raw values and return it with their int32 indices."""
-        codes, uniques = pd.factorize(np.asarray(values), sort=True)
+        values = np.asarray(values)
+        dense = _dense_factorize(values)
+        codes, uniques = dense if dense is not None else pd.factorize(values, sort=True)
         idmap = cls.__new__(cls)
         idmap._index = pd.Index(uniques)
         idmap.kind = kwargs.get("kind", "id")
@@ -88,3 +90,28 @@ class IdMap:
 
     def to_list(self) -> list:
         return self._index.tolist()
+
+
+def _dense_factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """pd.factorize(values, sort=True) for integers spanning a small range, without hashing.
+
+    MovieLens IDs are dense-ish positive integers; a presence table over [min, max] gives sorted
+    uniques and int32 codes in two linear passes (several times faster than a hash table on
+    25M values). Returns None when `values` are not integers or span too wide a range.
+    """
+    if values.dtype.kind not in "iu" or values.ndim != 1 or len(values) == 0:
+        return None
+    low, high = int(values.min()), int(values.max())
+    if high >= 2**63:  # uint64 beyond int64: leave to pandas
+        return None
+    if 0 <= low and high < max(2 * len(values), 1 << 20):
+        low = 0  # index the table by the raw value itself: no shifted copy of `values`
+    span = high - low + 1
+    if span > max(2 * len(values), 1 << 20) or span > 1 << 28:
+        return None
+    offsets = values - low if low != 0 else values
+    present = np.zeros(span, dtype=bool)
+    present[offsets] = True
+    lookup = np.cumsum(present, dtype=np.int32) - 1
+    uniques = (np.flatnonzero(present) + low).astype(values.dtype, copy=False)
+    return lookup[offsets], uniques

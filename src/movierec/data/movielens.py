@@ -132,6 +132,7 @@ def _read_100k_items(folder: Path) -> pd.DataFrame:
     path = folder / "u.item"
     check_readable(path, "movies file")
     genre_path = folder / "u.genre"
+    check_readable(genre_path, "genre list")
     genre_names = [
         line.split("|")[0]
         for line in genre_path.read_text(encoding="iso-8859-1").splitlines()
@@ -164,13 +165,32 @@ def _read_100k_users(folder: Path) -> pd.DataFrame | None:
     path = folder / "u.user"
     if not path.exists():
         return None
-    frame = pd.read_csv(path, sep="|", header=None, names=["user_id", "age", "gender", "occupation", "zip"],
-                        encoding="iso-8859-1", dtype={"zip": str})
+    return _read_users_table(path, path.read_bytes(), "|", ["user_id", "age", "gender", "occupation", "zip"])
+
+
+def _read_users_table(path: Path, data: bytes, sep: str, names: list[str]) -> pd.DataFrame:
+    """A headerless users file (`data` is its bytes, `::` already rewritten to `sep`)."""
+    import io
+
+    lines = data.decode("iso-8859-1").splitlines()
+    for lineno, line in enumerate(lines, start=1):
+        if line.strip() and len(line.split(sep)) != len(names):
+            shown = "'::'" if sep == "\t" else repr(sep)
+            raise ParseError(f"{path}, line {lineno}: expected {len(names)} fields separated by {shown}, "
+                             f"found {len(line.split(sep))}.")
+    frame = pd.read_csv(io.BytesIO(data), sep=sep, header=None, names=names, encoding="iso-8859-1",
+                        dtype={"zip": str})
+    ids = pd.to_numeric(frame["user_id"], errors="coerce")
+    if ids.isna().any():
+        row = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        raise ParseError(f"{path}, line {row + 1}: user ID {frame['user_id'].iloc[row]!r} is not a number.")
+    frame["user_id"] = ids.astype(np.int64)
     return frame
 
 
 def _read_dat_movies(path: Path, encoding: str) -> pd.DataFrame:
     check_readable(path, "movies file")
+    check_encoding(path, encoding)
     ids, titles, genres = [], [], []
     for lineno, line in enumerate(path.read_bytes().decode(encoding).splitlines(), start=1):
         if not line.strip():
@@ -190,15 +210,9 @@ def _read_dat_movies(path: Path, encoding: str) -> pd.DataFrame:
 def _read_dat_users(path: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
-    frame = pd.read_csv(io_bytes(path), sep="\t", header=None,
-                        names=["user_id", "gender", "age", "occupation", "zip"], dtype={"zip": str})
+    frame = _read_users_table(path, path.read_bytes().replace(b"::", b"\t"), "\t",
+                              ["user_id", "gender", "age", "occupation", "zip"])
     return frame[["user_id", "age", "gender", "occupation", "zip"]]
-
-
-def io_bytes(path: Path):
-    import io
-
-    return io.BytesIO(path.read_bytes().replace(b"::", b"\t"))
 
 
 def _read_csv_movies(path: Path) -> pd.DataFrame:
@@ -218,6 +232,7 @@ def _read_csv_movies(path: Path) -> pd.DataFrame:
 def read_ratings(spec: MovieLensSpec, path: Path) -> RatingsTable:
     """Read one ratings file of a MovieLens layout (also used for the 100K fold files)."""
     if spec.layout == "csv":
+        check_readable(path, "ratings file")
         with open(path, "rb") as fh:
             header = fh.readline().decode("utf-8", errors="replace").strip()
         if header.replace(" ", "") != "userId,movieId,rating,timestamp":

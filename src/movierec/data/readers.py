@@ -109,6 +109,8 @@ def read_numeric_table(path: Path, sep: str, n_cols: int, header: bool,
     else:
         fast_sep = sep
     names = [f"c{i}" for i in range(n_cols)]
+    if all(t in _ARROW_TYPES for t in dtypes):
+        return _read_numeric_arrow(path, source, fast_sep, sep, names, header, dtypes)
     try:
         frame = pd.read_csv(
             source,
@@ -129,6 +131,45 @@ def read_numeric_table(path: Path, sep: str, n_cols: int, header: bool,
         if col.dtype.kind == "f" and np.isnan(col).any():
             row = int(np.flatnonzero(np.isnan(col))[0])
             raise ParseError(f"{path}, line {row + first_line}: field {names.index(n) + 1} is empty.")
+    return cols
+
+
+_ARROW_TYPES = {"int64": "int64", "int32": "int32", "float32": "float32", "float64": "float64"}
+
+
+def _read_numeric_arrow(path: Path, source, fast_sep: str, sep: str, names: list[str], header: bool,
+                        dtypes: list[str]) -> list[np.ndarray]:
+    """read_numeric_table's fast path for all-numeric columns: pyarrow's multi-threaded CSV
+    reader straight into numpy, one column at a time (no pandas frame in between), so a
+    25M-row ratings.csv costs about the bytes of its arrays plus one column in flight."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    try:
+        table = pcsv.read_csv(
+            source,
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if header else 0),
+            parse_options=pcsv.ParseOptions(delimiter=fast_sep),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.type_for_alias(_ARROW_TYPES[t]) for n, t in zip(names, dtypes)}
+            ),
+        )
+    except Exception as exc:  # pyarrow raises several types; find the line, then report
+        diagnose_table(path, sep, len(names), list(range(len(names))), header)
+        raise ParseError(f"{path} could not be parsed: {str(exc).splitlines()[0]}") from None
+    if table.num_rows == 0:
+        raise ParseError(f"{path} has a header but no data rows.")
+    first_line = 2 if header else 1
+    cols = []
+    for pos, n in enumerate(names):
+        column = table.column(n)
+        if column.null_count:
+            diagnose_table(path, sep, len(names), list(range(len(names))), header)
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise ParseError(f"{path}, line {row + first_line}: field {pos + 1} is empty.")
+        cols.append(column.to_numpy())
+        table = table.drop_columns([n])  # frees the arrow copy of this column
+        del column
     return cols
 
 
@@ -265,14 +306,14 @@ def read_user_ratings(
                 raise ParseError(f"{path}{where}: the number of fields differs from the header.") from None
             if frame.empty:
                 raise ParseError(f"{path} has a header but no data rows.")
-            if frame.isna().to_numpy().any():
-                # the C parser pads short lines with NaN; name the first one that is short
-                diagnose_table(path, sep, len(frame.columns), [], header=True, encoding=encoding)
     columns = list(frame.columns)
     ucol = _find_column(columns, user_col, USER_COLUMNS, "user", path)
     icol = _find_column(columns, item_col, ITEM_COLUMNS, "item", path)
     rcol = _find_column(columns, rating_col, RATING_COLUMNS, "rating", path)
     tcol = _find_column(columns, time_col, TIME_COLUMNS, "time", path, required=False)
+    if fmt != "parquet" and first_line == 2 and frame[[ucol, icol, rcol]].isna().to_numpy().any():
+        # the parser pads short lines with NaN; name the first short line if there is one
+        diagnose_table(path, sep, len(columns), [], header=True, encoding=encoding)
     for role, col in (("user", ucol), ("item", icol)):
         if frame[col].isna().any():
             row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])

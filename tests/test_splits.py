@@ -1,0 +1,314 @@
+"""Leak-free splits: property tests on small random Datasets, canonical ML-100K folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from movierec.data.fetch import fetch
+from movierec.data.movielens import build_dataset
+from movierec.data.readers import RatingsTable
+from movierec.data.split import (
+    Split,
+    drop_unseen,
+    files_split,
+    kfold_splits,
+    leave_last_k_split,
+    ml100k_fold,
+    ml100k_folds,
+    random_split,
+    temporal_split,
+)
+from movierec.errors import SplitError, UnknownItemError
+
+PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def datasets(draw, min_size: int = 2, max_size: int = 60):
+    """Random small Datasets with repeated users/items and tied timestamps.
+
+    The row number is folded into the rating's fraction so every interaction is
+    recognisable after a split (ratings stay exact in float32).
+    """
+    n = draw(st.integers(min_size, max_size))
+    n_users = draw(st.integers(1, 8))
+    n_items = draw(st.integers(1, 10))
+    user = draw(st.lists(st.integers(1, n_users), min_size=n, max_size=n))
+    item = draw(st.lists(st.integers(100, 100 + n_items), min_size=n, max_size=n))
+    ts = draw(st.lists(st.integers(0, 20), min_size=n, max_size=n))
+    stars = draw(st.lists(st.integers(1, 5), min_size=n, max_size=n))
+    rating = np.array(stars) + np.arange(n) / 128.0
+    table = RatingsTable(user=np.array(user), item=np.array(item), rating=rating, timestamp=np.array(ts))
+    return build_dataset("h", table)
+
+
+def rows(ds) -> list[tuple]:
+    return sorted(zip(ds.user_idx.tolist(), ds.item_idx.tolist(), ds.rating.tolist(), ds.timestamp.tolist()))
+
+
+def keys(ds) -> np.ndarray:
+    """Sorted (user, item) keys; for data where each user rates an item once (ML-100K)."""
+    return np.sort(ds.user_idx.astype(np.int64) * ds.n_items + ds.item_idx)
+
+
+def check_unique_pair_partition(ds, split: Split) -> None:
+    """check_partition for large data with unique (user, item) pairs, vectorised."""
+    parts = list(split.parts().values())
+    assert np.array_equal(np.sort(np.concatenate([keys(p) for p in parts])), keys(ds))
+    assert all(p.users is ds.users and p.items is ds.items for p in parts)
+
+
+def check_partition(ds, split: Split) -> None:
+    """No interaction in two parts, none lost, IdMaps shared.
+
+    The rows of `ds` must be distinct (true of the tagged random data and of ML-100K).
+    """
+    parts = list(split.parts().values())
+    combined = sorted(r for p in parts for r in rows(p))
+    assert combined == rows(ds)
+    ids = [set(rows(p)) for p in parts]
+    for a in range(len(ids)):
+        for b in range(a + 1, len(ids)):
+            assert not ids[a] & ids[b]
+    for p in parts:
+        assert p.users is ds.users and p.items is ds.items
+        assert p.user_idx.dtype == np.int32 and p.timestamp.dtype == np.int64
+
+
+def same(a: Split, b: Split) -> bool:
+    return all(
+        np.array_equal(pa.rating, pb.rating) and np.array_equal(pa.user_idx, pb.user_idx)
+        for pa, pb in zip(a.parts().values(), b.parts().values())
+    ) and a.parts().keys() == b.parts().keys()
+
+
+# -- random ------------------------------------------------------------------------------
+@PROPS
+@given(datasets(), st.sampled_from([0.1, 0.2, 0.5]), st.sampled_from([0.0, 0.1, 0.2]), st.integers(0, 3))
+def test_random_split_partitions_and_is_seeded(ds, test_fraction, validation_fraction, seed):
+    n = ds.n_ratings
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * validation_fraction))
+    if n_test == 0 or n_test + n_val == n:
+        with pytest.raises(SplitError):
+            random_split(ds, test_fraction, validation_fraction, seed=seed)
+        return
+    split = random_split(ds, test_fraction, validation_fraction, seed=seed)
+    check_partition(ds, split)
+    assert split.test.n_ratings == n_test
+    assert (split.validation.n_ratings if split.validation is not None else 0) == n_val
+    assert same(split, random_split(ds, test_fraction, validation_fraction, seed=seed))
+    full = split.train_full()
+    assert full.n_ratings == n - n_test and full.users is ds.users
+
+
+def test_random_split_seed_changes_the_split(ml100k):
+    a, b = random_split(ml100k, seed=1), random_split(ml100k, seed=2)
+    assert not np.array_equal(a.test.rating, b.test.rating) or not np.array_equal(a.test.user_idx, b.test.user_idx)
+    assert a.info["seed"] == 1 and a.test.n_ratings == 20_000
+
+
+# -- temporal ----------------------------------------------------------------------------
+@PROPS
+@given(datasets(min_size=10), st.sampled_from([(0.8, 0.1, 0.1), (0.7, 0.0, 0.3), (0.5, 0.25, 0.25)]))
+def test_temporal_split_respects_time(ds, fractions):
+    split = temporal_split(ds, *fractions)
+    check_partition(ds, split)
+    train_max = split.train.timestamp.max()
+    if split.validation is not None:
+        assert train_max <= split.validation.timestamp.min()
+        assert split.validation.timestamp.max() <= split.test.timestamp.min()
+    assert train_max <= split.test.timestamp.min()
+    assert split.train.n_ratings == int(round(ds.n_ratings * fractions[0]))
+
+
+def test_temporal_split_ml100k(ml100k):
+    split = temporal_split(ml100k, 0.8, 0.1, 0.1)
+    assert split.train.timestamp.max() <= split.validation.timestamp.min() <= split.test.timestamp.min()
+    assert split.info["test_start"] == int(split.test.timestamp.min())
+
+
+# -- leave last k per user -----------------------------------------------------------------
+@PROPS
+@given(datasets(), st.sampled_from([1, 2, 0.2, 0.5]), st.sampled_from([None, 0, 1]), st.integers(1, 2))
+def test_leave_last_k_respects_time_per_user(ds, k, validation_k, min_train):
+    try:
+        split = leave_last_k_split(ds, k=k, validation_k=validation_k, min_train=min_train)
+    except SplitError as exc:
+        assert "empty" in str(exc)  # only when no user has enough history for a test part
+        return
+    check_partition(ds, split)
+    parts = split.parts()
+    for u in range(ds.n_users):
+        ts = {name: p.timestamp[p.user_idx == u] for name, p in parts.items()}
+        earlier = np.concatenate([ts["train"], ts.get("validation", np.array([], np.int64))])
+        if len(ts["test"]) and len(earlier):
+            assert ts["test"].min() >= earlier.max()
+        if "validation" in ts and len(ts["validation"]) and len(ts["train"]):
+            assert ts["validation"].min() >= ts["train"].max()
+        total = len(earlier) + len(ts["test"])
+        if total >= min_train:
+            assert len(ts["train"]) >= min_train  # users keep their minimum training history
+        if isinstance(k, int) and total >= min_train + k:
+            assert len(ts["test"]) == k
+
+
+def test_leave_last_one_ml100k(ml100k):
+    split = leave_last_k_split(ml100k, k=1, validation_k=0)
+    assert split.validation is None
+    assert split.test.n_ratings == 943 and np.all(split.test.user_counts() == 1)
+    check_unique_pair_partition(ml100k, split)
+
+
+# -- k-fold ------------------------------------------------------------------------------
+@PROPS
+@given(datasets(min_size=6), st.integers(2, 5), st.integers(0, 3))
+def test_kfold_covers_each_interaction_once(ds, n_folds, seed):
+    folds = list(kfold_splits(ds, n_folds=n_folds, seed=seed))
+    assert len(folds) == n_folds
+    tests = sorted(r for f in folds for r in rows(f.test))
+    assert tests == rows(ds)  # every interaction tests exactly once
+    for f in folds:
+        check_partition(ds, f)
+    again = list(kfold_splits(ds, n_folds=n_folds, seed=seed))
+    assert all(same(a, b) for a, b in zip(folds, again))
+
+
+# -- drop unseen ---------------------------------------------------------------------------
+@PROPS
+@given(datasets(min_size=4), st.integers(0, 5))
+def test_drop_unseen_reports_what_it_drops(ds, seed):
+    try:
+        base = random_split(ds, 0.5, seed=seed)
+    except SplitError:
+        assume(False)
+    dropped_split = drop_unseen(base)
+    counts = dropped_split.info["dropped"]
+    lost = base.test.n_ratings - dropped_split.test.n_ratings
+    assert lost == counts["test_unseen_user_ratings"] + counts["test_unseen_item_ratings"]
+    seen_u = base.train.user_counts() > 0
+    seen_i = base.train.item_counts() > 0
+    assert seen_u[dropped_split.test.user_idx].all() and seen_i[dropped_split.test.item_idx].all()
+    kept = set(rows(dropped_split.test))
+    assert kept <= set(rows(base.test))
+    assert dropped_split.train is base.train
+    via_flag = random_split(ds, 0.5, seed=seed, drop_unseen_test=True)
+    assert rows(via_flag.test) == rows(dropped_split.test) and via_flag.info["dropped"] == counts
+
+
+# -- bad parameters ------------------------------------------------------------------------
+def tiny():
+    table = RatingsTable(np.array([1, 1, 2, 2]), np.array([1, 2, 1, 2]), np.array([1.0, 2, 3, 4]), np.array([1, 2, 3, 4]))
+    return build_dataset("tiny", table)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda ds: random_split(ds, test_fraction=0),
+        lambda ds: random_split(ds, test_fraction=1.0),
+        lambda ds: random_split(ds, test_fraction=-0.1),
+        lambda ds: random_split(ds, test_fraction=1.5),
+        lambda ds: random_split(ds, test_fraction=0.5, validation_fraction=0.5),
+        lambda ds: random_split(ds, test_fraction=0.2, validation_fraction=-0.1),
+        lambda ds: temporal_split(ds, 0.8, 0.1, 0.2),
+        lambda ds: temporal_split(ds, 1.0, 0.0, 0.0),
+        lambda ds: temporal_split(ds, -0.2, 0.6, 0.6),
+        lambda ds: leave_last_k_split(ds, k=0),
+        lambda ds: leave_last_k_split(ds, k=-1),
+        lambda ds: leave_last_k_split(ds, k=1.5),
+        lambda ds: leave_last_k_split(ds, k=1, validation_k=2.5),
+        lambda ds: list(kfold_splits(ds, n_folds=1)),
+        lambda ds: list(kfold_splits(ds, n_folds=5)),
+        lambda ds: ml100k_fold(ds, "u9"),
+    ],
+)
+def test_bad_parameters_raise_split_error(call):
+    with pytest.raises(SplitError) as info:
+        call(tiny())
+    assert str(info.value).endswith(".")
+
+
+def test_time_splits_need_timestamps():
+    table = RatingsTable(np.array([1, 1, 2, 2]), np.array([1, 2, 1, 2]), np.array([1.0, 2, 3, 4]), None)
+    ds = build_dataset("nots", table)
+    with pytest.raises(SplitError, match="needs timestamps"):
+        temporal_split(ds)
+    with pytest.raises(SplitError, match="needs timestamps"):
+        leave_last_k_split(ds)
+
+
+# -- canonical ML-100K folds ------------------------------------------------------------------
+def test_ml100k_u1(ml100k):
+    split = ml100k_fold(ml100k, "u1")
+    assert (split.train.n_ratings, split.test.n_ratings) == (80_000, 20_000)
+    assert split.train.users is ml100k.users and split.test.items is ml100k.items
+    assert split.info == {"protocol": "ml100k-folds", "fold": "u1"}
+    assert split.train.user_idx.dtype == np.int32 and split.test.timestamp.dtype == np.int64
+    # the first line of u1.test is "1 6 5 887431973"
+    first = (split.test.users.raw(split.test.user_idx[0]), split.test.items.raw(split.test.item_idx[0]))
+    assert first == (1, 6) and split.test.rating[0] == 5.0
+
+
+def test_ml100k_five_folds_partition_the_data(ml100k):
+    folds = list(ml100k_folds(ml100k, folder=fetch("ml-100k")))
+    assert [f.info["fold"] for f in folds] == ["u1", "u2", "u3", "u4", "u5"]
+    assert len(np.unique(keys(ml100k))) == 100_000
+    tests = np.sort(np.concatenate([keys(f.test) for f in folds]))
+    assert np.array_equal(tests, keys(ml100k))  # each rating is in exactly one u*.test
+    for f in folds:
+        check_unique_pair_partition(ml100k, f)
+    # the folds carry the same ratings and timestamps as u.data
+    u1 = folds[0]
+    full = dict(zip(ml100k.user_idx.astype(np.int64) * 1682 + ml100k.item_idx, zip(ml100k.rating, ml100k.timestamp)))
+    sample = u1.test.user_idx[:50].astype(np.int64) * 1682 + u1.test.item_idx[:50]
+    assert [full[k] for k in sample] == list(zip(u1.test.rating[:50], u1.test.timestamp[:50]))
+
+
+@pytest.mark.parametrize("fold", ["ua", "ub"])
+def test_ml100k_ua_ub(ml100k, fold):
+    split = ml100k_fold(ml100k, fold)
+    assert split.test.n_ratings == 9_430 and np.all(split.test.user_counts() == 10)
+    assert split.train.n_ratings == 90_570
+
+
+# -- explicit files ------------------------------------------------------------------------
+def test_files_split_shares_idmaps(tmp_path):
+    train = tmp_path / "train.csv"
+    test = tmp_path / "test.csv"
+    train.write_text("user,item,rating,timestamp\n1,10,4,1\n1,20,3,2\n2,10,5,3\n")
+    test.write_text("user,item,rating,timestamp\n2,20,2,4\n3,10,1,5\n1,30,4,6\n")
+    split = files_split(train, test)
+    assert split.train.users is split.test.users and split.train.items is split.test.items
+    assert split.train.users.to_list() == [1, 2, 3]  # the test-only user is in the map
+    assert split.train.items.to_list() == [10, 20, 30]
+    assert (split.train.n_ratings, split.test.n_ratings) == (3, 3)
+    assert split.train.user_counts()[split.train.users.index_of(3)] == 0
+    dropped = files_split(train, test, drop_unseen_test=True)
+    assert dropped.test.n_ratings == 1
+    assert dropped.info["dropped"]["test_unseen_user_ratings"] == 1
+    assert dropped.info["dropped"]["test_unseen_item_ratings"] == 1
+    with pytest.raises(UnknownItemError):
+        split.train.items.lookup([40])
+
+
+def test_files_split_mixed_id_types(tmp_path):
+    train = tmp_path / "train.csv"
+    test = tmp_path / "test.csv"
+    train.write_text("user,item,rating\n1,10,4\n2,10,5\n")
+    test.write_text("user,item,rating\nalice,10,2\n1,10,3\n")
+    split = files_split(train, test)
+    assert split.train.users is split.test.users
+    assert split.test.users.raw(split.test.user_idx).tolist() == ["alice", "1"]
+
+
+def test_files_split_needs_matching_timestamps(tmp_path):
+    train = tmp_path / "train.csv"
+    test = tmp_path / "test.csv"
+    train.write_text("user,item,rating,timestamp\n1,10,4,1\n")
+    test.write_text("user,item,rating\n1,10,3\n")
+    with pytest.raises(SplitError, match="timestamps"):
+        files_split(train, test)

@@ -1,0 +1,247 @@
+"""Comparison tables, Markdown reports and PNG plots of a `runner.Comparison`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from movierec.evaluation.runner import Comparison  # noqa: E402
+
+#: metric order in tables (per K)
+TABLE_METRICS = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded",
+                 "coverage", "gini", "novelty", "diversity_genre", "diversity_emb", "long_tail")
+ACCURACY = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded")
+
+
+def table_columns(comp: Comparison, accuracy_only: bool = False) -> list[str]:
+    """The summary keys to show, ordered by metric then K."""
+    keys = list(next(iter(comp.results.values())).summary)
+    out = []
+    for m in TABLE_METRICS:
+        if accuracy_only and m not in ACCURACY:
+            continue
+        for k in comp.info.get("ks", []):
+            if f"{m}@{k}" in keys:
+                out.append(f"{m}@{k}")
+    return out
+
+
+def _mark(comp: Comparison, model: str, metric: str) -> str:
+    """'+' significantly better than the reference, '-' significantly worse, '' else."""
+    if model == comp.reference:
+        return ""
+    sig = comp.significance
+    row = sig[(sig["model"] == model) & (sig["metric"] == metric)]
+    if row.empty or not bool(row["significant"].iloc[0]):
+        return ""
+    return "+" if bool(row["better"].iloc[0]) else "-"
+
+
+def comparison_table(comp: Comparison, columns: list[str] | None = None) -> pd.DataFrame:
+    """models x metrics of strings "mean ± CI half-width" plus a significance mark
+    ('+' / '-': significantly better / worse than the reference, Holm-corrected paired
+    t-test and Wilcoxon both at alpha). Catalog metrics (coverage, Gini) have no CI."""
+    columns = columns or table_columns(comp)
+    rows = {}
+    for name, res in comp.results.items():
+        cells = {}
+        for c in columns:
+            mean = res.summary.get(c, np.nan)
+            ci = comp.ci.get(name, {}).get(c)
+            if ci is not None and np.all(np.isfinite(ci)):
+                half = (ci[1] - ci[0]) / 2
+                cell = f"{mean:.4f} ± {half:.4f}"
+            else:
+                cell = f"{mean:.4f}" if np.isfinite(mean) else "n/a"
+            cells[c] = cell + _mark(comp, name, c)
+        label = f"{name} (ref)" if name == comp.reference else name
+        rows[label] = cells
+    return pd.DataFrame(rows).T[columns]
+
+
+def _markdown(frame: pd.DataFrame, index_name: str = "model") -> str:
+    cols = [index_name] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in frame.iterrows():
+        lines.append("| " + " | ".join([str(idx)] + [str(v) for v in row.to_list()]) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# plots
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_metric_bars(comp: Comparison, path: Path, metrics: list[str] | None = None) -> Path:
+    """Grouped bars: one group per metric, one bar per model, 95% bootstrap CI whiskers."""
+    metrics = metrics or table_columns(comp, accuracy_only=True)
+    names = list(comp.results)
+    width = 0.8 / max(len(names), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(metrics) + 2), 4))
+    x = np.arange(len(metrics))
+    for j, name in enumerate(names):
+        means = np.array([comp.results[name].summary.get(m, np.nan) for m in metrics])
+        lo = np.array([comp.ci.get(name, {}).get(m, [np.nan, np.nan])[0] for m in metrics])
+        hi = np.array([comp.ci.get(name, {}).get(m, [np.nan, np.nan])[1] for m in metrics])
+        err = np.vstack([np.nan_to_num(means - lo), np.nan_to_num(hi - means)])
+        ax.bar(x + (j - (len(names) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=name)
+    ax.set_xticks(x, metrics, rotation=30, ha="right")
+    ax.set_ylabel("mean over test users")
+    ax.set_title(f"Ranking accuracy with 95% bootstrap CIs ({comp.info.get('protocol', '')})")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_recall_curves(comp: Comparison, path: Path, metric: str = "recall") -> Path:
+    """metric@K against K for every model (one line per model)."""
+    ks = comp.info.get("ks", [])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, res in comp.results.items():
+        ys = [res.summary.get(f"{metric}@{k}", np.nan) for k in ks]
+        ax.plot(ks, ys, marker="o", label=name)
+    ax.set_xlabel("K")
+    ax.set_ylabel(f"{metric}@K")
+    ax.set_title(f"{metric}@K curves")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_coverage_vs_accuracy(comp: Comparison, path: Path) -> Path:
+    """Catalog coverage@K (x) against the primary accuracy metric (y), one point per model."""
+    k = comp.primary.split("@")[-1]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, res in comp.results.items():
+        x = res.summary.get(f"coverage@{k}", np.nan)
+        y = res.summary.get(comp.primary, np.nan)
+        ax.scatter([x], [y], s=60)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5))
+    ax.set_xlabel(f"catalog coverage@{k}")
+    ax.set_ylabel(comp.primary)
+    ax.set_title("Coverage vs accuracy")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------
+# the report folder
+
+
+def write_report(comp: Comparison, folder: str | Path, title: str = "movierec comparison") -> dict[str, Path]:
+    """Write report.md, results.json, per_user.csv, significance.csv and PNG plots.
+
+    Returns:
+        name -> written path.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    paths["metric_bars"] = plot_metric_bars(comp, folder / "metric_bars.png")
+    paths["recall_curves"] = plot_recall_curves(comp, folder / "recall_at_k.png")
+    paths["coverage_vs_accuracy"] = plot_coverage_vs_accuracy(comp, folder / "coverage_vs_accuracy.png")
+
+    long = pd.concat({n: r.per_user for n, r in comp.results.items()}, names=["model"]).reset_index()
+    long.to_csv(folder / "per_user.csv", index=False)
+    paths["per_user"] = folder / "per_user.csv"
+    comp.significance.to_csv(folder / "significance.csv", index=False)
+    paths["significance"] = folder / "significance.csv"
+    (folder / "results.json").write_text(json.dumps(comp.to_json(), indent=2, default=_json_default))
+    paths["results"] = folder / "results.json"
+
+    info = comp.info
+    split = info.get("split", {})
+    lines = [f"# {title}", ""]
+    lines.append(f"- protocol: **{info.get('protocol')}**; cut-offs K = {', '.join(map(str, info.get('ks', [])))}")
+    thr = info.get("relevance_threshold")
+    lines.append(f"- relevant test items: {'rating >= ' + format(thr, 'g') if thr is not None else 'every test interaction'}")
+    lines.append(f"- candidates: {info.get('candidates', 'full')} ranking; each user's train(+validation) items excluded")
+    if split:
+        lines.append(
+            f"- split: train {split.get('n_train', '?'):,} / validation {split.get('n_validation', 0):,} / "
+            f"test {split.get('n_test', '?'):,} interactions; test users {split.get('n_test_users', '?')}"
+        )
+        dropped = split.get("dropped")
+        if dropped:
+            lines.append(
+                f"- dropped (never seen in train): {dropped.get('test_unseen_users', 0)} test users "
+                f"({dropped.get('test_unseen_user_ratings', 0)} ratings), {dropped.get('test_unseen_items', 0)} test movies "
+                f"({dropped.get('test_unseen_item_ratings', 0)} ratings)"
+            )
+    first = next(iter(comp.results.values()))
+    lines.append(
+        f"- evaluated users: {first.info['n_evaluated_users']} "
+        f"({first.info['n_users_without_relevant']} test users had no relevant test item)"
+    )
+    lines += ["", "## Results", "",
+              f"Mean ± half-width of the 95% bootstrap CI over users. Reference for significance: "
+              f"**{comp.reference}** (best baseline by {comp.primary}). `+` / `-`: significantly better / "
+              f"worse than the reference (paired t-test and Wilcoxon signed-rank, both Holm-corrected, "
+              f"alpha = {info.get('alpha', 0.05)}).", ""]
+    lines.append(_markdown(comparison_table(comp)))
+    lines += ["", "## Significance against the reference", ""]
+    sig = comp.significance
+    acc = set(table_columns(comp, accuracy_only=True))
+    sig_acc = sig[sig["metric"].isin(acc)] if not sig.empty else sig
+    if sig_acc.empty:
+        lines.append("(only one model: nothing to compare)")
+    else:
+        show = sig_acc[["model", "metric", "diff", "n_users", "p_t_holm", "p_w_holm", "significant"]].copy()
+        show["diff"] = show["diff"].map(lambda v: f"{v:+.4f}")
+        for c in ("p_t_holm", "p_w_holm"):
+            show[c] = show[c].map(lambda v: f"{v:.2g}" if np.isfinite(v) else "n/a")
+        lines.append(_markdown(show.set_index("model"), "model"))
+    lines += ["", "## By user stratum (training-history length)", ""]
+    pk = comp.primary
+    strat = pd.DataFrame({n: r.by_stratum()[pk] for n, r in comp.results.items() if pk in r.per_user})
+    counts = first.by_stratum()["n_users"]
+    strat.insert(0, "n_users", counts)
+    lines.append(f"{pk} per stratum (cold < {info.get('strata', (10, 100))[0]} training interactions <= warm "
+                 f"< {info.get('strata', (10, 100))[1]} <= heavy):")
+    lines.append("")
+    lines.append(_markdown(strat.map(lambda v: f"{v:.4f}" if isinstance(v, float) else v), "stratum"))
+    timing = info.get("timing", {})
+    if timing:
+        lines += ["", "## Timing", ""]
+        tf = pd.DataFrame(timing).T.map(lambda v: f"{v:.2f} s")
+        lines.append(_markdown(tf))
+    lines += ["", "## Plots", ""]
+    for key in ("metric_bars", "recall_curves", "coverage_vs_accuracy"):
+        lines.append(f"![{key}]({paths[key].name})")
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    paths["report"] = folder / "report.md"
+    return paths
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+__all__ = ["comparison_table", "table_columns", "plot_metric_bars", "plot_recall_curves",
+           "plot_coverage_vs_accuracy", "write_report"]

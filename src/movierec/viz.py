@@ -72,3 +72,113 @@ def plot_dataset(ds: Dataset, folder: Path) -> list[Path]:
         plot_long_tail(ds, folder / "long_tail.png"),
         plot_ratings_over_time(ds, folder / "ratings_over_time.png"),
     ]
+
+
+# -- models: learning curves and embedding maps ----------------------------------------
+
+#: distinctive genres first, so a movie's "primary" genre is its most telling one
+GENRE_PRIORITY = (
+    "Animation", "Children's", "Children", "Documentary", "Horror", "Musical", "Western", "Film-Noir",
+    "Sci-Fi", "War", "Romance", "Mystery", "Crime", "Thriller", "Fantasy", "Comedy", "Adventure",
+    "Action", "Drama", "IMAX", "unknown", "(no genres listed)",
+)
+
+
+def _records(history) -> list[dict]:
+    """History object, its to_dict(), or a list of epoch records -> list of records."""
+    if hasattr(history, "records"):
+        return list(history.records)
+    if isinstance(history, dict):
+        return list(history.get("records", []))
+    return list(history or [])
+
+
+def plot_learning_curve(history, path: Path, title: str = "learning curve") -> Path:
+    """Training and validation RMSE (or loss) per epoch, best epoch marked.
+
+    Args:
+        history: a training History (e.g. `model.history_`), its dict, or its records.
+        path: the PNG to write.
+    """
+    records = _records(history)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if not records:
+        ax.text(0.5, 0.5, "no training history", ha="center", va="center", transform=ax.transAxes)
+        return _save(fig, path)
+    epochs = [r["epoch"] for r in records]
+    if all("train_rmse" in r for r in records):
+        ax.plot(epochs, [r["train_rmse"] for r in records], marker=".", label="train RMSE", color="#4C72B0")
+        ylabel = "RMSE"
+    else:
+        ax.plot(epochs, [r["train_loss"] for r in records], marker=".", label="train loss", color="#4C72B0")
+        ylabel = "loss / validation"
+    vals = [r.get("val") for r in records]
+    if any(v is not None for v in vals):
+        ax.plot(epochs, vals, marker=".", label="validation RMSE", color="#C44E52")
+        finite = [(e, v) for e, v in zip(epochs, vals) if v is not None]
+        best_e, best_v = min(finite, key=lambda t: t[1])
+        ax.axvline(best_e, color="grey", ls="--", lw=1)
+        ax.text(best_e, best_v, f" best epoch {best_e}: {best_v:.4f}", va="bottom", fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def primary_genres(genres: list[list[str]]) -> list[str]:
+    """Each movie's most distinctive genre (see GENRE_PRIORITY), or "unknown"."""
+    rank = {g: i for i, g in enumerate(GENRE_PRIORITY)}
+    return [min(gl, key=lambda g: rank.get(g, len(rank))) if gl else "unknown" for gl in genres]
+
+
+def item_embedding_map(model, min_ratings: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """2-D t-SNE coordinates of item embeddings of movies with >= min_ratings ratings.
+
+    Returns:
+        (coordinates shape (n, 2), item indices shape (n,), primary genre per movie).
+    """
+    from sklearn.manifold import TSNE
+
+    from movierec.errors import ConfigError
+
+    model._check_fitted()
+    emb = getattr(model, "item_embeddings_", None)
+    if emb is None:
+        raise ConfigError(f"{type(model).__name__} has no item embeddings to map.")
+    counts = np.asarray(model.seen_.sum(axis=0)).ravel()
+    keep = np.flatnonzero(counts >= min_ratings)
+    if len(keep) < 10:
+        raise ConfigError(f"Only {len(keep)} movies have {min_ratings}+ ratings; lower --min-ratings.")
+    e = np.asarray(emb, dtype=np.float32)[keep]
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    # one thread: for a few hundred points threading gains little, and on a busy machine
+    # OpenMP oversubscription made t-SNE 30x slower in our measurements
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        coords = TSNE(n_components=2, perplexity=min(30.0, (len(keep) - 1) / 3), metric="cosine",
+                      init="pca", random_state=seed, n_jobs=1).fit_transform(e)
+    genres = primary_genres([model.catalog_.genres[i] for i in keep])
+    return coords, keep, genres
+
+
+def plot_item_embedding_map(model, path: Path, min_ratings: int = 50, seed: int = 0, n_genres: int = 9) -> Path:
+    """t-SNE map of item embeddings coloured by primary genre (the `n_genres` most common; others grey)."""
+    coords, _, genres = item_embedding_map(model, min_ratings=min_ratings, seed=seed)
+    names, counts = np.unique(genres, return_counts=True)
+    shown = [n for n, _ in sorted(zip(names, counts), key=lambda t: -t[1])[:n_genres]]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    labels = np.array(genres, dtype=object)
+    other = ~np.isin(labels, shown)
+    if other.any():
+        ax.scatter(coords[other, 0], coords[other, 1], s=8, color="lightgrey", label="other")
+    cmap = plt.get_cmap("tab10")
+    for j, g in enumerate(shown):
+        sel = labels == g
+        ax.scatter(coords[sel, 0], coords[sel, 1], s=10, color=cmap(j % 10), label=g)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"t-SNE of {type(model).__name__} movie embeddings ({len(labels)} movies, {min_ratings}+ ratings)")
+    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    return _save(fig, path)

@@ -110,7 +110,13 @@ class Recommender:
         self.seen_: sp.csr_matrix = train.to_csr("ones")
         self.rating_scale_ = train.rating_scale
         self.data_fingerprint_ = train.fingerprint()
-        self._fit(train, validation)
+        try:
+            self._fit(train, validation)
+        except BaseException:
+            # a failed fit leaves an unfitted model, never a half-fitted one
+            for attr in ("users_", "items_", "catalog_", "seen_", "rating_scale_", "data_fingerprint_"):
+                self.__dict__.pop(attr, None)
+            raise
         return self
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:

@@ -45,9 +45,11 @@ def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: 
     n = tensors[0].shape[0]
     if shuffle:
         order = torch.randperm(n, generator=generator).to(tensors[0].device)
+        # one gather per tensor and epoch, then contiguous slices: the same batches as
+        # gathering order[start:stop] per batch, with far fewer small kernel calls
+        shuffled = [t.index_select(0, order) for t in tensors]
         for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            yield tuple(t[idx] for t in tensors)
+            yield tuple(t[start : start + batch_size] for t in shuffled)
     else:
         for start in range(0, n, batch_size):
             yield tuple(t[start : start + batch_size] for t in tensors)
@@ -113,6 +115,7 @@ class Trainer:
         batches: Callable[[], Iterable[Batch]],
         loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
         validate: Callable[[torch.nn.Module], float] | None = None,
+        epoch_metrics: Callable[[torch.nn.Module], dict[str, float]] | None = None,
     ) -> History:
         """Train `module` in place and return its History.
 
@@ -120,6 +123,8 @@ class Trainer:
             batches: called once per epoch, returns that epoch's batches.
             loss_fn: (module, batch) -> scalar loss to minimise (regularisation included).
             validate: module -> validation value, computed in eval mode without gradients.
+            epoch_metrics: optional module -> {name: value} computed the same way after
+                each epoch and added to its record (e.g. training RMSE for learning curves).
         """
         history = History()
         best_state = None
@@ -143,6 +148,10 @@ class Trainer:
                     total += float(loss.detach()) * size
                     count += size
                 record = {"epoch": epoch, "train_loss": total / max(count, 1)}
+                if epoch_metrics is not None:
+                    module.eval()
+                    with torch.no_grad():
+                        record.update({k: float(v) for k, v in epoch_metrics(module).items()})
                 if validate is not None:
                     module.eval()
                     with torch.no_grad():

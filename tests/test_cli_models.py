@@ -1,0 +1,204 @@
+"""`movierec train | evaluate | recommend | similar | tune | plot` through the Typer runner,
+and the installed console script for error cases (exit code, one sentence, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from movierec.cli import app
+from movierec.errors import BundleError, ConfigError, MovierecError, UnknownUserError
+
+runner = CliRunner()
+SCRIPT = Path(sys.executable).parent / "movierec"
+QUICK = ["--param", "dim=8", "--param", "epochs=3"]
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def ok_json(*args: str) -> dict:
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def ratings_files(ml100k, tmp_path_factory):
+    """A small slice of ML-100K as CSV files: all, train, test."""
+    folder = tmp_path_factory.mktemp("csv")
+    frame = ml100k.subset(ml100k.user_idx < 200).to_frame()
+    frame.to_csv(folder / "all.csv", index=False)
+    cut = np.random.default_rng(0).random(len(frame)) < 0.8
+    frame[cut].to_csv(folder / "train.csv", index=False)
+    frame[~cut].to_csv(folder / "test.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(ml100k, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "mf"
+    data = ok_json("train", "--dataset", "ml-100k", "--model", "mf", "--out", str(out), "--param", "dim=16",
+                   "--param", "epochs=8", "--seed", "1")
+    assert data["model"] == "mf" and data["params"]["seed"] == 1
+    assert data["metrics"]["train_rmse"] < 1.0 and data["metrics"]["best_epoch"] >= 1
+    return out
+
+
+def test_train_writes_loadable_folder(model_dir):
+    from movierec.models.base import Recommender
+
+    m = Recommender.load(model_dir)
+    assert m.name == "mf" and m.dim == 16
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert "fit_seconds" in manifest["metrics"] and manifest["extra"]["history"]["records"]
+
+
+def test_train_with_config_and_data(ratings_files, tmp_path):
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"model": "bias", "params": {"reg_user": 2.0}}))
+    data = ok_json("train", "--data", str(ratings_files / "all.csv"), "--config", str(config), "--out", str(tmp_path / "b"))
+    assert data["model"] == "bias" and data["params"]["reg_user"] == 2.0
+
+
+def test_evaluate_folds_json(ml100k):
+    data = ok_json("evaluate", "--model", "bias", "--dataset", "ml-100k", "--protocol", "ml100k-folds")
+    assert [f["fold"] for f in data["folds"]] == ["u1", "u2", "u3", "u4", "u5"]
+    assert {"rmse", "mae", "fit_seconds"} <= set(data)
+    assert data["rmse"] == pytest.approx(np.mean([f["rmse"] for f in data["folds"]]))
+    assert 0.93 < data["rmse"] < 0.95
+
+
+def test_evaluate_random_and_temporal_data(ratings_files):
+    path = str(ratings_files / "all.csv")
+    a = ok_json("evaluate", "--model", "mf", "--data", path, "--protocol", "random", "--seed", "3", *QUICK)
+    b = ok_json("evaluate", "--model", "mf", "--data", path, "--protocol", "random", "--seed", "3", *QUICK)
+    assert a["rmse"] == b["rmse"] and a["seed"] == 3 and len(a["folds"]) == 1
+    t = ok_json("evaluate", "--model", "global-mean", "--data", path, "--protocol", "temporal", "--test-fraction", "0.1")
+    assert t["protocol"] == "temporal" and t["rmse"] > 0.5 and "test_ratings_unseen_user" in t["folds"][0]
+
+
+def test_evaluate_train_test_files(ratings_files):
+    data = ok_json("evaluate", "--model", "bias", "--train", str(ratings_files / "train.csv"),
+                   "--test", str(ratings_files / "test.csv"))
+    assert data["protocol"] == "files" and data["rmse"] < 1.1
+
+
+def test_evaluate_table_output():
+    result = invoke("evaluate", "--model", "global-mean", "--dataset", "ml-100k", "--protocol", "random")
+    assert result.exit_code == 0 and "RMSE" in result.stdout
+
+
+def test_recommend_and_similar(model_dir):
+    rec = ok_json("recommend", "--model-dir", str(model_dir), "--user", "42", "-k", "10")
+    assert len(rec["items"]) == 10 and all(item["title"] for item in rec["items"])
+    sim = ok_json("similar", "--model-dir", str(model_dir), "--movie", "50", "-k", "5")
+    assert sim["title"].startswith("Star Wars") and len(sim["items"]) == 5
+    assert 50 not in [item["movie_id"] for item in sim["items"]]
+    table = invoke("recommend", "--model-dir", str(model_dir), "--user", "42", "-k", "3")
+    assert table.exit_code == 0 and "top 3 for user 42" in table.stdout
+
+
+def test_plots(model_dir, tmp_path):
+    for args in (("learning-curve", "--model-dir", str(model_dir)),
+                 ("tsne", "--model-dir", str(model_dir), "--min-ratings", "100"),
+                 ("long-tail", "--dataset", "ml-100k")):
+        png = tmp_path / f"{args[0]}.png"
+        result = invoke("plot", *args, "--out", str(png))
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    result = invoke("plot", "tsne", "--model-dir", str(model_dir), "--min-ratings", "100", "--out",
+                    str(tmp_path / "t.png"), "--json")
+    agreement = json.loads(result.stdout)["genre_agreement"]
+    assert agreement["agreement"] > agreement["shuffled"]
+
+
+def test_tune_rating_model(tmp_path):
+    out = tmp_path / "tuned" / "bias.json"
+    data = ok_json("tune", "--model", "bias", "--dataset", "ml-100k", "--protocol", "ml100k-folds",
+                   "--trials", "3", "--seed", "0", "--out", str(out))
+    saved = json.loads(out.read_text())
+    assert saved["model"] == "bias" and saved["dataset"] == "ml-100k" and saved["protocol"] == "ml100k-folds"
+    assert set(saved["params"]) == {"reg_user", "reg_item"} and saved["validation"]["rmse"] < 1.0
+    assert saved["validation"]["n_fit"] + saved["validation"]["n_validation"] == 80_000  # u1.base only
+    # the tuned config feeds straight into evaluate
+    ev = ok_json("evaluate", "--config", str(out), "--dataset", "ml-100k", "--protocol", "random")
+    assert ev["model"] == "bias" and ev["params"]["reg_user"] == saved["params"]["reg_user"]
+    again = ok_json("tune", "--model", "bias", "--dataset", "ml-100k", "--protocol", "ml100k-folds",
+                    "--trials", "3", "--seed", "0", "--out", str(tmp_path / "again.json"))
+    assert again["params"] == data["params"]
+
+
+def test_tune_ranking_model_delegates_or_says_why(tmp_path):
+    from movierec.models import available, get_class
+
+    ranking = [n for n in available() if not get_class(n).predicts_ratings and hasattr(get_class(n), "suggest_params")]
+    if not ranking:
+        pytest.skip("no tunable ranking model is registered")
+    name = "ease" if "ease" in ranking else ranking[0]
+    out = tmp_path / "r.json"
+    try:
+        import movierec.models.tune_ranking  # noqa: F401
+    except ImportError:
+        result = invoke("tune", "--model", name, "--dataset", "ml-100k", "--trials", "1", "--out", str(out))
+        assert isinstance(result.exception, ConfigError) and "tune_ranking" in str(result.exception)
+        return
+    data = ok_json("tune", "--model", name, "--dataset", "ml-100k", "--trials", "1", "--out", str(out))
+    saved = json.loads(out.read_text())
+    assert saved["model"] == name and saved["params"] == data["params"] and saved["protocol"] == "random"
+    assert saved["validation"]["n_fit"] + saved["validation"]["n_validation"] == 80_000  # train part only
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (("evaluate", "--model", "nope", "--dataset", "ml-100k"), ConfigError),
+        (("evaluate", "--model", "mf", "--data", "x.csv", "--protocol", "ml100k-folds"), MovierecError),
+        (("evaluate", "--model", "bias", "--dataset", "ml-100k", "--protocol", "sideways"), ConfigError),
+        (("train", "--model", "mf", "--dataset", "ml-100k", "--param", "dim", "--out", "x"), ConfigError),
+        (("train", "--model", "mf", "--dataset", "ml-100k", "--param", "colour=red", "--out", "x"), ConfigError),
+        (("recommend", "--model-dir", "/no/such/folder", "--user", "1"), BundleError),
+    ],
+)
+def test_errors_are_typed(args, error):
+    result = invoke(*args)
+    assert result.exit_code != 0 and isinstance(result.exception, error), result.exception
+
+
+def test_unknown_user_is_typed(model_dir):
+    result = invoke("recommend", "--model-dir", str(model_dir), "--user", "999999")
+    assert isinstance(result.exception, UnknownUserError)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["evaluate", "--model", "nope", "--dataset", "ml-100k"],
+        ["recommend", "--model-dir", "/no/such/folder", "--user", "1"],
+        ["tune", "--model", "mf", "--dataset", "ml-100k", "--trials", "0"],
+    ],
+)
+def test_console_script_errors(args, tmp_path):
+    assert SCRIPT.is_file(), f"console script missing next to {sys.executable}"
+    proc = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ), timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith(".")
+
+
+def test_console_script_unknown_user(model_dir, tmp_path):
+    proc = subprocess.run([str(SCRIPT), "recommend", "--model-dir", str(model_dir), "--user", "999999"],
+                          capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "error: Unknown user ID: 999999."

@@ -1,0 +1,263 @@
+"""Shared machinery of the PyTorch implicit-feedback models (NeuMF, ranking MF).
+
+Lives here: turning ratings into implicit interactions, vectorised negative sampling
+(uniform over the items a user has not interacted with), the internal per-user holdout
+used for early stopping when no validation set is given, and a small full-ranking
+NDCG@k used as the early-stopping signal (train items excluded).
+
+All indices here are model indices (IdMap positions), never raw MovieLens IDs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ConfigError
+
+#: (user, item) pairs scored at once when ranking for validation
+_VALIDATION_CHUNK_PAIRS = 2_000_000
+
+
+def implicit_interactions(ds: Dataset, min_rating: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique (user, item) interactions of a Dataset, treating every rating as a positive.
+
+    Args:
+        ds: ratings or interactions.
+        min_rating: when given, only ratings >= this count as interactions.
+
+    Returns:
+        (user_idx, item_idx, timestamp), int64 arrays of shape (n,), one row per distinct
+        (user, item) pair (the latest timestamp is kept), sorted by user then item.
+    """
+    keep = np.ones(ds.n_ratings, dtype=bool) if min_rating is None else ds.rating >= min_rating
+    users = ds.user_idx[keep].astype(np.int64)
+    items = ds.item_idx[keep].astype(np.int64)
+    times = ds.timestamp[keep].astype(np.int64)
+    keys = users * ds.n_items + items
+    order = np.lexsort((times, keys))  # by key, latest last
+    keys, times = keys[order], times[order]
+    last = np.ones(len(keys), dtype=bool)
+    last[:-1] = keys[1:] != keys[:-1]
+    keys, times = keys[last], times[last]
+    return keys // ds.n_items, keys % ds.n_items, times
+
+
+def interaction_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """Binary users x items CSR matrix of the given pairs."""
+    m = sp.csr_matrix(
+        (np.ones(len(users), dtype=np.float32), (users, items)), shape=(n_users, n_items)
+    )
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
+class NegativeSampler:
+    """Uniform negatives over the items each user has *not* interacted with.
+
+    Membership is checked against the sorted keys `user * n_items + item` with one
+    `searchsorted` per round; rejected draws are redrawn (vectorised rejection), so a
+    round costs O(n log n) however many negatives are asked for.
+
+    Args:
+        users, items: positive interactions (model indices), shape (n,).
+        n_items: catalog size.
+    """
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, max_rounds: int = 100):
+        self.n_items = int(n_items)
+        self.keys = np.unique(np.asarray(users, np.int64) * self.n_items + np.asarray(items, np.int64))
+        self.max_rounds = max_rounds
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Whether each (user, item) pair is a known interaction; same shape as the inputs."""
+        keys = users.astype(np.int64) * self.n_items + items.astype(np.int64)
+        if len(self.keys) == 0:
+            return np.zeros(keys.shape, dtype=bool)
+        pos = np.searchsorted(self.keys, keys)
+        pos = np.minimum(pos, len(self.keys) - 1)
+        return self.keys[pos] == keys
+
+    def sample(self, rng: np.random.Generator, users: np.ndarray, n_neg: int) -> np.ndarray:
+        """n_neg negatives for each user in `users` (shape (n,)) -> shape (n, n_neg), int64.
+
+        Users who interacted with (nearly) every item may keep a few positives after
+        `max_rounds` rounds; that never happens on MovieLens.
+        """
+        users = np.asarray(users, np.int64)
+        u = np.repeat(users, n_neg)
+        neg = rng.integers(0, self.n_items, size=len(u), dtype=np.int64)
+        bad = np.flatnonzero(self.contains(u, neg))
+        for _ in range(self.max_rounds):
+            if len(bad) == 0:
+                break
+            neg[bad] = rng.integers(0, self.n_items, size=len(bad), dtype=np.int64)
+            bad = bad[self.contains(u[bad], neg[bad])]
+        return neg.reshape(len(users), n_neg)
+
+
+def holdout_last(users: np.ndarray, items: np.ndarray, times: np.ndarray, min_history: int = 3) -> np.ndarray:
+    """Mask of the interactions to hold out: each user's latest one (by timestamp, ties
+    broken by position), for users with at least `min_history` interactions.
+
+    Returns:
+        bool array, shape (n,), True for held-out rows.
+    """
+    n = len(users)
+    order = np.lexsort((np.arange(n), times, users))
+    su = users[order]
+    is_last = np.ones(n, dtype=bool)
+    is_last[:-1] = su[1:] != su[:-1]
+    counts = np.bincount(su, minlength=int(su.max()) + 1 if n else 0)
+    held_sorted = is_last & (counts[su] >= min_history)
+    held = np.zeros(n, dtype=bool)
+    held[order] = held_sorted
+    return held
+
+
+def dcg_discounts(k: int) -> np.ndarray:
+    """1 / log2(rank + 1) for ranks 1..k, shape (k,)."""
+    return 1.0 / np.log2(np.arange(2, k + 2))
+
+
+@dataclass
+class RankingValidator:
+    """NDCG@k of a scoring function on held-out interactions, ranking every item.
+
+    Args:
+        users: users evaluated (model indices), shape (n,).
+        relevant: users x items binary CSR of held-out positives.
+        exclude: users x items binary CSR of the items removed from each ranking (training
+            interactions).
+        k: cut-off.
+    """
+
+    users: np.ndarray
+    relevant: sp.csr_matrix
+    exclude: sp.csr_matrix
+    k: int = 10
+
+    def __call__(self, score_users: Callable[[np.ndarray], np.ndarray]) -> float:
+        """Mean NDCG@k; `score_users(user_idx) -> scores (len, n_items)` (numpy float32)."""
+        if len(self.users) == 0:
+            return 0.0
+        n_items = self.relevant.shape[1]
+        k = min(self.k, n_items)
+        disc = dcg_discounts(k)
+        chunk = max(1, _VALIDATION_CHUNK_PAIRS // max(n_items, 1))
+        total = 0.0
+        for start in range(0, len(self.users), chunk):
+            rows = self.users[start : start + chunk]
+            scores = np.array(score_users(rows), dtype=np.float32, copy=True)
+            ex = self.exclude[rows]
+            r, c = ex.nonzero()
+            scores[r, c] = -np.inf
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            vals = np.take_along_axis(scores, top, axis=1)
+            top = np.take_along_axis(top, np.argsort(-vals, axis=1, kind="stable"), axis=1)
+            rel = self.relevant[rows]
+            hits = np.asarray(rel[np.arange(len(rows))[:, None], top].todense()) > 0
+            dcg = (hits * disc).sum(axis=1)
+            n_rel = np.minimum(np.diff(rel.indptr), k)
+            idcg = np.cumsum(disc)[np.maximum(n_rel - 1, 0)]
+            total += float(np.where(n_rel > 0, dcg / idcg, 0.0).sum())
+        return total / len(self.users)
+
+
+@dataclass
+class ImplicitData:
+    """Training interactions and the early-stopping set for one fit.
+
+    Attributes:
+        users, items: interactions the model is trained on (model indices), shape (n,).
+        validator: NDCG@k on the early-stopping set, or None when there is none.
+        full_users, full_items: all training interactions; differs from users/items when
+            an internal holdout was carved (the model may then be refit on these).
+        internal_holdout: whether the early-stopping set came out of the training data.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    validator: RankingValidator | None
+    full_users: np.ndarray
+    full_items: np.ndarray
+    internal_holdout: bool
+
+
+def prepare_implicit(
+    train: Dataset,
+    validation: Dataset | None,
+    min_rating: float | None,
+    early_stopping: bool,
+    k: int = 10,
+    max_val_users: int | None = 2000,
+    seed: int = 0,
+) -> ImplicitData:
+    """Interactions to train on and the early-stopping validator for a fit.
+
+    With a `validation` Dataset, early stopping ranks its users' held-out items against
+    every item (train items excluded). Without one, each user's latest training
+    interaction (users with >= 3) is held out and the model trains on the rest.
+    At most `max_val_users` users (a seeded sample) are validated, to keep epochs fast.
+    """
+    users, items, times = implicit_interactions(train, min_rating)
+    if len(users) == 0:
+        raise ConfigError("No interactions left to train on; lower min_rating.")
+    n_users, n_items = train.n_users, train.n_items
+    rng = np.random.default_rng(seed)
+    if not early_stopping:
+        return ImplicitData(users, items, None, users, items, False)
+    if validation is not None and validation.n_ratings > 0:
+        vu, vi, _ = implicit_interactions(validation, min_rating)
+        relevant = interaction_matrix(vu, vi, n_users, n_items)
+        exclude = interaction_matrix(users, items, n_users, n_items)
+        # a validation item already in train cannot be recommended: drop it
+        relevant = relevant - relevant.multiply(exclude)
+        relevant.eliminate_zeros()
+        fit_users, fit_items, internal = users, items, False
+    else:
+        held = holdout_last(users, items, times)
+        if not held.any():
+            return ImplicitData(users, items, None, users, items, False)
+        relevant = interaction_matrix(users[held], items[held], n_users, n_items)
+        fit_users, fit_items, internal = users[~held], items[~held], True
+        exclude = interaction_matrix(fit_users, fit_items, n_users, n_items)
+    val_users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    if max_val_users is not None and len(val_users) > max_val_users:
+        val_users = np.sort(rng.choice(val_users, size=max_val_users, replace=False))
+    if len(val_users) == 0:
+        return ImplicitData(users, items, None, users, items, False)
+    validator = RankingValidator(val_users, relevant.tocsr(), exclude.tocsr(), k)
+    return ImplicitData(fit_users, fit_items, validator, users, items, internal)
+
+
+class torch_threads:
+    """Context manager: run torch ops on `n` CPU threads, restoring the setting after.
+
+    Small models train faster on one thread: OpenMP's synchronisation costs more than the
+    parallel work saves, and far more when other processes compete for the cores.
+    `None` leaves the setting alone.
+    """
+
+    def __init__(self, n: int | None):
+        self.n = n
+        self.previous: int | None = None
+
+    def __enter__(self) -> "torch_threads":
+        import torch
+
+        if self.n is not None:
+            self.previous = torch.get_num_threads()
+            torch.set_num_threads(max(1, int(self.n)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        if self.previous is not None:
+            torch.set_num_threads(self.previous)

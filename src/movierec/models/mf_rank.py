@@ -1,0 +1,267 @@
+"""Dot-product matrix factorisation trained to rank (implicit feedback).
+
+score(u, i) = p_u . q_i + b_i. Two losses:
+
+- "softmax" (default): sampled softmax. Each positive (u, i) competes against `n_neg`
+  items drawn uniformly per batch and shared by the batch; negatives that happen to be
+  one of the user's interactions are masked out. With `n_neg >= n_items` the full
+  softmax over the catalog is used. Many negatives per positive rank better than BPR.
+- "bpr": Bayesian personalised ranking, -log sigmoid(s(u, i) - s(u, j)), averaged over
+  `n_neg` per-positive negatives drawn uniformly from the items the user has not seen.
+
+Every rating counts as an interaction (or only ratings >= `min_rating`). Early stopping
+watches NDCG@10, as for NeuMF (see `movierec.models.neumf`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ConfigError
+from movierec.models._ranking_common import NegativeSampler, prepare_implicit, torch_threads
+from movierec.models.base import Recommender
+from movierec.training.trainer import Trainer, resolve_device, seed_everything, tensor_batches
+
+LOSSES = ("softmax", "bpr")
+
+
+class DotModule(nn.Module):
+    """User and item embeddings plus an item bias; scores are dot products."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float = 0.1):
+        super().__init__()
+        self.user = nn.Embedding(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        self.item_bias = nn.Embedding(n_items, 1)
+        nn.init.normal_(self.user.weight, std=init_std)
+        nn.init.normal_(self.item.weight, std=init_std)
+        nn.init.zeros_(self.item_bias.weight)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of aligned pairs: users (n,), items (n,) or (n, m) -> (n,) or (n, m)."""
+        p = self.user(users)
+        if items.dim() == 1:
+            return (p * self.item(items)).sum(-1) + self.item_bias(items).squeeze(-1)
+        return torch.einsum("nd,nmd->nm", p, self.item(items)) + self.item_bias(items).squeeze(-1)
+
+    def score_items(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of each user against one shared item list (all items when None): (n, m)."""
+        q = self.item.weight if items is None else self.item(items)
+        b = self.item_bias.weight[:, 0] if items is None else self.item_bias(items)[:, 0]
+        return self.user(users) @ q.T + b
+
+
+class MFRank(Recommender):
+    """Matrix factorisation for top-k ranking (dot product + item bias), BPR or sampled softmax.
+
+    Exposes `user_embeddings_` (n_users, dim) and `item_embeddings_` (n_items, dim), so
+    `similar_items` and the FAISS index work.
+
+    Args:
+        dim: embedding size.
+        loss: "softmax" (sampled softmax, default) or "bpr".
+        epochs: maximum number of epochs.
+        lr: Adam learning rate.
+        reg: L2 penalty on the embeddings (and biases) of each batch, per row.
+        batch_size: positives per step.
+        n_neg: negatives per positive: shared per batch for softmax (the full catalog when
+            >= n_items), per positive for BPR.
+        temperature: softmax logits are divided by it.
+        patience: epochs without NDCG@10 improvement before stopping; 0 disables early
+            stopping.
+        refit: after early stopping on the internal holdout, retrain on all training data.
+        min_rating: ratings below this are ignored (None: every rating is an interaction).
+        seed: seeds initialisation and sampling.
+        device: "auto" (CUDA when present, else CPU), "cpu" or "cuda".
+        num_threads: torch CPU threads while fitting (restored after); one is fastest for
+            a model this small. None keeps torch's setting.
+    """
+
+    name: ClassVar[str] = "mf-rank"
+
+    def __init__(
+        self,
+        dim: int = 64,
+        loss: str = "softmax",
+        epochs: int = 40,
+        lr: float = 0.01,
+        reg: float = 0.05,
+        batch_size: int = 2048,
+        n_neg: int = 256,
+        temperature: float = 1.0,
+        patience: int = 4,
+        refit: bool = True,
+        min_rating: float | None = None,
+        seed: int = 42,
+        device: str = "auto",
+        num_threads: int | None = 1,
+    ):
+        self.dim = dim
+        self.loss = loss
+        self.epochs = epochs
+        self.lr = lr
+        self.reg = reg
+        self.batch_size = batch_size
+        self.n_neg = n_neg
+        self.temperature = temperature
+        self.patience = patience
+        self.refit = refit
+        self.min_rating = min_rating
+        self.seed = seed
+        self.device = device
+        self.num_threads = num_threads
+
+    @classmethod
+    def suggest_params(cls, trial) -> dict[str, Any]:
+        """An Optuna search space: trial -> constructor keyword arguments."""
+        return {
+            "dim": trial.suggest_categorical("dim", [32, 64, 128]),
+            "lr": trial.suggest_float("lr", 1e-3, 3e-2, log=True),
+            "reg": trial.suggest_float("reg", 1e-4, 2e-1, log=True),
+            "n_neg": trial.suggest_categorical("n_neg", [128, 256, 512, 1024]),
+            "temperature": trial.suggest_float("temperature", 0.2, 1.5, log=True),
+        }
+
+    def _check_params(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}.")
+        for key in ("dim", "epochs", "batch_size", "n_neg"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}.")
+        if self.lr <= 0 or self.temperature <= 0:
+            raise ConfigError("lr and temperature must be positive.")
+
+    def _train(self, users: np.ndarray, items: np.ndarray, epochs: int, validator, seed: int):
+        """A fresh module trained on the pairs (users, items); negatives avoid only these pairs
+        (never a held-out one, which would leak it)."""
+        gen = seed_everything(seed)
+        rng = np.random.default_rng(seed)
+        device = resolve_device(self.device)
+        n_items = len(self.items_)
+        sampler = NegativeSampler(users, items, n_items)
+        module = DotModule(len(self.users_), n_items, int(self.dim)).to(device)
+        optimizer = torch.optim.Adam(module.parameters(), lr=self.lr)
+        pos_u = torch.as_tensor(users, device=device)
+        pos_i = torch.as_tensor(items, device=device)
+        n_neg, reg, temp = int(self.n_neg), float(self.reg), float(self.temperature)
+        full = n_neg >= n_items
+        seen = _SeenLookup(sampler.keys, len(self.users_), n_items, device)
+
+        def l2(*tensors: torch.Tensor) -> torch.Tensor:
+            return sum(t.pow(2).sum() for t in tensors) / tensors[0].shape[0]
+
+        if self.loss == "softmax":
+            def batches():
+                return tensor_batches((pos_u, pos_i), int(self.batch_size), gen)
+
+            def loss_fn(module, batch):
+                u, i = batch
+                pos = module(u, i)
+                if full:
+                    cand = torch.arange(n_items, device=device)
+                    logits = module.score_items(u)
+                else:
+                    cand = torch.randint(0, n_items, (n_neg,), generator=gen).to(device)
+                    logits = module.score_items(u, cand)
+                # the user's other interactions are not negatives (nor is the positive)
+                mask = seen(u[:, None], cand[None, :])
+                logits = logits.masked_fill(mask, float("-inf"))
+                all_logits = torch.cat([pos[:, None], logits], dim=1) / temp
+                loss = torch.logsumexp(all_logits, dim=1) - all_logits[:, 0]
+                penalty = l2(module.user(u), module.item(i))
+                return loss.mean() + reg * penalty
+        else:
+            def batches():
+                neg = torch.as_tensor(sampler.sample(rng, users, n_neg), device=device)
+                return tensor_batches((pos_u, pos_i, neg), int(self.batch_size), gen)
+
+            def loss_fn(module, batch):
+                u, i, j = batch
+                diff = module(u, i)[:, None] - module(u, j)
+                loss = -nn.functional.logsigmoid(diff).mean()
+                penalty = l2(module.user(u), module.item(i)) + l2(module.item(j).reshape(-1, int(self.dim)))
+                return loss + reg * penalty
+
+        validate = None
+        if validator is not None:
+            def validate(module):
+                return validator(lambda rows: _score_numpy(module, rows, device))
+
+        trainer = Trainer(max_epochs=epochs, patience=max(self.patience, 1), mode="max", desc="mf-rank")
+        history = trainer.fit(module, optimizer, batches, loss_fn, validate)
+        return module, history
+
+    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+        with torch_threads(self.num_threads):
+            self._fit_inner(train, validation)
+
+    def _fit_inner(self, train: Dataset, validation: Dataset | None) -> None:
+        self._check_params()
+        data = prepare_implicit(train, validation, self.min_rating, self.patience > 0, seed=self.seed)
+        module, history = self._train(data.users, data.items, int(self.epochs), data.validator, self.seed)
+        self.history_ = history.to_dict()
+        if data.internal_holdout and self.refit:
+            best = history.best_epoch or len(history.records)
+            module, _ = self._train(data.full_users, data.full_items, best, None, self.seed)
+        module = module.cpu()
+        self.user_embeddings_ = module.user.weight.detach().numpy().copy()
+        self.item_embeddings_ = module.item.weight.detach().numpy().copy()
+        self.item_bias_ = module.item_bias.weight.detach().numpy()[:, 0].copy()
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        u = self.user_embeddings_[np.asarray(user_idx, dtype=np.int64)]
+        return (u @ self.item_embeddings_.T + self.item_bias_).astype(np.float32, copy=False)
+
+    # -- persistence ------------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            "user_embeddings": self.user_embeddings_,
+            "item_embeddings": self.item_embeddings_,
+            "item_bias": self.item_bias_,
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.user_embeddings_ = np.asarray(state["user_embeddings"], dtype=np.float32)
+        self.item_embeddings_ = np.asarray(state["item_embeddings"], dtype=np.float32)
+        self.item_bias_ = np.asarray(state["item_bias"], dtype=np.float32)
+
+
+class _SeenLookup:
+    """Whether (user, item) index pairs are training interactions, on the training device.
+
+    A dense users x items boolean table when it is small (<= 64 M cells; MovieLens up to
+    ML-1M), else a binary search over sorted keys user * n_items + item.
+    """
+
+    def __init__(self, keys: np.ndarray, n_users: int, n_items: int, device: torch.device,
+                 max_dense: int = 64_000_000):
+        self.n_items = n_items
+        keys_t = torch.as_tensor(keys, device=device)
+        if n_users * n_items <= max_dense:
+            self.dense = torch.zeros(n_users * n_items, dtype=torch.bool, device=device)
+            self.dense[keys_t] = True
+            self.dense = self.dense.view(n_users, n_items)
+            self.keys = None
+        else:
+            self.dense, self.keys = None, keys_t
+
+    def __call__(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Broadcasts users and items against each other; a bool tensor of their shape."""
+        if self.dense is not None:
+            return self.dense[users, items]
+        k = users * self.n_items + items
+        pos = torch.searchsorted(self.keys, k.reshape(-1)).clamp_(max=len(self.keys) - 1).reshape(k.shape)
+        return self.keys[pos] == k
+
+
+def _score_numpy(module: DotModule, user_idx: np.ndarray, device: torch.device) -> np.ndarray:
+    with torch.no_grad():
+        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64), device=device)
+        return module.score_items(users).float().cpu().numpy()

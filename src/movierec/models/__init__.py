@@ -4,3 +4,19 @@ from movierec.models.base import Recommendations, Recommender
 from movierec.models.registry import available, create, get_class, register
 
 # name -> class; imported lazily by the registry
+register("global-mean", "movierec.models.bias:GlobalMean")
+register("bias", "movierec.models.bias:BiasOnly")
+register("mf", "movierec.models.mf:BiasedMF")
+register("autorec", "movierec.models.autorec:AutoRec")
+register("bpmf", "movierec.models.bayesian_mf:BayesianMF")
+register("blend", "movierec.models.blend:Blend")
+register("item-knn", "movierec.models.item_knn:ItemKNN")
+register("random", "movierec.models.baselines:RandomRecommender")
+register("pop", "movierec.models.baselines:PopularRecommender")
+register("pop-recent", "movierec.models.baselines:PopularInWindow")
+register("als", "movierec.models.implicit_models:ALS")
+register("bpr", "movierec.models.implicit_models:BPR")
+register("ease", "movierec.models.ease:EASE")
+register("seq-ease", "movierec.models.seq_ease:SeqEASE")
+register("neumf", "movierec.models.neumf:NeuMF")
+register("mf-rank", "movierec.models.mf_rank:MFRank")

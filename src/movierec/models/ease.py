@@ -1,0 +1,170 @@
+"""EASE: the closed-form item-item model of Steck (2019), "Embarrassingly Shallow Autoencoders".
+
+With X the users x items interaction matrix and G = X^T X, EASE's weights are
+
+    P = (G + lambda I)^-1,   B = I - P / diag(P)   (column-wise; diag(B) = 0)
+
+and a user's scores are ``x_u @ B``. Lambda is the only hyperparameter; `suggest_params`
+lets the tuner choose it on the validation part.
+
+Items with fewer than `min_item_count` training interactions are left out of the item-item
+model (its cost grows with the cube of the number of items); they rank below every other
+item. The default 1 keeps every item that occurs in training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ConfigError
+from movierec.models.base import Recommender
+
+#: score of items left out of the item-item model: below every real score, still finite
+#: (so top-k lists stay full when a caller asks for more items than the model covers)
+LEFT_OUT_SCORE = np.float32(-1e30)
+
+#: (data fingerprint, items, lambda) -> B for the last few fits: tuning SeqEASE revisits
+#: the same lambda with other recency settings, and the inverse is the expensive part
+_WEIGHTS_CACHE: dict[tuple, np.ndarray] = {}
+_WEIGHTS_CACHE_SIZE = 2
+
+
+def ease_weights(gram: np.ndarray, regularization: float) -> np.ndarray:
+    """EASE weight matrix from a Gram matrix.
+
+    Args:
+        gram: X^T X over the modelled items, shape (m, m), symmetric.
+        regularization: lambda > 0 added to the diagonal.
+
+    Returns:
+        B, float32, shape (m, m), zero diagonal; scores are ``x @ B``.
+    """
+    if regularization <= 0:
+        raise ConfigError(f"EASE regularization must be positive, got {regularization!r}.")
+    A = np.array(gram, dtype=np.float32, order="F", copy=True)
+    A[np.diag_indices_from(A)] += np.float32(regularization)
+    # Cholesky inverse (symmetric positive definite): about 4x cheaper than a general inverse
+    c, info = lapack.spotrf(A, lower=1, overwrite_a=1)
+    if info != 0:
+        raise ConfigError("EASE's Gram matrix is not positive definite; raise regularization.")
+    P, info = lapack.spotri(c, lower=1, overwrite_c=1)
+    if info != 0:
+        raise ConfigError("EASE's matrix inverse failed; raise regularization.")
+    P = np.tril(P)
+    P = P + np.tril(P, -1).T
+    B = P / (-np.diag(P))[None, :]
+    np.fill_diagonal(B, 0.0)
+    return np.ascontiguousarray(B, dtype=np.float32)
+
+
+class EASE(Recommender):
+    """EASE item-item model.
+
+    Args:
+        regularization: lambda (L2 weight on B); tuned on validation.
+        values: "ones" (binary interactions, every rating counts once) or "rating".
+        min_item_count: items with fewer training interactions are left out of B.
+
+    Fitted attributes:
+        model_items_: item indices covered by B, shape (m,).
+        weights_: B, float32, shape (m, m), rows/columns in `model_items_` order.
+        history_: users x items CSR (float32) of the training interactions used to score.
+    """
+
+    name: ClassVar[str] = "ease"
+
+    def __init__(self, regularization: float = 250.0, values: str = "ones", min_item_count: int = 1) -> None:
+        self.regularization = regularization
+        self.values = values
+        self.min_item_count = min_item_count
+
+    @classmethod
+    def suggest_params(cls, trial: Any) -> dict[str, Any]:
+        """Search space for an Optuna trial."""
+        return {"regularization": trial.suggest_float("regularization", 1.0, 5000.0, log=True)}
+
+    def _history(self, train: Dataset) -> sp.csr_matrix:
+        if self.values not in ("ones", "rating"):
+            raise ConfigError(f"values must be 'ones' or 'rating', got {self.values!r}.")
+        X = train.to_csr("ones" if self.values == "ones" else "rating").astype(np.float32)
+        if self.values == "ones":
+            X.data[:] = 1.0
+        return X
+
+    def _fit_weights(self, X: sp.csr_matrix, train: Dataset) -> None:
+        counts = train.item_counts()
+        if self.min_item_count < 1:
+            raise ConfigError("min_item_count must be at least 1.")
+        self.model_items_ = np.flatnonzero(counts >= self.min_item_count).astype(np.int64)
+        if len(self.model_items_) == 0:
+            raise ConfigError("No item has min_item_count training interactions; lower min_item_count.")
+        Xm = X[:, self.model_items_]
+        key = (
+            getattr(self, "data_fingerprint_", None) or train.fingerprint(),
+            int(self.min_item_count),
+            float(self.regularization),
+            getattr(self, "values", "ones"),
+        )
+        if key in _WEIGHTS_CACHE:
+            self.weights_ = _WEIGHTS_CACHE[key]
+            return
+        gram = (Xm.T @ Xm).toarray()
+        self.weights_ = ease_weights(gram, float(self.regularization))
+        self.weights_.setflags(write=False)  # shared through the cache
+        while len(_WEIGHTS_CACHE) >= _WEIGHTS_CACHE_SIZE:
+            _WEIGHTS_CACHE.pop(next(iter(_WEIGHTS_CACHE)))
+        _WEIGHTS_CACHE[key] = self.weights_
+
+    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+        X = self._history(train)
+        self._fit_weights(X, train)
+        self.history_ = X
+
+    def _score_from(self, H: sp.csr_matrix) -> np.ndarray:
+        """Scores of all items for a (n, n_items) weighted history matrix."""
+        out = np.full((H.shape[0], self.n_items_), LEFT_OUT_SCORE, dtype=np.float32)
+        out[:, self.model_items_] = np.asarray(H[:, self.model_items_] @ self.weights_, dtype=np.float32)
+        return out
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return self._score_from(self.history_[np.asarray(user_idx, dtype=np.int64)])
+
+    def similar_items(self, item_ids, k: int = 10):
+        """Most similar movies by EASE weight B[i, j] (how much i predicts j)."""
+        from movierec.models.base import Recommendations, top_k
+
+        self._check_fitted()
+        item_ids = np.atleast_1d(np.asarray(item_ids))
+        q = self.item_index(item_ids)
+        H = sp.csr_matrix((np.ones(len(q), np.float32), (np.arange(len(q)), q)), shape=(len(q), self.n_items_))
+        sims = self._score_from(H)
+        sims[np.arange(len(q)), q] = -np.inf
+        idx, val = top_k(sims, min(k, self.n_items_ - 1))
+        return Recommendations(user_ids=item_ids, item_ids=self.items_.raw(idx), scores=val)
+
+    def _state(self) -> dict[str, np.ndarray]:
+        H = self.history_.tocsr()
+        return {
+            "model_items": self.model_items_,
+            "weights": self.weights_,
+            "history_data": H.data.astype(np.float32),
+            "history_indices": H.indices.astype(np.int64),
+            "history_indptr": H.indptr.astype(np.int64),
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.model_items_ = np.asarray(state["model_items"], dtype=np.int64)
+        self.weights_ = np.asarray(state["weights"], dtype=np.float32)
+        self.history_ = sp.csr_matrix(
+            (state["history_data"], state["history_indices"], state["history_indptr"]),
+            shape=(len(self.users_), len(self.items_)),
+        )
+
+
+__all__ = ["EASE", "ease_weights", "LEFT_OUT_SCORE"]

@@ -1,0 +1,291 @@
+"""ALS and BPR from the `implicit` library (0.7.x, CPU), wrapped in the movierec contract.
+
+The wrappers own every orientation and ID question so callers never meet them:
+
+* `implicit` 0.7 `fit(user_items)` takes a users x items CSR matrix; `Dataset.to_csr`
+  builds exactly that (rows: user index, columns: item index), and the shapes are
+  checked after fitting, so a transposed matrix can never slip through.
+* Public methods take and return raw MovieLens IDs; indices stay inside.
+* `implicit` warns when OpenBLAS/MKL run their own thread pool; the wrappers construct
+  and fit inside `threadpoolctl.threadpool_limits(1, "blas")`, so the warning is never
+  raised and the BLAS pool is restored afterwards.
+* The CPU classes (`implicit.cpu.*`) are used explicitly: no GPU is ever picked up.
+
+Data: every rating is one interaction (a watched-and-rated movie). The confidence of an
+interaction is ``1 + alpha * r`` where ``r`` is 1 (``values="ones"``, the default) or
+the star rating (``values="rating"``). `implicit` treats the matrix values as the
+confidence itself, so the wrapper passes ``1 + alpha * r`` and sets implicit's own
+``alpha`` to 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ConfigError
+from movierec.models.base import Recommendations, Recommender, top_k
+
+_VALUES = ("ones", "rating")
+
+
+def _interaction_matrix(train: Dataset, values: str) -> sp.csr_matrix:
+    """users x items float32 CSR of r (1 or the rating) for every training interaction."""
+    if values not in _VALUES:
+        raise ConfigError(f"values must be one of {', '.join(_VALUES)}, got {values!r}.")
+    X = train.to_csr("ones" if values == "ones" else "rating").astype(np.float32)
+    if values == "ones":
+        X.data[:] = 1.0  # duplicates were summed; an interaction counts once
+    if X.shape != (train.n_users, train.n_items):
+        raise ConfigError("Internal error: the interaction matrix is not users x items.")
+    return X
+
+
+def _confidence(X: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
+    C = X.copy()
+    C.data = (1.0 + alpha * C.data).astype(np.float32)
+    return C
+
+
+class _ImplicitFactorModel(Recommender):
+    """Shared plumbing: factor matrices, scoring by dot product, save/load."""
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return self.user_embeddings_[np.asarray(user_idx, dtype=np.int64)] @ self.item_embeddings_.T
+
+    def _check_shapes(self, train: Dataset) -> None:
+        if self.user_embeddings_.shape[0] != train.n_users or self.item_embeddings_.shape[0] != train.n_items:
+            raise ConfigError(
+                "Internal error: implicit returned factors in the wrong orientation "
+                f"({self.user_embeddings_.shape[0]} user rows for {train.n_users} users)."
+            )
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"user_embeddings": self.user_embeddings_, "item_embeddings": self.item_embeddings_}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.user_embeddings_ = np.asarray(state["user_embeddings"], dtype=np.float32)
+        self.item_embeddings_ = np.asarray(state["item_embeddings"], dtype=np.float32)
+
+
+class ALS(_ImplicitFactorModel):
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) via `implicit.cpu.als`.
+
+    Score of user u for item i: ``user_embeddings_[u] @ item_embeddings_[i]``.
+
+    Args:
+        factors: latent dimension.
+        regularization: L2 weight lambda on both factor matrices (not scaled by counts).
+        alpha: confidence slope; an interaction's confidence is ``1 + alpha * r``.
+        iterations: ALS sweeps (each solves all users, then all items).
+        values: "ones" (r = 1 for every rating) or "rating" (r = the star rating).
+        use_cg: conjugate-gradient solver (implicit's fast default) instead of Cholesky.
+        num_threads: threads for implicit's solver (0 = all cores). ALS is deterministic
+            for any thread count, since every user (item) solve is independent.
+        seed: seed of the factor initialisation.
+
+    Fitted attributes:
+        user_embeddings_: float32, shape (n_users, factors).
+        item_embeddings_: float32, shape (n_items, factors).
+    """
+
+    name: ClassVar[str] = "als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 10.0,
+        iterations: int = 15,
+        values: str = "ones",
+        use_cg: bool = True,
+        num_threads: int = 0,
+        seed: int = 42,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.values = values
+        self.use_cg = use_cg
+        self.num_threads = num_threads
+        self.seed = seed
+
+    @classmethod
+    def suggest_params(cls, trial: Any) -> dict[str, Any]:
+        """Search space for an Optuna trial."""
+        return {
+            "factors": trial.suggest_categorical("factors", [32, 64, 128, 256]),
+            "regularization": trial.suggest_float("regularization", 1e-3, 100.0, log=True),
+            "alpha": trial.suggest_float("alpha", 0.1, 100.0, log=True),
+            "iterations": trial.suggest_int("iterations", 5, 30),
+            "values": trial.suggest_categorical("values", ["ones", "rating"]),
+        }
+
+    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        if self.factors < 1 or self.iterations < 1 or self.regularization < 0 or self.alpha < 0:
+            raise ConfigError("ALS needs factors >= 1, iterations >= 1, regularization >= 0 and alpha >= 0.")
+        X = _interaction_matrix(train, self.values)
+        C = _confidence(X, self.alpha)
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=int(self.factors),
+                regularization=float(self.regularization),
+                alpha=1.0,  # confidences are passed in already: 1 + alpha * r
+                iterations=int(self.iterations),
+                use_cg=bool(self.use_cg),
+                num_threads=int(self.num_threads),
+                random_state=int(self.seed),
+                calculate_training_loss=False,
+            )
+            model.fit(C, show_progress=False)
+        self.user_embeddings_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_embeddings_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self._check_shapes(train)
+
+    # -- cold start -------------------------------------------------------------------
+    def fold_in(self, item_ids, ratings=None) -> np.ndarray:
+        """A new user's vector from the movies they liked: ALS's exact closed-form user solve.
+
+        Solves ``(Y^T Y + Y^T (C_u - I) Y + lambda I) x = Y^T C_u p_u`` with the trained
+        item factors Y held fixed, which is the user step of ALS itself.
+
+        Args:
+            item_ids: raw movie IDs the user interacted with, shape (m,).
+            ratings: their star ratings, shape (m,); used only when the model was fitted
+                with ``values="rating"`` (defaults to 1 for every movie otherwise).
+
+        Returns:
+            float32 user vector, shape (factors,), in the same space as `user_embeddings_`.
+
+        Raises:
+            UnknownItemError: for a movie ID the model never saw.
+        """
+        self._check_fitted()
+        idx = self.item_index(np.atleast_1d(np.asarray(item_ids)))
+        if self.values == "rating" and ratings is not None:
+            r = np.asarray(ratings, dtype=np.float64).ravel()
+            if r.shape != idx.shape:
+                raise ConfigError("ratings must have one value per movie ID.")
+        else:
+            r = np.ones(len(idx))
+        # an interaction counts once, as in training
+        idx, first = np.unique(idx, return_index=True)
+        r = r[first]
+        Y = self.item_embeddings_.astype(np.float64)
+        f = Y.shape[1]
+        conf = 1.0 + float(self.alpha) * r
+        Yu = Y[idx]
+        A = Y.T @ Y + float(self.regularization) * np.eye(f) + (Yu * (conf - 1.0)[:, None]).T @ Yu
+        b = Yu.T @ conf
+        return np.linalg.solve(A, b).astype(np.float32)
+
+    def recommend_for_items(self, item_ids, k: int = 10, ratings=None, exclude_given: bool = True) -> Recommendations:
+        """Top-k movies for a new user described only by movies they liked (see `fold_in`).
+
+        Returns:
+            Recommendations with one row; `user_ids` holds the placeholder -1.
+        """
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"k must be a positive whole number, got {k!r}.")
+        vec = self.fold_in(item_ids, ratings)
+        scores = (self.item_embeddings_ @ vec)[None, :].astype(np.float32)
+        if exclude_given:
+            scores[0, self.item_index(np.atleast_1d(np.asarray(item_ids)))] = -np.inf
+        n_ok = int(np.isfinite(scores).sum())
+        idx, val = top_k(scores, min(k, n_ok))
+        return Recommendations(user_ids=np.array([-1]), item_ids=self.items_.raw(idx), scores=val)
+
+
+class BPR(_ImplicitFactorModel):
+    """Bayesian Personalized Ranking (Rendle et al. 2009) via `implicit.cpu.bpr`.
+
+    implicit stores an item bias as the last factor column, with the matching user column
+    fixed at 1. The embeddings here keep that layout, so
+    ``user_embeddings_ @ item_embeddings_.T`` is exactly implicit's score:
+    ``user_embeddings_`` = [user factors, 1], ``item_embeddings_`` = [item factors, bias],
+    both shape (n, factors + 1). `item_bias_` is the last column on its own.
+
+    Args:
+        factors: latent dimension (without the bias column).
+        learning_rate: SGD step size.
+        regularization: L2 weight.
+        iterations: epochs over the interactions.
+        values: "ones" or "rating"; BPR uses only which entries are positive, so both fit
+            the same model (kept for a uniform interface).
+        num_threads: implicit's SGD threads. Default 1: BPR's multi-threaded SGD is
+            lock-free (Hogwild) and so not reproducible; with 1 thread the same seed
+            gives the same model.
+        seed: seed of initialisation and negative sampling.
+    """
+
+    name: ClassVar[str] = "bpr"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        values: str = "ones",
+        num_threads: int = 1,
+        seed: int = 42,
+    ) -> None:
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.values = values
+        self.num_threads = num_threads
+        self.seed = seed
+
+    @classmethod
+    def suggest_params(cls, trial: Any) -> dict[str, Any]:
+        """Search space for an Optuna trial."""
+        return {
+            "factors": trial.suggest_categorical("factors", [32, 64, 128]),
+            "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.2, log=True),
+            "regularization": trial.suggest_float("regularization", 1e-5, 0.1, log=True),
+            "iterations": trial.suggest_int("iterations", 20, 300, log=True),
+        }
+
+    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        if self.factors < 1 or self.iterations < 1 or self.learning_rate <= 0 or self.regularization < 0:
+            raise ConfigError("BPR needs factors >= 1, iterations >= 1, learning_rate > 0 and regularization >= 0.")
+        X = _interaction_matrix(train, self.values)
+        with threadpool_limits(1, "blas"):
+            model = BayesianPersonalizedRanking(
+                factors=int(self.factors),
+                learning_rate=float(self.learning_rate),
+                regularization=float(self.regularization),
+                iterations=int(self.iterations),
+                num_threads=int(self.num_threads),
+                random_state=int(self.seed),
+            )
+            model.fit(X, show_progress=False)
+        U = np.asarray(model.user_factors, dtype=np.float32)
+        V = np.asarray(model.item_factors, dtype=np.float32)
+        # implicit 0.7 CPU BPR: factors + 1 columns, the last is the item bias (user side = 1)
+        if U.shape[1] != V.shape[1]:
+            raise ConfigError("Internal error: implicit BPR returned factors of different widths.")
+        self.user_embeddings_ = np.ascontiguousarray(U)
+        self.item_embeddings_ = np.ascontiguousarray(V)
+        self._check_shapes(train)
+
+    @property
+    def item_bias_(self) -> np.ndarray:
+        """Item bias learned by BPR, shape (n_items,)."""
+        self._check_fitted()
+        return self.item_embeddings_[:, -1]
+
+
+__all__ = ["ALS", "BPR"]

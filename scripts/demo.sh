@@ -1,9 +1,31 @@
 #!/usr/bin/env bash
-# Set everything up and run the main job on MovieLens 100K.
+# Set everything up and run the main job on MovieLens 100K:
+# fetch + verify, describe, evaluate against baselines, train, recommend, similar movies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 source scripts/env.sh
 MR=.venv/bin/movierec
+OUT=runs/ml-100k
+mkdir -p "$OUT"
+
+echo "== 1. Fetch and verify MovieLens 100K"
 $MR data fetch ml-100k
-$MR data describe ml-100k --plots runs/ml-100k/plots
+
+echo "== 2. Describe it (plots in $OUT/plots)"
+$MR data describe ml-100k --plots "$OUT/plots"
+
+echo "== 3. Rating prediction on the canonical folds u1..u5: baselines vs BiasedMF"
+for model in global-mean bias mf; do
+  $MR evaluate --dataset ml-100k --model "$model" --protocol ml100k-folds
+done
+
+echo "== 4. Top-10 ranking, per-user temporal last-20% split: random vs popularity vs MF"
+$MR compare --dataset ml-100k --protocol leave-last --holdout 0.2 --models random,pop,mf -k 10 --out "$OUT/compare"
+
+echo "== 5. Train BiasedMF on all of ML-100K (model folder: $OUT/mf)"
+$MR train --dataset ml-100k --model mf --out "$OUT/mf"
+
+echo "== 6. Recommendations for user 42, and the movies most like Star Wars (movie 50)"
+$MR recommend --model-dir "$OUT/mf" --user 42 -k 10
+$MR similar --model-dir "$OUT/mf" --movie 50 -k 10

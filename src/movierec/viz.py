@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 from movierec.data.dataset import Dataset  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Save a figure as PNG atomically (temp file, then rename) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -31,7 +32,7 @@ def plot_rating_distribution(ds: Dataset, path: Path) -> Path:
     ax.set_xlabel("rating")
     ax.set_ylabel("number of ratings")
     ax.set_title(f"{ds.name}: rating distribution")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_long_tail(ds: Dataset, path: Path) -> Path:
@@ -47,7 +48,7 @@ def plot_long_tail(ds: Dataset, path: Path) -> Path:
     ax.set_xlabel("item popularity rank")
     ax.set_ylabel("ratings per item")
     ax.set_title(f"{ds.name}: popularity long tail (log-log)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_ratings_over_time(ds: Dataset, path: Path) -> Path:
@@ -61,7 +62,7 @@ def plot_ratings_over_time(ds: Dataset, path: Path) -> Path:
         ax.text(0.5, 0.5, "no timestamps", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel("ratings per month")
     ax.set_title(f"{ds.name}: ratings over time")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dataset(ds: Dataset, folder: Path) -> list[Path]:
@@ -104,7 +105,7 @@ def plot_learning_curve(history, path: Path, title: str = "learning curve") -> P
     fig, ax = plt.subplots(figsize=(6, 3.5))
     if not records:
         ax.text(0.5, 0.5, "no training history", ha="center", va="center", transform=ax.transAxes)
-        return _save(fig, path)
+        return save_figure(fig, path)
     epochs = [r["epoch"] for r in records]
     if all("train_rmse" in r for r in records):
         ax.plot(epochs, [r["train_rmse"] for r in records], marker=".", label="train RMSE", color="#4C72B0")
@@ -123,7 +124,7 @@ def plot_learning_curve(history, path: Path, title: str = "learning curve") -> P
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def primary_genres(genres: list[list[str]]) -> list[str]:
@@ -181,4 +182,4 @@ def plot_item_embedding_map(model, path: Path, min_ratings: int = 50, seed: int 
     ax.set_yticks([])
     ax.set_title(f"t-SNE of {type(model).__name__} movie embeddings ({len(labels)} movies, {min_ratings}+ ratings)")
     ax.legend(fontsize=7, markerscale=1.5, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -1,10 +1,13 @@
 """The `movierec` command: thin Typer commands over the library.
 
-Errors raised on purpose (MovierecError) are printed as one sentence, exit code 1.
+Errors raised on purpose (MovierecError) and file-system errors are printed as one
+sentence with exit code 1; anything else is a bug, reported in one line as well
+(set MOVIEREC_DEBUG=1 to see the traceback).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -21,7 +24,16 @@ app = typer.Typer(
 data_app = typer.Typer(help="Fetch, describe and synthesise rating data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-from movierec.cli import data as _data  # noqa: E402,F401  (registers commands)
+# Command modules register themselves on `app` / `data_app` when imported.
+from movierec.cli import data as _data  # noqa: E402,F401  (data fetch, data describe)
+from movierec.cli import synth as _synth  # noqa: E402,F401  (data synth)
+from movierec.cli import models as _models  # noqa: E402,F401  (train, evaluate, recommend, similar, tune, plot)
+from movierec.cli import compare as _compare  # noqa: E402,F401  (compare)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    sys.exit(code)
 
 
 def main() -> None:
@@ -29,8 +41,16 @@ def main() -> None:
     try:
         app()
     except MovierecError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(1)
+        _fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        if os.environ.get("MOVIEREC_DEBUG"):
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        _fail(f"{exc.strerror or exc}{where}.")
+    except Exception as exc:  # a bug: still one line, traceback on request
+        if os.environ.get("MOVIEREC_DEBUG"):
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {exc} (a bug in movierec; rerun with MOVIEREC_DEBUG=1 for details).")

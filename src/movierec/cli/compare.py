@@ -60,16 +60,21 @@ PROTOCOL_FOLDERS = {"leave-last": ("leave-last", "loo"), "temporal": ("temporal"
 
 
 def tuned_params(name: str, config_dir: Path | None, dataset: str | None = None,
-                 protocol: str | None = None) -> tuple[dict, Path | None]:
+                 protocol: str | None = None, holdout: float | None = None) -> tuple[dict, Path | None]:
     """Hyperparameters from a tuned config ({"params": {...}}), the most specific found of
-    `<config_dir>/<dataset>/<protocol>/<name>.json` (leave-last also as `loo`),
+    `<config_dir>/<dataset>/<protocol>/<name>.json` (leave-last also as `loo`; leave-last
+    with a fractional holdout such as 0.2 as `last20`),
     `<config_dir>/<dataset>/<name>.json` and `<config_dir>/<name>.json`."""
     if config_dir is None:
         return {}, None
     root = Path(config_dir)
     options = []
     if dataset:
-        for folder in PROTOCOL_FOLDERS.get(protocol or "", (protocol,) if protocol else ()):
+        folders = PROTOCOL_FOLDERS.get(protocol or "", (protocol,) if protocol else ())
+        if protocol == "leave-last" and holdout is not None and not float(holdout).is_integer():
+            # the per-user last-fraction protocol: tuned configs live under last<percent>
+            folders = (f"last{round(float(holdout) * 100)}",)
+        for folder in folders:
             options.append(root / dataset / folder / f"{name}.json")
         options.append(root / dataset / f"{name}.json")
     options.append(root / f"{name}.json")
@@ -103,14 +108,14 @@ def resolve_models(names: list[str]) -> dict[str, type]:
 
 
 def build_models(names: list[str], seed: int, config_dir: Path | None, dataset: str | None = None,
-                 protocol: str | None = None) -> tuple[dict, dict]:
+                 protocol: str | None = None, holdout: float | None = None) -> tuple[dict, dict]:
     """Unfitted models (tuned params applied, seed set where the model takes one)."""
     from movierec.models.registry import create
 
     resolve_models(names)
     models, used = {}, {}
     for name in names:
-        params, path = tuned_params(name, config_dir, dataset, protocol)
+        params, path = tuned_params(name, config_dir, dataset, protocol, holdout)
         model = create(name, **params)
         if "seed" in model.get_params() and "seed" not in params:
             model.set_params(seed=seed)
@@ -184,7 +189,7 @@ def run_compare(
                                           cache_dir=cache_dir() / "negatives")
         messages += [str(w.message) for w in caught if issubclass(w.category, SampledEvaluationWarning)]
 
-    built, used = build_models(names, seed, config_dir, dataset, protocol_name)
+    built, used = build_models(names, seed, config_dir, dataset, protocol_name, holdout)
     fitted, timing = {}, {}
     for name, model in built.items():
         log(f"fitting {name} ...")

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from movierec.evaluation.runner import Comparison  # noqa: E402
+from movierec.viz import save_figure  # noqa: E402
 
 #: metric order in tables (per K)
 TABLE_METRICS = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded",
@@ -78,16 +79,6 @@ def _markdown(frame: pd.DataFrame, index_name: str = "model") -> str:
 # plots
 
 
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
-
 def plot_metric_bars(comp: Comparison, path: Path, metrics: list[str] | None = None) -> Path:
     """Grouped bars: one group per metric, one bar per model, 95% bootstrap CI whiskers."""
     metrics = metrics or table_columns(comp, accuracy_only=True)
@@ -106,7 +97,7 @@ def plot_metric_bars(comp: Comparison, path: Path, metrics: list[str] | None = N
     ax.set_title(f"Ranking accuracy with 95% bootstrap CIs ({comp.info.get('protocol', '')})")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_recall_curves(comp: Comparison, path: Path, metric: str = "recall") -> Path:
@@ -121,7 +112,7 @@ def plot_recall_curves(comp: Comparison, path: Path, metric: str = "recall") -> 
     ax.set_title(f"{metric}@K curves")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_coverage_vs_accuracy(comp: Comparison, path: Path) -> Path:
@@ -137,7 +128,7 @@ def plot_coverage_vs_accuracy(comp: Comparison, path: Path) -> Path:
     ax.set_ylabel(comp.primary)
     ax.set_title("Coverage vs accuracy")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,269 @@
+"""Item-based AutoRec (Sedhain et al., 2015) in PyTorch.
+
+Each movie is described by its vector of ratings over all users (zeros where unrated).
+A one-hidden-layer autoencoder reconstructs that vector::
+
+    h_i = sigmoid(W r_i + b)           W: (hidden, n_users)
+    r^_i = V h_i + c                   V: (n_users, hidden)
+
+trained on the observed entries only (masked squared error) with an L2 penalty
+(weight_decay / 2) * (|W|^2 + |V|^2). The predicted rating of user u for movie i is
+entry u of r^_i, clipped to the rating scale. Users or movies without training ratings
+fall back to a regularised bias baseline mu + b_u + c_i.
+
+Training uses the shared Trainer with early stopping on validation RMSE. Without a
+validation set, a seeded share of the training ratings is held out for early stopping;
+with `refit=True` the network is then retrained on all training ratings for the number of
+epochs found best.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ConfigError
+from movierec.models._rating_utils import carve_validation, clip_ratings, fit_biases
+from movierec.models.base import Recommender
+from movierec.training.trainer import Trainer, resolve_device, seed_everything, tensor_batches
+
+
+class AutoRecNet(nn.Module):
+    """The autoencoder: (batch, n_users) ratings -> (batch, n_users) reconstruction."""
+
+    def __init__(self, n_users: int, hidden: int):
+        super().__init__()
+        self.encoder = nn.Linear(n_users, hidden)
+        self.decoder = nn.Linear(hidden, n_users)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.sigmoid(self.encoder(x)))
+
+    def penalty(self) -> torch.Tensor:
+        """|W|^2 + |V|^2 (weights only, no biases)."""
+        return self.encoder.weight.pow(2).sum() + self.decoder.weight.pow(2).sum()
+
+
+def _item_matrix(ds: Dataset) -> sp.csr_matrix:
+    """items x users rating matrix of a Dataset (float32)."""
+    return ds.to_csr("rating").T.tocsr().astype(np.float32)
+
+
+class AutoRec(Recommender):
+    """Item-based AutoRec rating model.
+
+    Args:
+        hidden: hidden units.
+        weight_decay: L2 penalty strength lambda on the weights (objective: sum of squared
+            errors + lambda / 2 * |weights|^2).
+        lr: Adam learning rate.
+        epochs: maximum epochs.
+        patience: epochs without validation improvement before stopping.
+        batch_size: movies per batch.
+        val_fraction: share of the training ratings held out for early stopping when fit
+            gets no validation set.
+        refit: after early stopping on a held-out share, retrain on all training ratings
+            for the best number of epochs.
+        n_models: networks trained with seeds seed, seed + 1, ... (each with its own
+            held-out share); predictions average their reconstructions.
+        bias_reg: regularisation of the fallback bias baseline.
+        device: "auto", "cpu" or "cuda".
+        num_threads: torch CPU threads while training (restored afterwards); 0 leaves
+            torch's setting alone.
+        seed: seeds initialisation, batching and the held-out share.
+    """
+
+    name: ClassVar[str] = "autorec"
+    predicts_ratings: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        hidden: int = 500,
+        weight_decay: float = 150.0,
+        lr: float = 1e-3,
+        epochs: int = 300,
+        patience: int = 10,
+        batch_size: int = 128,
+        val_fraction: float = 0.05,
+        refit: bool = True,
+        n_models: int = 1,
+        bias_reg: float = 5.0,
+        device: str = "auto",
+        num_threads: int = 1,
+        seed: int = 42,
+    ):
+        self.hidden = hidden
+        self.weight_decay = weight_decay
+        self.lr = lr
+        self.epochs = epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.refit = refit
+        self.n_models = n_models
+        self.bias_reg = bias_reg
+        self.device = device
+        self.num_threads = num_threads
+        self.seed = seed
+
+    @classmethod
+    def suggest_params(cls, trial) -> dict[str, Any]:
+        """Optuna search space for the shared tuner."""
+        return {
+            "hidden": trial.suggest_categorical("hidden", [300, 500, 700]),
+            "weight_decay": trial.suggest_float("weight_decay", 30.0, 600.0, log=True),
+            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+        }
+
+    # -- training ---------------------------------------------------------------------
+    def _train(self, fit_part: Dataset, val_part: Dataset | None, max_epochs: int, patience: int,
+               seed: int) -> tuple[AutoRecNet, int]:
+        """Train one network; returns it (best weights restored) and the best epoch."""
+        device = resolve_device(self.device)
+        gen = seed_everything(seed)
+        n_items, n_users = fit_part.n_items, fit_part.n_users
+        mat = _item_matrix(fit_part)
+        dense = torch.from_numpy(mat.toarray()).to(device)
+        mask = torch.from_numpy((mat != 0).toarray().astype(np.float32)).to(device)
+        n_obs = float(mat.nnz)
+        net = AutoRecNet(n_users, self.hidden).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+        items = torch.arange(n_items, device=device)
+        lam = float(self.weight_decay)
+
+        def loss_fn(module: nn.Module, batch) -> torch.Tensor:
+            (idx,) = batch
+            x, m = dense[idx], mask[idx]
+            out = module(x)
+            share = len(idx) / n_items
+            sse = ((out - x) * m).pow(2).sum()
+            return (sse + 0.5 * lam * share * module.penalty()) / (n_obs * share)
+
+        validate = None
+        if val_part is not None and val_part.n_ratings:
+            vi = torch.from_numpy(val_part.item_idx.astype(np.int64)).to(device)
+            vu = torch.from_numpy(val_part.user_idx.astype(np.int64)).to(device)
+            vr = torch.from_numpy(val_part.rating.astype(np.float32)).to(device)
+            lo, hi = self.rating_scale_ if self.rating_scale_ else (-np.inf, np.inf)
+
+            def validate(module: nn.Module) -> float:
+                recon = module(dense)
+                pred = recon[vi, vu].clamp(lo, hi)
+                return float(torch.sqrt(((pred - vr) ** 2).mean()))
+
+        trainer = Trainer(max_epochs=max_epochs, patience=patience, mode="min", desc="autorec")
+        history = trainer.fit(
+            net, opt, lambda: tensor_batches([items], self.batch_size, gen), loss_fn, validate
+        )
+        if validate is not None or not hasattr(self, "history_"):
+            self.history_ = history  # keep the early-stopping run's curve, not the refit's
+        return net, int(history.best_epoch or max_epochs)
+
+    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+        if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.n_models < 1:
+            raise ConfigError("hidden, epochs, batch_size and n_models must be at least 1.")
+        threads = torch.get_num_threads()
+        if self.num_threads > 0:
+            torch.set_num_threads(self.num_threads)
+        try:
+            fitted = [self._fit_net(train, validation, self.seed + m) for m in range(self.n_models)]
+        finally:
+            torch.set_num_threads(threads)
+        self.best_epoch_ = int(round(np.mean([best for _, best in fitted])))
+        self._store([net.cpu() for net, _ in fitted], train)
+
+    def _fit_net(self, train: Dataset, validation: Dataset | None, seed: int) -> tuple[AutoRecNet, int]:
+        if validation is not None and validation.n_ratings:
+            net, best = self._train(train, validation, self.epochs, self.patience, seed)
+        elif self.val_fraction > 0:
+            fit_part, val_part = carve_validation(train, self.val_fraction, seed)
+            net, best = self._train(fit_part, val_part, self.epochs, self.patience, seed)
+            if self.refit:
+                net, _ = self._train(train, None, best, 0, seed)
+        else:
+            net, best = self._train(train, None, self.epochs, 0, seed)
+        return net, best
+
+    def _store(self, nets: list[AutoRecNet], train: Dataset) -> None:
+        """Keep the networks' weights, stacked on a leading axis of size n_models."""
+
+        def stack(get) -> np.ndarray:
+            return np.stack([get(net).detach().numpy() for net in nets])
+
+        self.encoder_weight_ = stack(lambda n: n.encoder.weight)
+        self.encoder_bias_ = stack(lambda n: n.encoder.bias)
+        self.decoder_weight_ = stack(lambda n: n.decoder.weight)
+        self.decoder_bias_ = stack(lambda n: n.decoder.bias)
+        mat = _item_matrix(train)
+        self.ratings_ = mat
+        mu, bu, bi = fit_biases(train.user_idx, train.item_idx, train.rating, train.n_users,
+                                train.n_items, self.bias_reg, self.bias_reg)
+        self.global_mean_ = mu
+        self.user_bias_ = bu.astype(np.float32)
+        self.item_bias_ = bi.astype(np.float32)
+        self.user_known_ = np.asarray(train.user_counts() > 0)
+        self.item_known_ = np.asarray(train.item_counts() > 0)
+        self._reconstruct()
+
+    def _reconstruct(self) -> None:
+        """Dense items x users reconstruction, with the bias fallback for unknown rows/cols."""
+        x = self.ratings_.toarray()
+        recon = np.zeros(x.shape, dtype=np.float32)
+        for w_enc, b_enc, w_dec, b_dec in zip(self.encoder_weight_, self.encoder_bias_,
+                                              self.decoder_weight_, self.decoder_bias_):
+            h = 1.0 / (1.0 + np.exp(-(x @ w_enc.T + b_enc)))
+            recon += h @ w_dec.T + b_dec
+        recon /= len(self.encoder_weight_)
+        fallback = self.global_mean_ + self.item_bias_[:, None] + self.user_bias_[None, :]
+        known = self.item_known_[:, None] & self.user_known_[None, :]
+        recon = np.where(known, recon, fallback)
+        self.recon_ = clip_ratings(recon, self.rating_scale_).astype(np.float32)
+
+    # -- queries ----------------------------------------------------------------------
+    def _predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return self.recon_[np.asarray(item_idx, np.int64), np.asarray(user_idx, np.int64)].copy()
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return np.ascontiguousarray(self.recon_[:, np.asarray(user_idx, np.int64)].T)
+
+    # -- persistence ------------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            "encoder_weight": self.encoder_weight_,
+            "encoder_bias": self.encoder_bias_,
+            "decoder_weight": self.decoder_weight_,
+            "decoder_bias": self.decoder_bias_,
+            "ratings_indptr": self.ratings_.indptr.astype(np.int64),
+            "ratings_indices": self.ratings_.indices.astype(np.int64),
+            "ratings_data": self.ratings_.data.astype(np.float32),
+            "global_mean": np.array([self.global_mean_], dtype=np.float64),
+            "user_bias": self.user_bias_,
+            "item_bias": self.item_bias_,
+            "user_known": self.user_known_.astype(np.uint8),
+            "item_known": self.item_known_.astype(np.uint8),
+            "best_epoch": np.array([self.best_epoch_], dtype=np.int64),
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.encoder_weight_ = state["encoder_weight"]
+        self.encoder_bias_ = state["encoder_bias"]
+        self.decoder_weight_ = state["decoder_weight"]
+        self.decoder_bias_ = state["decoder_bias"]
+        n_items, n_users = len(state["item_bias"]), len(state["user_bias"])
+        self.ratings_ = sp.csr_matrix(
+            (state["ratings_data"], state["ratings_indices"], state["ratings_indptr"]), shape=(n_items, n_users)
+        )
+        self.global_mean_ = float(state["global_mean"][0])
+        self.user_bias_ = state["user_bias"]
+        self.item_bias_ = state["item_bias"]
+        self.user_known_ = state["user_known"].astype(bool)
+        self.item_known_ = state["item_known"].astype(bool)
+        self.best_epoch_ = int(state["best_epoch"][0])
+        self._reconstruct()

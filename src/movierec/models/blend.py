@@ -1,0 +1,232 @@
+"""A blend of rating models whose weights are fitted on held-out training ratings.
+
+`fit(train)`:
+
+1. carves a seeded random share of `train` as blend validation (training data only; the
+   test set is never seen);
+2. fits every base model on the rest and predicts the held-out ratings;
+3. fits a ridge regression from the base predictions (and, with `meta_features`, their
+   products with log user/movie support, so the weights can shift with how much is known
+   about a user or movie) to the held-out ratings, with an intercept;
+   (the held-out share also serves early stopping for bases that stop early);
+4. refits every base model on all of `train` with the same hyperparameters and keeps the
+   regression weights.
+
+Predictions apply the weights to the refitted models' predictions, clipped to the scale.
+If `fit` gets a validation set, it is used as the blend validation and the bases are
+refitted on train + validation.
+
+Saved models keep each base model's arrays under the prefix "b{k}." inside the blend's
+state, and their classes and parameters in the manifest's extra section.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from movierec.data.dataset import Dataset
+from movierec.data.split import concat
+from movierec.errors import ConfigError
+from movierec.models._rating_utils import carve_validation, clip_ratings
+from movierec.models.base import Recommender
+from movierec.models.registry import class_from_path, class_path, get_class
+
+#: default bases: the two strongest families, with hyperparameters chosen on validation
+#: ratings carved from the training part of ML-100K fold u1 (see docs/rating_prediction.md)
+DEFAULT_BASES: list[list] = [
+    ["autorec", {"hidden": 500, "weight_decay": 150.0, "lr": 1e-3, "n_models": 2}],
+    ["bpmf", {"dim": 20, "burn_in": 30, "samples": 170}],
+]
+
+
+class Blend(Recommender):
+    """Validation-fitted linear blend of rating models.
+
+    Args:
+        models: base models as [registered name, hyperparameters] pairs, e.g.
+            [["autorec", {"hidden": 500}], ["bpmf", {"dim": 10}]]. Every base must
+            predict ratings.
+        val_fraction: share of the training ratings held out to fit the weights.
+        ridge: L2 penalty on the blend weights (the intercept is not penalised).
+        meta_features: also use each base prediction times the centred log support of
+            the user and of the movie.
+        seed: seeds the held-out share (bases keep their own seeds).
+    """
+
+    name: ClassVar[str] = "blend"
+    predicts_ratings: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        models: list | None = None,
+        val_fraction: float = 0.1,
+        ridge: float = 1.0,
+        meta_features: bool = False,
+        seed: int = 42,
+    ):
+        self.models = models
+        self.val_fraction = val_fraction
+        self.ridge = ridge
+        self.meta_features = meta_features
+        self.seed = seed
+
+    @classmethod
+    def suggest_params(cls, trial) -> dict[str, Any]:
+        """Optuna search space for the shared tuner (blend settings only)."""
+        return {
+            "ridge": trial.suggest_float("ridge", 0.01, 100.0, log=True),
+            "meta_features": trial.suggest_categorical("meta_features", [True, False]),
+        }
+
+    # -- helpers ----------------------------------------------------------------------
+    def _specs(self) -> list[tuple[str, dict]]:
+        specs = DEFAULT_BASES if self.models is None else self.models
+        out = []
+        for spec in specs:
+            if isinstance(spec, str):
+                name, params = spec, {}
+            else:
+                name, params = spec[0], dict(spec[1] if len(spec) > 1 and spec[1] else {})
+            out.append((name, params))
+        if not out:
+            raise ConfigError("A blend needs at least one base model.")
+        return out
+
+    def _new_bases(self) -> list[Recommender]:
+        bases = []
+        for name, params in self._specs():
+            cls = get_class(name)
+            if not cls.predicts_ratings:
+                raise ConfigError(f"Model {name!r} ranks movies; a rating blend needs rating models.")
+            try:
+                bases.append(cls(**params))
+            except TypeError as exc:
+                raise ConfigError(f"Bad parameters for blend base {name!r}: {exc}.") from None
+        return bases
+
+    def _features(self, preds: np.ndarray, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        """Design matrix (n, p) without intercept, from base predictions (n, K)."""
+        cols = [preds]
+        if self.meta_features:
+            lu = (np.log1p(self.user_support_[user_idx]) - self.log_user_mean_)[:, None]
+            li = (np.log1p(self.item_support_[item_idx]) - self.log_item_mean_)[:, None]
+            centred = preds - self.global_mean_
+            cols += [centred * lu, centred * li, lu, li]
+        return np.concatenate(cols, axis=1)
+
+    def _set_support(self, train: Dataset) -> None:
+        self.user_support_ = train.user_counts().astype(np.float32)
+        self.item_support_ = train.item_counts().astype(np.float32)
+        self.log_user_mean_ = float(np.log1p(self.user_support_[train.user_idx]).mean())
+        self.log_item_mean_ = float(np.log1p(self.item_support_[train.item_idx]).mean())
+        self.global_mean_ = float(train.rating.mean())
+
+    # -- fitting ----------------------------------------------------------------------
+    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+        if validation is not None and validation.n_ratings:
+            fit_part, val_part, full = train, validation, concat(train, validation)
+        else:
+            if not 0 < self.val_fraction < 1:
+                raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}.")
+            fit_part, val_part = carve_validation(train, self.val_fraction, self.seed)
+            full = train
+        # support statistics come from the data the final bases see
+        self._set_support(full)
+        preds = []
+        self.validation_rmse_: dict[str, float] = {}
+        for (name, _), base in zip(self._specs(), self._new_bases()):
+            # the held-out share also serves the bases' early stopping (training data only)
+            base.fit(fit_part, validation=val_part)
+            p = base._predict(val_part.user_idx, val_part.item_idx).astype(np.float64)
+            preds.append(p)
+            self.validation_rmse_[name] = float(np.sqrt(np.mean((p - val_part.rating) ** 2)))
+        x = self._features(np.stack(preds, axis=1), val_part.user_idx, val_part.item_idx)
+        y = val_part.rating.astype(np.float64)
+        x_mean, y_mean = x.mean(axis=0), y.mean()
+        xc = x - x_mean
+        gram = xc.T @ xc + self.ridge * np.eye(x.shape[1])
+        coef = np.linalg.solve(gram, xc.T @ (y - y_mean))
+        self.coef_ = coef.astype(np.float64)
+        self.intercept_ = float(y_mean - x_mean @ coef)
+        fitted = clip_ratings(x @ coef + self.intercept_, self.rating_scale_)
+        self.validation_rmse_["blend"] = float(np.sqrt(np.mean((fitted - y) ** 2)))
+        # refit every base on all training data with the same hyperparameters
+        self.bases_: list[Recommender] = []
+        self.base_fit_seconds_: dict[str, float] = {}
+        for (name, _), base in zip(self._specs(), self._new_bases()):
+            start = time.perf_counter()
+            base.fit(full)
+            self.base_fit_seconds_[name] = time.perf_counter() - start
+            self.bases_.append(base)
+
+    # -- queries ----------------------------------------------------------------------
+    def _predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        user_idx = np.asarray(user_idx, np.int64)
+        item_idx = np.asarray(item_idx, np.int64)
+        preds = np.stack([b._predict(user_idx, item_idx).astype(np.float64) for b in self.bases_], axis=1)
+        out = self._features(preds, user_idx, item_idx) @ self.coef_ + self.intercept_
+        return clip_ratings(out, self.rating_scale_).astype(np.float32)
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        user_idx = np.asarray(user_idx, np.int64)
+        n, m = len(user_idx), len(self.items_)
+        scores = [b._score(user_idx).astype(np.float64) for b in self.bases_]
+        preds = np.stack([s.ravel() for s in scores], axis=1)
+        uu = np.repeat(user_idx, m)
+        ii = np.tile(np.arange(m), n)
+        out = (self._features(preds, uu, ii) @ self.coef_ + self.intercept_).reshape(n, m)
+        return clip_ratings(out, self.rating_scale_).astype(np.float32)
+
+    # -- persistence ------------------------------------------------------------------
+    def _manifest_extra(self) -> dict:
+        return {
+            "bases": [
+                {
+                    "name": name,
+                    "class": class_path(base),
+                    "params": base.get_params(),
+                    "extra": getattr(base, "_manifest_extra", lambda: {})(),
+                }
+                for (name, _), base in zip(self._specs(), self.bases_)
+            ],
+            "validation_rmse": getattr(self, "validation_rmse_", {}),
+        }
+
+    def _load_extra(self, extra: dict) -> None:
+        self.bases_ = []
+        for spec in extra.get("bases", []):
+            base = class_from_path(spec["class"])(**spec["params"])
+            for attr in ("users_", "items_", "catalog_", "seen_", "rating_scale_", "data_fingerprint_"):
+                setattr(base, attr, getattr(self, attr))
+            if hasattr(base, "_load_extra"):
+                base._load_extra(spec.get("extra", {}))
+            self.bases_.append(base)
+        self.validation_rmse_ = extra.get("validation_rmse", {})
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {
+            "coef": self.coef_,
+            "intercept": np.array([self.intercept_]),
+            "user_support": self.user_support_,
+            "item_support": self.item_support_,
+            "means": np.array([self.log_user_mean_, self.log_item_mean_, self.global_mean_]),
+        }
+        for k, base in enumerate(self.bases_):
+            for key, value in base._state().items():
+                state[f"b{k}.{key}"] = value
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.coef_ = state["coef"]
+        self.intercept_ = float(state["intercept"][0])
+        self.user_support_ = state["user_support"]
+        self.item_support_ = state["item_support"]
+        self.log_user_mean_, self.log_item_mean_, self.global_mean_ = (float(v) for v in state["means"])
+        for k, base in enumerate(self.bases_):
+            prefix = f"b{k}."
+            base._set_state({key[len(prefix):]: v for key, v in state.items() if key.startswith(prefix)})

@@ -20,12 +20,16 @@ for model in global-mean bias mf; do
   $MR evaluate --dataset ml-100k --model "$model" --protocol ml100k-folds
 done
 
-echo "== 4. Top-10 ranking, per-user temporal last-20% split: random vs popularity vs MF"
-$MR compare --dataset ml-100k --protocol leave-last --holdout 0.2 --models random,pop,mf -k 10 --out "$OUT/compare"
+echo "== 4. Top-10 ranking, per-user temporal last-20% split (tuned configs from configs/tuned)"
+$MR compare --dataset ml-100k --protocol leave-last --holdout 0.2 --models random,pop,mf,als,ease,seq-ease -k 10,20 --out "$OUT/compare"
 
 echo "== 5. Train BiasedMF on all of ML-100K (model folder: $OUT/mf)"
 $MR train --dataset ml-100k --model mf --out "$OUT/mf"
 
-echo "== 6. Recommendations for user 42, and the movies most like Star Wars (movie 50)"
+echo "== 6. Pictures: learning curve and t-SNE map of the movie embeddings ($OUT)"
+$MR plot learning-curve --model-dir "$OUT/mf" --out "$OUT/learning_curve.png"
+$MR plot tsne --model-dir "$OUT/mf" --out "$OUT/tsne.png"
+
+echo "== 7. Recommendations for user 42, and the movies most like Star Wars (movie 50)"
 $MR recommend --model-dir "$OUT/mf" --user 42 -k 10
 $MR similar --model-dir "$OUT/mf" --movie 50 -k 10

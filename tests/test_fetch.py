@@ -26,8 +26,11 @@ REQUIRED = ["ml-100k", "ml-latest-small", "ml-1m", "ml-10m", "ml-25m", "ml-32m"]
 
 
 def leftovers(cache: Path) -> list[str]:
-    """Everything in the cache folder (a failed fetch must leave nothing behind)."""
-    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+    """Everything in the cache folder but the fetch lock files (a failed fetch must leave
+    no data, archive or temp folder behind)."""
+    if not cache.exists():
+        return []
+    return sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock"))
 
 
 # -- the HTTP server: a real ThreadingHTTPServer on 127.0.0.1 -------------------------
@@ -355,3 +358,15 @@ def test_download_cut_short_over_http(tmp_path, cut_short_server):
         fetch("ml-1m", cache=tmp_path / "cache", mirror=cut_short_server)
     assert "\n" not in str(info.value)
     assert leftovers(tmp_path / "cache") == []
+
+
+def test_concurrent_fetches_share_one_verified_copy(tmp_path):
+    """Parallel fetches of one dataset into one cache (as parallel test workers do) all succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(4) as pool:
+        folders = list(pool.map(lambda _: fetch("ml-100k", cache=cache, mirror=str(MIRROR)), range(4)))
+    assert all(f == cache / "ml-100k" for f in folders)
+    assert is_cached("ml-100k", cache) and leftovers(cache) == ["ml-100k"]
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.client
 import json
@@ -214,12 +215,18 @@ def fetch(
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FetchError(f"Cannot create the cache folder {cache} ({exc.strerror}); set {config.CACHE_ENV}.") from None
-    fd, tmpname = tempfile.mkstemp(prefix=f".{name}.", suffix=".zip.part", dir=cache)
-    archive = Path(tmpname)
-    try:
-        with open(fd, "wb"):
-            pass
-        download(url, archive, progress, name=name)
-        return extract_verified(spec, archive, target, replace=force)
-    finally:
-        archive.unlink(missing_ok=True)
+    # One fetch of a dataset at a time per cache (parallel test workers, two shells):
+    # the others wait, then find the verified copy.
+    with open(cache / f".{name}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and (target / VERIFIED_MARKER).is_file():
+            return target
+        fd, tmpname = tempfile.mkstemp(prefix=f".{name}.", suffix=".zip.part", dir=cache)
+        archive = Path(tmpname)
+        try:
+            with open(fd, "wb"):
+                pass
+            download(url, archive, progress, name=name)
+            return extract_verified(spec, archive, target, replace=force)
+        finally:
+            archive.unlink(missing_ok=True)

@@ -202,3 +202,24 @@ def test_console_script_unknown_user(model_dir, tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "error: Unknown user ID: 999999."
+
+
+@pytest.mark.parametrize("model", ["ease", "seq-ease", "mf-rank"])
+def test_train_and_recommend_ranking_models(model, ratings_files, tmp_path):
+    """Ranking models (no ratings, their own kind of history) train and answer through the CLI."""
+    out = tmp_path / model
+    params = ["--param", "epochs=2"] if model == "mf-rank" else []
+    data = ok_json("train", "--data", str(ratings_files / "all.csv"), "--model", model, "--out", str(out), *params)
+    assert data["model"] == model and "train_rmse" not in data["metrics"]
+    recs = ok_json("recommend", "--model-dir", str(out), "--user", "1", "-k", "5")
+    assert len(recs["items"]) == 5 and recs["items"][0]["rank"] == 1
+
+
+def test_tune_leave_last_writes_config_compare_reads(ratings_files, tmp_path):
+    out = tmp_path / "ease.json"
+    data = ok_json("tune", "--model", "ease", "--data", str(ratings_files / "all.csv"), "--protocol", "leave-last",
+                   "--holdout", "0.2", "--trials", "2", "--out", str(out))
+    saved = json.loads(out.read_text())
+    assert saved["protocol"] == "leave-last" and saved["holdout"] == 0.2
+    assert set(saved["params"]) == {"regularization"} and 0 < saved["validation"]["ndcg@10"] <= 1
+    assert data["out"] == str(out)

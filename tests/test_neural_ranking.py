@@ -158,4 +158,4 @@ def test_quality_band_ml100k(name, split100k, ml100k):
     ours = evaluate_ranking(model, split.train, split.test, ks=(10,)).summary["ndcg@10"]
     base = evaluate_ranking(pop, split.train, split.test, ks=(10,)).summary["ndcg@10"]
     assert ours > 1.2 * base
-    assert model.history_["best_epoch"] >= 1
+    assert model.history_.best_epoch >= 1

@@ -366,8 +366,9 @@ def tune_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Registered model name, e.g. mf."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
-    protocol: str = typer.Option("random", "--protocol", help="ml100k-folds (tunes inside u1.base), random or temporal."),
+    protocol: str = typer.Option("random", "--protocol", help="ml100k-folds (tunes inside u1.base), random, temporal, or leave-last (per user, as `compare` splits)."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", help="Test share of the protocol's split (never looked at)."),
+    holdout: float = typer.Option(1.0, "--holdout", help="leave-last: 1 = each user's last item, 0.2 = last 20% (validation: the same amount just before)."),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Share of the training part used to validate."),
     trials: int = typer.Option(30, "--trials", "-n", help="Optuna trials."),
     seed: int = typer.Option(42, "--seed", help="Seeds the splits, the sampler and the models."),
@@ -384,9 +385,22 @@ def tune_cmd(
         raise ConfigError(f"--validation-fraction must be in (0, 0.5), got {validation_fraction}.")
     cls = get_class(model)
     _, fixed = model_params(None, param)
-    name, protocol, splits = make_splits(protocol, dataset, data, None, None, test_fraction, seed)
-    split = splits[0]  # ml100k-folds: u1; its test part is never used here
-    fit_part, validation = carve_validation(split.train, validation_fraction, seed, temporal=protocol == "temporal")
+    folder = protocol
+    if protocol == "leave-last":
+        # the same split `compare --protocol leave-last --holdout H` makes; tuned on its
+        # validation part (the interactions just before each user's test part)
+        from movierec.evaluation.protocols import build_split
+
+        ds = load_dataset(dataset, data)
+        split = build_split(ds, "leave-last", holdout=holdout, seed=seed)
+        name, fit_part, validation = ds.name, split.train, split.validation
+        folder = "loo" if float(holdout) == 1 else f"last{round(float(holdout) * 100)}"
+        if validation is None or validation.n_ratings == 0:
+            raise ConfigError(f"The leave-last split of {name} has no validation part to tune on.")
+    else:
+        name, protocol, splits = make_splits(protocol, dataset, data, None, None, test_fraction, seed)
+        split = splits[0]  # ml100k-folds: u1; its test part is never used here
+        fit_part, validation = carve_validation(split.train, validation_fraction, seed, temporal=protocol == "temporal")
     if cls.predicts_ratings:
         result = _tune_rating(model, fit_part, validation, trials, seed, fixed)
     else:
@@ -410,13 +424,15 @@ def tune_cmd(
             result = dict(found) if isinstance(found, dict) and "params" in found else {"params": dict(found)}
             result.setdefault("validation", {})
     saved = {"model": model, "params": result["params"], "validation": result.get("validation", {}),
-             "dataset": name, "protocol": protocol,
+             "dataset": name, "protocol": protocol, **({"holdout": holdout} if protocol == "leave-last" else {}),
              "split": {"test_fraction": test_fraction if protocol != "ml100k-folds" else None,
                        "fold": split.info.get("fold"), "validation_fraction": validation_fraction, "seed": seed}}
     if out_path is None:
-        out_path = Path("configs") / "tuned" / name / protocol / f"{model}.json"
+        out_path = Path("configs") / "tuned" / name / folder / f"{model}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(saved, indent=2, default=float) + "\n")
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(json.dumps(saved, indent=2, default=float) + "\n")
+    tmp.replace(out_path)
     saved["out"] = str(out_path)
     if as_json:
         print_json(saved)

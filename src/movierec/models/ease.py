@@ -73,7 +73,7 @@ class EASE(Recommender):
     Fitted attributes:
         model_items_: item indices covered by B, shape (m,).
         weights_: B, float32, shape (m, m), rows/columns in `model_items_` order.
-        history_: users x items CSR (float32) of the training interactions used to score.
+        user_items_: users x items CSR (float32) of the training interactions used to score.
     """
 
     name: ClassVar[str] = "ease"
@@ -123,7 +123,7 @@ class EASE(Recommender):
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         X = self._history(train)
         self._fit_weights(X, train)
-        self.history_ = X
+        self.user_items_ = X
 
     def _score_from(self, H: sp.csr_matrix) -> np.ndarray:
         """Scores of all items for a (n, n_items) weighted history matrix."""
@@ -133,7 +133,7 @@ class EASE(Recommender):
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        return self._score_from(self.history_[np.asarray(user_idx, dtype=np.int64)])
+        return self._score_from(self.user_items_[np.asarray(user_idx, dtype=np.int64)])
 
     def similar_items(self, item_ids, k: int = 10):
         """Most similar movies by EASE weight B[i, j] (how much i predicts j)."""
@@ -149,20 +149,20 @@ class EASE(Recommender):
         return Recommendations(user_ids=item_ids, item_ids=self.items_.raw(idx), scores=val)
 
     def _state(self) -> dict[str, np.ndarray]:
-        H = self.history_.tocsr()
+        H = self.user_items_.tocsr()
         return {
             "model_items": self.model_items_,
             "weights": self.weights_,
-            "history_data": H.data.astype(np.float32),
-            "history_indices": H.indices.astype(np.int64),
-            "history_indptr": H.indptr.astype(np.int64),
+            "user_items_data": H.data.astype(np.float32),
+            "user_items_indices": H.indices.astype(np.int64),
+            "user_items_indptr": H.indptr.astype(np.int64),
         }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         self.model_items_ = np.asarray(state["model_items"], dtype=np.int64)
         self.weights_ = np.asarray(state["weights"], dtype=np.float32)
-        self.history_ = sp.csr_matrix(
-            (state["history_data"], state["history_indices"], state["history_indptr"]),
+        self.user_items_ = sp.csr_matrix(
+            (state["user_items_data"], state["user_items_indices"], state["user_items_indptr"]),
             shape=(len(self.users_), len(self.items_)),
         )
 

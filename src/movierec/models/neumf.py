@@ -236,7 +236,7 @@ class NeuMF(Recommender):
         self._check_params()
         data = prepare_implicit(train, validation, self.min_rating, self.patience > 0, seed=self.seed)
         module, history = self._train(data.users, data.items, int(self.epochs), data.validator, self.seed)
-        self.history_ = history.to_dict()
+        self.history_ = history
         if data.internal_holdout and self.refit:
             best = history.best_epoch or len(history.records)
             module, _ = self._train(data.full_users, data.full_items, best, None, self.seed)

@@ -94,7 +94,7 @@ class SeqEASE(EASE):
             (see `EASE`); transitions still cover every item.
 
     Fitted attributes (besides EASE's):
-        history_: users x items CSR of recency weights.
+        user_items_: users x items CSR of recency weights.
         recent_: users x items CSR of the transition query weights (last few movies).
         transitions_: items x items CSR, see `transition_matrix`.
     """
@@ -142,7 +142,7 @@ class SeqEASE(EASE):
         w = self.floor + (1.0 - self.floor) * np.exp(-pos / float(self.tau))
         H = sp.csr_matrix((w.astype(np.float32), (train.user_idx, train.item_idx)), shape=shape)
         H.sum_duplicates()  # a movie rated twice keeps the sum of its weights
-        self.history_ = H
+        self.user_items_ = H
         recent = pos < self.window + _RECENT_EXTRA
         R = sp.csr_matrix(
             (np.exp(-pos[recent] / _RECENT_TAU).astype(np.float32), (train.user_idx[recent], train.item_idx[recent])),
@@ -155,7 +155,7 @@ class SeqEASE(EASE):
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
         rows = np.asarray(user_idx, dtype=np.int64)
-        scores = self._score_from(self.history_[rows])
+        scores = self._score_from(self.user_items_[rows])
         if self.beta > 0:
             scores += np.float32(self.beta) * (self.recent_[rows] @ self.transitions_).toarray()
         return scores

@@ -194,7 +194,9 @@ def run_compare(
     for name, model in built.items():
         log(f"fitting {name} ...")
         t0 = time.perf_counter()
-        model.fit(split.train, split.validation)
+        # hyperparameters come from validation (tuned configs); the test run fits on
+        # train + validation, so no model loses the interactions just before the test period
+        model.fit(history)
         timing[name] = {"fit_s": time.perf_counter() - t0}
         fitted[name] = model
     info = {"protocol": protocol_name, "split": summary, "timing": timing, "models_config": used,

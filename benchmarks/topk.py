@@ -52,7 +52,7 @@ PROTOCOLS = {
     "last20": (0.2, 4.0),
 }
 DEFAULT_MODELS = "random,pop,als,bpr,ease,neumf,mf-rank,seq-ease"
-DEFAULT_TRIALS = {"als": 15, "bpr": 8, "ease": 10, "seq-ease": 20, "neumf": 4, "mf-rank": 6}
+DEFAULT_TRIALS = {"als": 15, "bpr": 8, "ease": 10, "seq-ease": 20, "neumf": 7, "mf-rank": 6}
 #: held fixed while tuning, per dataset (EASE's inverse is cubic in the number of movies;
 #: movies with < 3 training interactions are left out of B on the 9.7k-movie catalog)
 FIXED = {"ml-latest-small": {"ease": {"min_item_count": 3}, "seq-ease": {"min_item_count": 3}}}

@@ -261,3 +261,24 @@ class torch_threads:
 
         if self.previous is not None:
             torch.set_num_threads(self.previous)
+
+
+def fit_with_refit(model, train, validation):
+    """The fit shared by the PyTorch ranking models (`neumf`, `mf-rank`).
+
+    Early-stops on `validation` (or, without one, on an internal per-user last-item holdout
+    carved from `train`), then, with an internal holdout and `model.refit`, retrains on all
+    training interactions for the best epoch count. Sets `model.history_` and returns the
+    trained module on the CPU. The model supplies `_check_params()` and
+    `_train(users, items, epochs, validator, seed) -> (module, History)`.
+    """
+    with torch_threads(model.num_threads):
+        model._check_params()
+        data = prepare_implicit(train, validation, model.min_rating, model.patience > 0, seed=model.seed)
+        module, history = model._train(data.users, data.items, int(model.epochs), data.validator, model.seed)
+        model.history_ = history
+        if data.internal_holdout and model.refit:
+            best = history.best_epoch or len(history.records)
+            module, _ = model._train(data.full_users, data.full_items, best, None, model.seed)
+        return module.cpu()
+

@@ -20,7 +20,7 @@ from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models._ranking_common import NegativeSampler, prepare_implicit, torch_threads
+from movierec.models._ranking_common import NegativeSampler, fit_with_refit, torch_threads
 from movierec.models.base import Recommender
 from movierec.training.trainer import Trainer, resolve_device, seed_everything, tensor_batches
 
@@ -235,18 +235,7 @@ class NeuMF(Recommender):
         return module, history
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
-        with torch_threads(self.num_threads):
-            self._fit_inner(train, validation)
-
-    def _fit_inner(self, train: Dataset, validation: Dataset | None) -> None:
-        self._check_params()
-        data = prepare_implicit(train, validation, self.min_rating, self.patience > 0, seed=self.seed)
-        module, history = self._train(data.users, data.items, int(self.epochs), data.validator, self.seed)
-        self.history_ = history
-        if data.internal_holdout and self.refit:
-            best = history.best_epoch or len(history.records)
-            module, _ = self._train(data.full_users, data.full_items, best, None, self.seed)
-        self.module_ = module.cpu().eval()
+        self.module_ = fit_with_refit(self, train, validation).eval()
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()

@@ -55,6 +55,12 @@ class RandomFactors(Recommender):
     def _score(self, user_idx):
         return self.user_embeddings_[user_idx] @ self.item_embeddings_.T
 
+    def _state(self):
+        return {"user_embeddings": self.user_embeddings_, "item_embeddings": self.item_embeddings_}
+
+    def _set_state(self, state):
+        self.user_embeddings_, self.item_embeddings_ = state["user_embeddings"], state["item_embeddings"]
+
 
 def best_of(fn, repeats: int = 5):
     times, out = [], None

@@ -39,3 +39,20 @@ def ml_small():
     from movierec.data import load_movielens
 
     return load_movielens("ml-latest-small")
+
+
+@pytest.fixture(scope="session")
+def u1(ml100k):
+    """The canonical ML-100K fold u1 (80,000 / 20,000), read from the archive."""
+    from movierec.data.split import ml100k_fold
+
+    return ml100k_fold(ml100k, "u1")
+
+
+@pytest.fixture(scope="session")
+def small_split(ml100k):
+    """A seeded random 80/20 split of the first 300 users of ML-100K: fast model tests."""
+    from movierec.data.split import random_split
+
+    return random_split(ml100k.subset(ml100k.user_idx < 300), test_fraction=0.2, seed=0)
+

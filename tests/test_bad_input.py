@@ -288,7 +288,6 @@ SCRIPT_CASES = {
 }
 
 
-@pytest.mark.skipif(not MOVIEREC.exists(), reason="console script not installed next to the interpreter")
 @pytest.mark.parametrize("case", list(SCRIPT_CASES))
 def test_console_script_bad_inputs(bad_files, tmp_path, corrupt_mirror, case):
     build, pattern = SCRIPT_CASES[case]

@@ -96,7 +96,6 @@ def test_fetch_command_file_url(tmp_path):
     assert is_cached("ml-100k", tmp_path / "cache")
 
 
-@pytest.mark.skipif(not MOVIEREC.exists(), reason="console script not installed next to the interpreter")
 def test_console_script_describe_json(tmp_path):
     env = {**os.environ, "MOVIEREC_CACHE": str(tmp_path / "cache"), "MOVIEREC_MIRROR": str(mirror_dir())}
     proc = subprocess.run([str(MOVIEREC), "data", "describe", "ml-100k", "--json"], capture_output=True,

@@ -8,24 +8,12 @@ import numpy as np
 import pytest
 
 from contract import check_recommender_contract
-from movierec.data.split import ml100k_fold, random_split
 from movierec.errors import ConfigError, UnknownItemError
 from movierec.evaluation.embedding import genre_agreement
 from movierec.models import create
 from movierec.models.mf import BiasedMF
 
 FAST = dict(dim=16, epochs=15, seed=0)
-
-
-@pytest.fixture(scope="module")
-def small_split(ml100k):
-    keep = ml100k.user_idx < 300
-    return random_split(ml100k.subset(keep), test_fraction=0.2, seed=0)
-
-
-@pytest.fixture(scope="module")
-def u1(ml100k):
-    return ml100k_fold(ml100k, "u1")
 
 
 @pytest.fixture(scope="module")

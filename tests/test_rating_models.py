@@ -23,11 +23,6 @@ SMALL_AUTOREC = dict(hidden=200, weight_decay=150.0, lr=3e-3, epochs=25, patienc
 SMALL_BPMF = dict(dim=10, burn_in=10, samples=50, seed=0)
 
 
-@pytest.fixture(scope="module")
-def u1(ml100k):
-    return ml100k_fold(ml100k, "u1")
-
-
 def test_registered_names():
     assert get_class("autorec") is AutoRec
     assert get_class("bpmf") is BayesianMF

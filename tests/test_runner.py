@@ -52,6 +52,12 @@ class FixedScores(Recommender):
     def _predict(self, u, i):
         return self.matrix_[u, i]
 
+    def _state(self):
+        return {"matrix": self.matrix_}
+
+    def _set_state(self, state):
+        self.matrix_ = state["matrix"]
+
 
 @pytest.fixture(scope="module")
 def tiny():

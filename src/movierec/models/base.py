@@ -8,6 +8,7 @@ save/load of a self-contained model folder.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices.numpy(), values.numpy()
 
 
-class Recommender:
+class Recommender(ABC):
     """Base class of all movierec models.
 
     Conventions (as in scikit-learn): the constructor stores hyperparameters only;
@@ -119,12 +120,13 @@ class Recommender:
             raise
         return self
 
+    @abstractmethod
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
-        raise NotImplementedError
+        """Learn the model's state from `train` (IdMaps and seen items are already set)."""
 
+    @abstractmethod
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """Scores of every item for the given user indices, shape (len(user_idx), n_items)."""
-        raise NotImplementedError
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "users_"):
@@ -251,15 +253,17 @@ class Recommender:
         return self._predict(u, i)
 
     def _predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Ratings for index pairs; rating models (predicts_ratings = True) override it."""
+        raise ConfigError(f"{type(self).__name__} ranks movies; it does not predict ratings.")
 
     # -- persistence ------------------------------------------------------------------
+    @abstractmethod
     def _state(self) -> dict[str, np.ndarray]:
         """Learned arrays to save (names -> arrays)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
+        """Restore the arrays written by `_state`."""
 
     def save(self, path: str | Path, metrics: dict | None = None) -> Path:
         """Write a self-contained model folder (atomically). See `movierec.bundle`."""

@@ -27,6 +27,10 @@ class ConfigError(MovierecError):
     """A parameter is out of range or names something unknown."""
 
 
+class CapabilityError(MovierecError):
+    """The model cannot do what was asked (e.g. fold in a new person, give embeddings)."""
+
+
 class NotFittedError(MovierecError):
     """A model was queried before `fit` was called."""
 

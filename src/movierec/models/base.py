@@ -1,71 +1,117 @@
 """The model contract: every recommender fits on a Dataset and answers in raw IDs.
 
-Subclasses implement `_fit(train, validation)` and `_score(user_idx)`; the base class
-implements ID mapping, seen-item exclusion, batched top-k, similar items, and
-save/load of a self-contained model folder.
+Subclasses implement `_fit(train, validation)`, `_score(user_idx)` and their state hooks
+(`_state`/`_set_state`, optionally `_meta`/`_set_meta`); the base class implements ID
+mapping, seen-item exclusion, batched top-k (through `movierec.ranking`), and the
+public, declared capabilities:
+
+* `capabilities.predicts_ratings` -> `predict(user_ids, item_ids)`;
+* `capabilities.embeddings` -> `embeddings()`: user and movie vectors whose dot product
+  ranks movies exactly as `recommend` does (biases folded into extra columns), so any
+  vector index over them returns what `recommend` returns;
+* `capabilities.similar_items` -> `similar_items(item_ids, k)`;
+* `capabilities.fold_in` -> `fold_in(item_ids, ratings=None)` and `recommend_new(...)`:
+  a new person from their ratings (or only the movies they liked), without retraining;
+* `search_space` (non-empty) -> tunable by `movierec.experiments.tune`.
+
+Asking a model for a capability it does not declare raises `CapabilityError`.
+Models never import persistence: `state_dict()` / `load_state_dict()` hand their learned
+state to `movierec.artifacts`, which writes and verifies bundles.
 """
 
 from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-import json
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-import torch
 
-from movierec.data.dataset import Catalog, Dataset
+from movierec.data.dataset import Dataset
 from movierec.data.idmap import IdMap
-from movierec.errors import ConfigError, NotFittedError, UnknownItemError, UnknownUserError
+from movierec.errors import (
+    CapabilityError,
+    ConfigError,
+    NotFittedError,
+    UnknownItemError,
+    UnknownUserError,
+)
+from movierec.models.space import SearchSpace
+from movierec.ranking import Recommendations, rank_top_k, to_recommendations, top_k
 
-#: rows scored at once when ranking, so memory stays bounded for large catalogs
-SCORE_CHUNK_ELEMENTS = 20_000_000
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do, declared on its class (never guessed with hasattr)."""
+
+    #: predicts ratings on the data's scale (RMSE makes sense; `predict` works)
+    predicts_ratings: bool = False
+    #: `embeddings()` gives user/movie vectors whose dot product reproduces the ranking
+    embeddings: bool = False
+    #: `similar_items()` works (movie-to-movie similarity)
+    similar_items: bool = False
+    #: `fold_in()` / `recommend_new()` serve a new person without retraining
+    fold_in: bool = False
+
+    def names(self) -> list[str]:
+        """The declared capabilities, as short names (for listings)."""
+        return [name for name, on in vars(self).items() if on]
 
 
 @dataclass
-class Recommendations:
-    """Top-k lists for a batch of users, in raw IDs.
+class Embeddings:
+    """User and movie vectors of a fitted model, in index order.
+
+    `users @ items.T` ranks every user's movies exactly as the model's `recommend` does
+    (biases are folded into extra columns; a per-user constant may differ).
 
     Attributes:
-        user_ids: raw user IDs, shape (n,).
-        item_ids: raw movie IDs, shape (n, k), best first.
-        scores: model scores, float32, shape (n, k).
+        users: float32, shape (n_users, d).
+        items: float32, shape (n_items, d).
     """
 
-    user_ids: np.ndarray
-    item_ids: np.ndarray
+    users: np.ndarray
+    items: np.ndarray
+
+
+@dataclass
+class NewUser:
+    """A person folded into a fitted model from their ratings or liked movies.
+
+    Attributes:
+        item_idx: item indices of the movies given, shape (m,).
+        ratings: their ratings, shape (m,), or None when only liked movies were given.
+        scores: the model's score of every movie for this person, float32, shape (n_items,).
+        vector: the person's vector in `Embeddings.users` space, shape (d,), for models
+            that declare embeddings (else None).
+    """
+
+    item_idx: np.ndarray
+    ratings: np.ndarray | None
     scores: np.ndarray
-
-    def to_frame(self) -> pd.DataFrame:
-        """Long format: one row per (user, rank)."""
-        n, k = self.item_ids.shape
-        return pd.DataFrame(
-            {
-                "user": np.repeat(self.user_ids, k),
-                "rank": np.tile(np.arange(1, k + 1), n),
-                "item": self.item_ids.ravel(),
-                "score": self.scores.ravel(),
-            }
-        )
+    vector: np.ndarray | None = None
 
 
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k of a score matrix, best first: (indices, values), shape (n, k).
+@dataclass
+class ModelState:
+    """A fitted model's learned state, as persistence sees it.
 
-    Uses torch.topk (multi-threaded, ~10x faster than argpartition on wide rows);
-    the result is deterministic for the same input.
+    Attributes:
+        arrays: named numeric arrays (written to safetensors).
+        meta: JSON-serialisable values (written into the manifest).
     """
-    n, m = scores.shape
-    k = min(k, m)
-    if k == 0:
-        return np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=scores.dtype)
-    values, indices = torch.from_numpy(np.ascontiguousarray(scores)).topk(k, dim=1, sorted=True)
-    return indices.numpy(), values.numpy()
+
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def check_k(k: Any) -> int:
+    """`k` as an int, or a ConfigError when it is not a positive whole number."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k must be a positive whole number, got {k!r}.")
+    return int(k)
 
 
 class Recommender(ABC):
@@ -77,14 +123,31 @@ class Recommender(ABC):
 
     #: short name used by the CLI and the registry
     name: ClassVar[str] = "base"
-    #: True for models that predict ratings (RMSE makes sense)
+    #: what the model can do (see `Capabilities`)
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: tunable hyperparameters (see `movierec.models.space`); empty = not tunable
+    search_space: ClassVar[SearchSpace] = {}
+
+    #: shorthand for `capabilities.predicts_ratings`, set from it for every subclass
     predicts_ratings: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "predicts_ratings" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: declare capabilities = Capabilities(predicts_ratings=...) instead.")
+        cls.predicts_ratings = cls.capabilities.predicts_ratings
+
     # -- hyperparameters --------------------------------------------------------------
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        """Constructor arguments and their defaults."""
+        sig = inspect.signature(cls.__init__)
+        return {p.name: p.default for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments, as given (JSON-serialisable values)."""
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self" and hasattr(self, p)}
+        return {p: getattr(self, p) for p in self.default_params() if hasattr(self, p)}
 
     def set_params(self, **params: Any) -> "Recommender":
         valid = self.get_params()
@@ -107,15 +170,13 @@ class Recommender(ABC):
             raise ConfigError("Cannot fit on an empty training set.")
         self.users_: IdMap = train.users
         self.items_: IdMap = train.items
-        self.catalog_: Catalog = train.catalog
         self.seen_: sp.csr_matrix = train.to_csr("ones")
         self.rating_scale_ = train.rating_scale
-        self.data_fingerprint_ = train.fingerprint()
         try:
             self._fit(train, validation)
         except BaseException:
             # a failed fit leaves an unfitted model, never a half-fitted one
-            for attr in ("users_", "items_", "catalog_", "seen_", "rating_scale_", "data_fingerprint_"):
+            for attr in ("users_", "items_", "seen_", "rating_scale_"):
                 self.__dict__.pop(attr, None)
             raise
         return self
@@ -131,6 +192,10 @@ class Recommender(ABC):
     def _check_fitted(self) -> None:
         if not hasattr(self, "users_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(train) first.")
+
+    def _require(self, capability: str, what: str) -> None:
+        if not getattr(self.capabilities, capability):
+            raise CapabilityError(f"Model {self.name!r} cannot {what}.")
 
     @property
     def n_items_(self) -> int:
@@ -148,7 +213,7 @@ class Recommender(ABC):
 
     def score(self, user_ids) -> np.ndarray:
         """Scores of every movie (in item index order) for raw user IDs, shape (n, n_items)."""
-        return self._score(self.user_index(user_ids))
+        return self._score(self.user_index(np.atleast_1d(np.asarray(user_ids))))
 
     def rank_indices(
         self,
@@ -157,7 +222,7 @@ class Recommender(ABC):
         exclude: sp.csr_matrix | None = None,
         candidates: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item indices and scores for user indices, scored in memory-bounded chunks.
+        """Top-k item indices and scores for user indices (see `movierec.ranking.rank_top_k`).
 
         Args:
             user_idx: user indices, shape (n,).
@@ -166,30 +231,19 @@ class Recommender(ABC):
             candidates: boolean mask over items (shape (n_items,)) of allowed items.
 
         Returns:
-            (indices, scores), each shape (n, k'); k' = min(k, n_items). Slots beyond the
+            (indices, scores), each shape (n, min(k, n_items)); slots beyond a user's
             number of allowed items hold index -1 and score -inf.
         """
         self._check_fitted()
         user_idx = np.asarray(user_idx, dtype=np.int64)
-        n_items = len(self.items_)
-        kk = min(k, n_items)
-        out_idx = np.full((len(user_idx), kk), -1, dtype=np.int64)
-        out_val = np.full((len(user_idx), kk), -np.inf, dtype=np.float32)
-        chunk = max(1, SCORE_CHUNK_ELEMENTS // max(n_items, 1))
-        for start in range(0, len(user_idx), chunk):
-            rows = user_idx[start : start + chunk]
-            scores = np.asarray(self._score(rows), dtype=np.float32).copy()
-            if candidates is not None:
-                scores[:, ~candidates] = -np.inf
-            if exclude is not None:
-                sub = exclude[rows]
-                r, c = sub.nonzero()
-                scores[r, c] = -np.inf
-            idx, val = top_k(scores, kk)
-            idx = np.where(np.isfinite(val), idx, -1)
-            out_idx[start : start + len(rows)] = idx
-            out_val[start : start + len(rows)] = val
-        return out_idx, out_val
+        return rank_top_k(self._score, user_idx, len(self.items_), k, exclude, candidates)
+
+    def _candidate_mask(self, candidates) -> np.ndarray | None:
+        if candidates is None:
+            return None
+        mask = np.zeros(len(self.items_), dtype=bool)
+        mask[self.item_index(np.atleast_1d(np.asarray(candidates)))] = True
+        return mask
 
     def recommend(
         self,
@@ -200,6 +254,9 @@ class Recommender(ABC):
     ) -> Recommendations:
         """Top-k movies for each raw user ID, scoring every movie.
 
+        Each user's list holds min(k, movies allowed for that user) entries; a batch
+        answers exactly what single calls would.
+
         Args:
             user_ids: raw user IDs, scalar or shape (n,).
             k: how many movies per user (>= 1).
@@ -208,81 +265,182 @@ class Recommender(ABC):
 
         Raises:
             UnknownUserError: for a user ID the model has never seen.
+            UnknownItemError: for a candidate movie ID the model has never seen.
         """
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ConfigError(f"k must be a positive whole number, got {k!r}.")
+        k = check_k(k)
         self._check_fitted()
         user_ids = np.atleast_1d(np.asarray(user_ids))
         uidx = self.user_index(user_ids)
-        mask = None
-        if candidates is not None:
-            mask = np.zeros(len(self.items_), dtype=bool)
-            mask[self.item_index(candidates)] = True
-        idx, val = self.rank_indices(uidx, k, self.seen_ if exclude_seen else None, mask)
-        k_eff = int((idx >= 0).sum(axis=1).min()) if len(idx) else 0
-        idx, val = idx[:, :k_eff], val[:, :k_eff]
-        return Recommendations(user_ids=user_ids, item_ids=self.items_.raw(idx), scores=val)
-
-    def similar_items(self, item_ids, k: int = 10) -> Recommendations:
-        """Most similar movies by cosine similarity of item embeddings.
-
-        Returns Recommendations whose `user_ids` hold the query movie IDs.
-        """
-        self._check_fitted()
-        emb = getattr(self, "item_embeddings_", None)
-        if emb is None:
-            raise ConfigError(f"{type(self).__name__} has no item embeddings to compare.")
-        item_ids = np.atleast_1d(np.asarray(item_ids))
-        qidx = self.item_index(item_ids)
-        emb = np.asarray(emb, dtype=np.float32)
-        normed = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        sims = normed[qidx] @ normed.T
-        sims[np.arange(len(qidx)), qidx] = -np.inf
-        idx, val = top_k(sims, min(k, len(self.items_) - 1))
-        return Recommendations(user_ids=item_ids, item_ids=self.items_.raw(idx), scores=val)
+        idx, val = self.rank_indices(uidx, k, self.seen_ if exclude_seen else None, self._candidate_mask(candidates))
+        return to_recommendations(user_ids, idx, val, self.items_.raw_ids)
 
     def predict(self, user_ids, item_ids) -> np.ndarray:
         """Predicted ratings for pairs of raw IDs, shape (n,). Rating models only."""
-        if not self.predicts_ratings:
-            raise ConfigError(f"{type(self).__name__} ranks movies; it does not predict ratings.")
+        self._require("predicts_ratings", "predict ratings (it ranks movies)")
         self._check_fitted()
-        u = self.users_.lookup(user_ids)
-        i = self.items_.lookup(item_ids)
+        u = self.users_.lookup(np.atleast_1d(np.asarray(user_ids)))
+        i = self.items_.lookup(np.atleast_1d(np.asarray(item_ids)))
         if len(u) != len(i):
             raise ConfigError("user_ids and item_ids must have the same length.")
         return self._predict(u, i)
 
     def _predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """Ratings for index pairs; rating models (predicts_ratings = True) override it."""
-        raise ConfigError(f"{type(self).__name__} ranks movies; it does not predict ratings.")
+        """Ratings for index pairs; models that declare predicts_ratings override it."""
+        raise CapabilityError(f"Model {self.name!r} cannot predict ratings (it ranks movies).")
 
-    # -- persistence ------------------------------------------------------------------
+    # -- embeddings and similar movies ------------------------------------------------
+    def embeddings(self) -> Embeddings:
+        """User and movie vectors whose dot product ranks movies as `recommend` does.
+
+        Raises:
+            CapabilityError: when the model does not declare embeddings.
+        """
+        self._require("embeddings", "give embeddings (its scores are not a dot product)")
+        self._check_fitted()
+        users, items = self._embeddings()
+        return Embeddings(np.ascontiguousarray(users, dtype=np.float32), np.ascontiguousarray(items, dtype=np.float32))
+
+    def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(user vectors (n_users, d), item vectors (n_items, d)); embedding models override it."""
+        raise CapabilityError(f"Model {self.name!r} cannot give embeddings.")
+
+    def similar_items(self, item_ids, k: int = 10) -> Recommendations:
+        """The k movies most similar to each raw movie ID (the movie itself left out).
+
+        Returns Recommendations whose `user_ids` hold the query movie IDs.
+        """
+        k = check_k(k)
+        self._require("similar_items", "find similar movies")
+        self._check_fitted()
+        item_ids = np.atleast_1d(np.asarray(item_ids))
+        qidx = self.item_index(item_ids)
+        self_mask = sp.csr_matrix((np.ones(len(qidx)), (np.arange(len(qidx)), qidx)), shape=(len(qidx), len(self.items_)))
+        idx, val = rank_top_k(lambda rows: self._item_similarities(qidx[rows]), np.arange(len(qidx)),
+                              len(self.items_), k, exclude=self_mask)
+        return to_recommendations(item_ids, idx, val, self.items_.raw_ids)
+
+    def _item_similarities(self, item_idx: np.ndarray) -> np.ndarray:
+        """Similarity of each given movie to every movie, shape (len(item_idx), n_items).
+
+        Default: cosine similarity of `_similarity_vectors()`.
+        """
+        vectors = np.asarray(self._similarity_vectors(), dtype=np.float32)
+        normed = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return normed[item_idx] @ normed.T
+
+    def _similarity_vectors(self) -> np.ndarray:
+        """Movie vectors compared by cosine in `similar_items`, shape (n_items, d)."""
+        raise CapabilityError(f"Model {self.name!r} cannot find similar movies.")
+
+    # -- cold start -------------------------------------------------------------------
+    def fold_in(self, item_ids, ratings=None) -> NewUser:
+        """A new person from the movies they rated (or liked), without retraining.
+
+        Args:
+            item_ids: raw movie IDs, shape (m,), m >= 1, no repeats.
+            ratings: their ratings on the data's scale, shape (m,); None when only the
+                movies the person liked are known (treated as positive feedback).
+
+        Raises:
+            CapabilityError: when the model cannot fold in a new person.
+            UnknownItemError: for a movie ID the model has never seen.
+            ConfigError: for an empty list, repeated movies or mismatched ratings.
+        """
+        self._require("fold_in", "fold in a new person without retraining")
+        self._check_fitted()
+        item_ids = np.atleast_1d(np.asarray(item_ids))
+        if item_ids.ndim != 1 or len(item_ids) == 0:
+            raise ConfigError("A new person needs at least one movie.")
+        idx = self.item_index(item_ids)
+        if len(np.unique(idx)) != len(idx):
+            raise ConfigError("Each movie may be given only once for a new person.")
+        r = None
+        if ratings is not None:
+            r = np.asarray(ratings, dtype=np.float64).ravel()
+            if r.shape != idx.shape:
+                raise ConfigError(f"Give one rating per movie: {len(idx)} movies, {len(r)} ratings.")
+            if not np.all(np.isfinite(r)):
+                raise ConfigError("Ratings must be finite numbers.")
+            if self.rating_scale_:
+                low, high = self.rating_scale_
+                if r.min() < low or r.max() > high:
+                    raise ConfigError(f"Ratings must lie in [{low:g}, {high:g}], the training data's scale.")
+        scores, vector = self._fold_in(idx.astype(np.int64), r)
+        scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+        if vector is not None:
+            vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        return NewUser(item_idx=idx.astype(np.int64), ratings=r, scores=scores, vector=vector)
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(scores of every movie, shape (n_items,), user vector or None) for a new person."""
+        raise CapabilityError(f"Model {self.name!r} cannot fold in a new person without retraining.")
+
+    def recommend_new(self, item_ids, ratings=None, k: int = 10, exclude_given: bool = True,
+                      candidates=None) -> Recommendations:
+        """Top-k movies for a new person (see `fold_in`); `user_ids` holds -1."""
+        k = check_k(k)
+        person = self.fold_in(item_ids, ratings)
+        exclude = None
+        if exclude_given:
+            exclude = sp.csr_matrix((np.ones(len(person.item_idx)), (np.zeros(len(person.item_idx), dtype=np.int64),
+                                                                      person.item_idx)), shape=(1, len(self.items_)))
+        idx, val = rank_top_k(lambda rows: person.scores[None, :], np.zeros(1, dtype=np.int64), len(self.items_), k,
+                              exclude, self._candidate_mask(candidates))
+        return to_recommendations(np.array([-1]), idx, val, self.items_.raw_ids)
+
+    # -- state (persistence lives in movierec.artifacts) ------------------------------
     @abstractmethod
     def _state(self) -> dict[str, np.ndarray]:
-        """Learned arrays to save (names -> arrays)."""
+        """Learned arrays to save (names -> numeric arrays)."""
 
     @abstractmethod
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore the arrays written by `_state`."""
 
-    def save(self, path: str | Path, metrics: dict | None = None) -> Path:
-        """Write a self-contained model folder (atomically). See `movierec.bundle`."""
-        from movierec.bundle import save_model
+    def _meta(self) -> dict[str, Any]:
+        """Learned JSON-serialisable values beside the arrays (e.g. a training history)."""
+        return {}
 
-        return save_model(self, Path(path), metrics=metrics)
+    def _set_meta(self, meta: dict[str, Any]) -> None:
+        """Restore the values written by `_meta`."""
 
-    @staticmethod
-    def load(path: str | Path) -> "Recommender":
-        from movierec.bundle import load_model
+    def state_dict(self) -> ModelState:
+        """The fitted model's learned state (ID maps excluded: see `load_state_dict`)."""
+        self._check_fitted()
+        seen = self.seen_.tocsr()
+        arrays = {f"model.{k}": np.ascontiguousarray(v) for k, v in self._state().items()}
+        arrays["seen.indptr"] = np.asarray(seen.indptr, dtype=np.int64)
+        arrays["seen.indices"] = np.asarray(seen.indices, dtype=np.int64)
+        meta = {"model": self._meta(), "rating_scale": list(self.rating_scale_) if self.rating_scale_ else None}
+        return ModelState(arrays=arrays, meta=meta)
 
-        return load_model(Path(path))
+    def load_state_dict(self, state: ModelState, users: IdMap, items: IdMap) -> "Recommender":
+        """Restore a fitted model from `state_dict()` output and its ID maps; returns self."""
+        n_users, n_items = len(users), len(items)
+        indptr, indices = state.arrays["seen.indptr"], state.arrays["seen.indices"]
+        if len(indptr) != n_users + 1 or (len(indices) and indices.max() >= n_items):
+            raise ConfigError("The saved state does not match its user and movie ID maps.")
+        self.users_ = users
+        self.items_ = items
+        self.seen_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(n_users, n_items))
+        scale = state.meta.get("rating_scale")
+        self.rating_scale_ = tuple(scale) if scale else None
+        self._set_meta(state.meta.get("model") or {})
+        self._set_state({k[len("model."):]: v for k, v in state.arrays.items() if k.startswith("model.")})
+        return self
 
 
 __all__ = [
     "Recommender",
     "Recommendations",
+    "Capabilities",
+    "Embeddings",
+    "NewUser",
+    "ModelState",
+    "check_k",
     "top_k",
     "NotFittedError",
     "UnknownUserError",
     "UnknownItemError",
+    "CapabilityError",
 ]

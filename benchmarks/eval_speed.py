@@ -32,13 +32,14 @@ from movierec.data.idmap import IdMap  # noqa: E402
 from movierec.data.split import random_split  # noqa: E402
 from movierec.evaluation import metrics as M  # noqa: E402
 from movierec.evaluation.runner import evaluate_ranking, relevant_matrix  # noqa: E402
-from movierec.models.base import Recommender  # noqa: E402
+from movierec.models.base import Capabilities, Recommender  # noqa: E402
 
 
 class RandomFactors(Recommender):
     """A factor model with random (seeded) factors: stands in for any trained factor model."""
 
     name = "random-factors"
+    capabilities = Capabilities(embeddings=True, similar_items=True)
 
     def __init__(self, dim: int = 64, seed: int = 0):
         self.dim = dim
@@ -54,6 +55,12 @@ class RandomFactors(Recommender):
 
     def _score(self, user_idx):
         return self.user_embeddings_[user_idx] @ self.item_embeddings_.T
+
+    def _embeddings(self):
+        return self.user_embeddings_, self.item_embeddings_
+
+    def _similarity_vectors(self):
+        return self.item_embeddings_
 
     def _state(self):
         return {"user_embeddings": self.user_embeddings_, "item_embeddings": self.item_embeddings_}

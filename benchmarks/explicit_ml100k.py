@@ -7,10 +7,12 @@ Run (from the repository root)::
     .venv/bin/python benchmarks/explicit_ml100k.py --tune     # redo the validation selection first
 
 Every algorithm is fitted on a fold's training file and scored on its test file, in the
-same run. No hyperparameter is ever chosen on a test fold: movierec's defaults were
-selected once on validation ratings carved (seeded, 10 %) from the *training* part of u1
-(`--tune` reruns that selection and then uses its choice); every model that early-stops
-or blends carves its own validation share from the training fold it is given. Surprise
+same run (`movierec.experiments.evaluate_ratings`). No hyperparameter is ever chosen on a
+test fold: movierec's defaults were selected on validation ratings carved (seeded, 10 %)
+from the *training* part of u1 (`--tune` reruns a selection with `experiments.tune`, the
+same seeded search `movierec tune` runs, over each base model's declared search space,
+with `--trials` trials each); every model that early-stops or blends carves its own
+validation share from the training fold it is given. Surprise
 runs with its library defaults (SVD, SVD++, BaselineOnly), which are the settings its
 published ML-100K figures use.
 
@@ -34,10 +36,10 @@ import numpy as np
 os.environ.setdefault("MOVIEREC_MIRROR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 from movierec.data import load_movielens  # noqa: E402
-from movierec.data.split import ml100k_fold  # noqa: E402
 from movierec.evaluation.metrics import mae, rmse  # noqa: E402
-from movierec.models import create  # noqa: E402
-from movierec.models._rating_utils import carve_validation  # noqa: E402
+from movierec.evaluation.protocols import build_splits  # noqa: E402
+from movierec.evaluation.runner import evaluate_ratings as score_ratings  # noqa: E402
+from movierec.experiments import build_model, evaluate_ratings, tune as tune_model, tuning_split  # noqa: E402
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
 
@@ -60,8 +62,8 @@ def label(name: str, params: dict) -> str:
 
 
 def score(model, test) -> tuple[float, float]:
-    pred = model._predict(test.user_idx, test.item_idx)
-    return rmse(pred, test.rating), mae(pred, test.rating)
+    res = score_ratings(model, test)
+    return res["rmse"], res["mae"]
 
 
 def run_surprise(train, test) -> dict[str, dict]:
@@ -85,26 +87,16 @@ def run_surprise(train, test) -> dict[str, dict]:
     return out
 
 
-def tune(ds, log, fixed: dict) -> dict:
-    """Re-select the main hyperparameters on validation carved from u1's training file
-    (never its test); `fixed` holds each model's other parameters."""
-    split = ml100k_fold(ds, "u1")
-    fit, val = carve_validation(split.train, 0.1, seed=0)
+def tune(ds, log, fixed: dict, trials: int) -> dict:
+    """Re-select the blend's base models' hyperparameters on validation carved from u1's
+    training file (never its test), with the pipeline's one tuner; `fixed` holds each
+    model's parameters that stay as they are."""
+    split = tuning_split(ds, "ml100k-folds", seed=0, validation_fraction=0.1)
     chosen = {}
-    grids = {
-        "autorec": [{"weight_decay": w} for w in (80, 150, 300)],
-        "bpmf": [{"dim": d} for d in (10, 20)],
-        "item-knn": [{"k": k} for k in (20, 40, 80)],
-    }
-    for name, grid in grids.items():
-        best = None
-        for params in grid:
-            model = create(name, **{**fixed.get(name, {}), **params}).fit(fit)
-            value = rmse(model._predict(val.user_idx, val.item_idx), val.rating)
-            log(f"  tune {name} {params}: validation RMSE {value:.4f}")
-            if best is None or value < best[0]:
-                best = (value, params)
-        chosen[name] = best[1]
+    for name in ("autorec", "bpmf", "item-knn"):
+        cfg = tune_model(name, split, metric="rmse", trials=trials, seed=0, fixed=fixed.get(name),
+                         progress=lambda n, v, p, name=name: log(f"  tune {name} trial {n}: validation RMSE {v:.4f}"))
+        chosen[name] = cfg.params
     log(f"  chosen on u1-train validation: {chosen}")
     return chosen
 
@@ -114,6 +106,7 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", default=",".join(FOLDS), help="comma-separated folds (default u1..u5)")
     parser.add_argument("--no-surprise", action="store_true", help="skip the scikit-surprise peers")
     parser.add_argument("--tune", action="store_true", help="re-select hyperparameters on u1-train validation")
+    parser.add_argument("--trials", type=int, default=20, help="tuning trials per model (with --tune)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
 
@@ -126,7 +119,7 @@ def main(argv=None) -> int:
     base_params = {name: dict(params) for name, params in DEFAULT_BASES}
     base_params.update({"item-knn": {}, "mf": {}})
     if args.tune:
-        for name, chosen in tune(ds, log, base_params).items():
+        for name, chosen in tune(ds, log, base_params, args.trials).items():
             base_params[name] = {**base_params.get(name, {}), **chosen}
     # the blend as `movierec evaluate --model blend` fits it (its default bases), unless --tune
     blend_bases = [[name, base_params[name]] for name, _ in DEFAULT_BASES]
@@ -138,18 +131,16 @@ def main(argv=None) -> int:
         results.setdefault(name, {})[fold] = values
         log(f"  {fold} {name:24s} RMSE {values['rmse']:.4f}  MAE {values['mae']:.4f}  fit {values['fit_s']:.1f}s")
 
+    splits = {s.info["fold"]: s for s in build_splits(ds, "ml100k-folds", validation=False, drop_unseen_test=False)}
     for fold in folds:
-        split = ml100k_fold(ds, fold)
+        split = splits[fold]
         train, test = split.train, split.test
         log(f"fold {fold}: train {train.n_ratings:,}, test {test.n_ratings:,}")
         for name in ("global-mean", "bias", "mf", "item-knn"):
-            start = time.perf_counter()
-            model = create(name, **base_params.get(name, {})).fit(train)
-            fit_s = time.perf_counter() - start
-            r, m = score(model, test)
-            record(name, fold, {"rmse": r, "mae": m, "fit_s": fit_s})
+            row = evaluate_ratings(name, split, params=base_params.get(name, {}), seed=None).folds[0]
+            record(name, fold, {"rmse": row["rmse"], "mae": row["mae"], "fit_s": row["fit_seconds"]})
         start = time.perf_counter()
-        blend = create("blend", models=blend_bases).fit(train)
+        blend = build_model("blend", {"models": blend_bases}).fit(train)
         fit_s = time.perf_counter() - start
         r, m = score(blend, test)
         rows = blend_rows(blend)

@@ -16,7 +16,9 @@ import time
 from movierec.data import load_movielens
 from movierec.data.split import leave_last_k_split
 from movierec.evaluation.runner import evaluate_ranking
-from movierec.models import available, create
+from movierec.experiments import build_model
+from movierec.experiments.train import history_summary
+from movierec.models import available
 
 PROTOCOLS = [("leave-last-1", 1, None), ("last-20% (rating>=4)", 0.2, 4.0)]
 DEFAULT_MODELS = ["pop", "ease", "als", "bpr", "mf-rank", "mf-rank-bpr", "neumf"]
@@ -24,10 +26,8 @@ DEFAULT_MODELS = ["pop", "ease", "als", "bpr", "mf-rank", "mf-rank-bpr", "neumf"
 
 def make(name: str):
     if name == "mf-rank-bpr":
-        return create("mf-rank", loss="bpr", n_neg=4, lr=0.005, reg=1e-3, seed=42)
-    if name in ("mf-rank", "neumf"):
-        return create(name, seed=42)
-    return create(name)
+        return build_model("mf-rank", {"loss": "bpr", "n_neg": 4, "lr": 0.005, "reg": 1e-3}, seed=42)
+    return build_model(name, seed=42 if name in ("mf-rank", "neumf") else None)
 
 
 def main() -> None:
@@ -46,8 +46,7 @@ def main() -> None:
             model.fit(train)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             ndcg = evaluate_ranking(model, train, split.test, ks=(10,), relevance_threshold=threshold).summary["ndcg@10"]
-            hist = getattr(model, "history_", None)
-            epochs = hist.get("best_epoch") if isinstance(hist, dict) else None
+            epochs = history_summary(model).get("best_epoch")
             print(f"{label:24s} {name:12s} {ndcg:8.4f} {wall:10.1f} {cpu:9.1f} {epochs if epochs else '':>6}", flush=True)
 
 

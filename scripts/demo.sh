@@ -20,16 +20,17 @@ for model in global-mean bias mf; do
   $MR evaluate --dataset ml-100k --model "$model" --protocol ml100k-folds
 done
 
-echo "== 4. Top-10 ranking, per-user temporal last-20% split (tuned configs from configs/tuned)"
+echo "== 4. Top-10 ranking, per-user temporal last-20% split (tuned configs from configs/tuned/ml-100k/last20)"
 $MR compare --dataset ml-100k --protocol leave-last --holdout 0.2 --models random,pop,mf,als,ease,seq-ease -k 10,20 --out "$OUT/compare"
 
-echo "== 5. Train BiasedMF on all of ML-100K (model folder: $OUT/mf)"
-$MR train --dataset ml-100k --model mf --out "$OUT/mf"
+echo "== 5. Train BiasedMF on all of ML-100K (model folder: $OUT/mf; also a version in the registry $OUT/registry)"
+$MR train --dataset ml-100k --model mf --out "$OUT/mf" --registry "$OUT/registry"
+$MR models list --registry "$OUT/registry"
 
 echo "== 6. Pictures: learning curve and t-SNE map of the movie embeddings ($OUT)"
 $MR plot learning-curve --model-dir "$OUT/mf" --out "$OUT/learning_curve.png"
 $MR plot tsne --model-dir "$OUT/mf" --out "$OUT/tsne.png"
 
-echo "== 7. Recommendations for user 42, and the movies most like Star Wars (movie 50)"
-$MR recommend --model-dir "$OUT/mf" --user 42 -k 10
+echo "== 7. Recommendations for user 42 (from the registry's current mf), and the movies most like Star Wars (movie 50)"
+$MR recommend --registry "$OUT/registry" --name mf --user 42 -k 10
 $MR similar --model-dir "$OUT/mf" --movie 50 -k 10

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from movierec.data.split import temporal_split
-from movierec.errors import ConfigError, NotFittedError
+from movierec.errors import CapabilityError, ConfigError, NotFittedError
 from movierec.models import create
 from movierec.models.baselines import PopularInWindow, PopularRecommender, RandomRecommender
 from movierec.models.base import Recommender
@@ -20,7 +20,7 @@ def split(ml100k):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_contract(name, split, tmp_path):
+def test_contract(name, split):
     model = create(name)
     assert isinstance(model, Recommender) and model.name == name
     with pytest.raises(NotFittedError):
@@ -36,9 +36,9 @@ def test_contract(name, split, tmp_path):
         assert len(set(row.tolist())) == 7
     again = create(name).fit(split.train, split.validation).recommend(users, k=7)
     np.testing.assert_array_equal(recs.item_ids, again.item_ids)  # deterministic
-    path = model.save(tmp_path / name)
-    loaded = Recommender.load(path)
+    loaded = create(name).load_state_dict(model.state_dict(), model.users_, model.items_)
     np.testing.assert_array_equal(loaded.score(users), model.score(users))
+    np.testing.assert_array_equal(loaded.recommend(users, k=7).item_ids, recs.item_ids)
 
 
 def test_random_is_batch_independent_and_seeded(split):
@@ -85,3 +85,29 @@ def test_registered_names():
         assert create(name).name == name
     with pytest.raises(ConfigError):
         create("pop", bogus=1)
+
+
+def test_random_declares_no_cold_start_or_vectors(split):
+    model = RandomRecommender().fit(split.train)
+    items = split.train.items.raw([0, 1, 2])
+    for call in (lambda: model.fold_in(items), lambda: model.recommend_new(items, k=3),
+                 lambda: model.embeddings(), lambda: model.similar_items(items, k=3)):
+        with pytest.raises(CapabilityError):
+            call()
+    assert RandomRecommender.search_space == {}
+
+
+@pytest.mark.parametrize("name", ["pop", "pop-recent"])
+def test_popularity_serves_a_new_person(name, split):
+    """A new person gets the trained popularity order, minus the movies they gave."""
+    model = create(name).fit(split.train)
+    order = model.rank_indices(np.array([0]), 30, exclude=None)[0][0]
+    given = split.train.items.raw(order[[0, 2, 5]])
+    recs = model.recommend_new(given, k=10)
+    expected = split.train.items.raw(np.delete(order, [0, 2, 5])[:10])
+    np.testing.assert_array_equal(recs.items_of(0), expected)
+    assert recs.user_ids.tolist() == [-1]
+    # the same with ratings, and with the given movies kept in when asked
+    np.testing.assert_array_equal(model.recommend_new(given, [5, 1, 3], k=10).items_of(0), expected)
+    np.testing.assert_array_equal(model.recommend_new(given, k=3, exclude_given=False).items_of(0),
+                                  split.train.items.raw(order[:3]))

@@ -1,13 +1,15 @@
-"""Rating baselines: global mean and the regularised bias model."""
+"""Rating baselines: global mean and the regularised bias model (incl. its fold-in)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from contract import check_recommender_contract
+from movierec.errors import CapabilityError
 from movierec.evaluation.runner import evaluate_ratings
 from movierec.models import create
 from movierec.models.bias import BiasOnly, GlobalMean
+from movierec.models.space import Float
 
 
 def _rmse(model, test):
@@ -19,12 +21,25 @@ def test_registered():
     assert isinstance(create("bias", reg_user=3.0), BiasOnly)
 
 
-def test_global_mean_contract(small_split, tmp_path):
-    check_recommender_contract(GlobalMean, small_split.train, small_split.test, tmp_path, max_rmse=1.25)
+def test_declared_capabilities_and_search_space():
+    assert GlobalMean.predicts_ratings and BiasOnly.predicts_ratings
+    assert not GlobalMean.capabilities.fold_in and BiasOnly.capabilities.fold_in
+    # same names, ranges and order as the tuner sampled before search spaces were declared
+    assert BiasOnly.search_space == {"reg_user": Float(0.1, 50.0, log=True), "reg_item": Float(0.1, 50.0, log=True)}
+    assert list(BiasOnly.search_space) == ["reg_user", "reg_item"]
+    assert GlobalMean.search_space == {}
 
 
-def test_bias_contract(small_split, tmp_path):
-    check_recommender_contract(BiasOnly, small_split.train, small_split.test, tmp_path, max_rmse=1.0)
+def test_rmse_bands_and_state_round_trip(small_split):
+    train, test = small_split.train, small_split.test
+    for cls, band in ((GlobalMean, 1.25), (BiasOnly, 1.0)):
+        model = cls().fit(train)
+        assert _rmse(model, test) <= band
+        loaded = cls().load_state_dict(model.state_dict(), model.users_, model.items_)
+        users = train.users.raw(np.arange(10))
+        np.testing.assert_array_equal(loaded.score(users), model.score(users))
+        tu, ti = test.users.raw(test.user_idx[:200]), test.items.raw(test.item_idx[:200])
+        np.testing.assert_array_equal(loaded.predict(tu, ti), model.predict(tu, ti))
 
 
 def test_global_mean_predicts_the_mean(small_split):
@@ -32,6 +47,19 @@ def test_global_mean_predicts_the_mean(small_split):
     pred = m.predict(small_split.test.users.raw(small_split.test.user_idx[:10]),
                      small_split.test.items.raw(small_split.test.item_idx[:10]))
     assert np.allclose(pred, small_split.train.rating.mean(), atol=1e-5)
+
+
+def test_global_mean_declares_no_cold_start_or_vectors(small_split):
+    m = GlobalMean().fit(small_split.train)
+    items = small_split.train.items.raw([0, 1])
+    with pytest.raises(CapabilityError):
+        m.fold_in(items)
+    with pytest.raises(CapabilityError):
+        m.recommend_new(items, k=5)
+    with pytest.raises(CapabilityError):
+        m.embeddings()
+    with pytest.raises(CapabilityError):
+        m.similar_items(items)
 
 
 def test_bias_solution_is_stationary(small_split):
@@ -43,6 +71,31 @@ def test_bias_solution_is_stationary(small_split):
     grad_u = np.bincount(u, weights=resid, minlength=train.n_users) - 5.0 * m.user_bias_
     grad_i = np.bincount(i, weights=resid, minlength=train.n_items) - 5.0 * m.item_bias_
     assert np.abs(grad_u).max() < 1e-2 and np.abs(grad_i).max() < 1e-2
+
+
+def test_bias_fold_in_is_the_training_user_update(small_split):
+    """A training user's own ratings folded in give their trained bias (the last step of
+    training is exactly this ridge update), so the same scores and the same top-10."""
+    train = small_split.train
+    m = BiasOnly(reg_user=7.0, reg_item=3.0).fit(train)
+    ratings = train.to_csr("rating")
+    overlaps = []
+    for u in train.active_users()[:30]:
+        row = ratings[u]
+        person = m.fold_in(train.items.raw(row.indices), row.data)
+        np.testing.assert_allclose(person.scores, m._score(np.array([u]))[0], atol=1e-4)
+        assert person.vector is None
+        trained = m.recommend(train.users.raw([u]), k=10).item_ids[0]
+        new = m.recommend_new(train.items.raw(row.indices), row.data, k=10).item_ids[0]
+        overlaps.append(len(set(trained) & set(new)) / 10)
+    assert np.mean(overlaps) == 1.0
+    # the bias follows the ratings: all-1 ratings give a lower bias than all-5 ratings
+    items = train.items.raw(np.arange(20))
+    low, high = m.fold_in(items, np.ones(20)), m.fold_in(items, np.full(20, 5.0))
+    assert np.all(high.scores > low.scores + 0.5)
+    # liked movies alone: the movie-bias ranking, b_u = 0
+    liked = m.fold_in(items)
+    np.testing.assert_allclose(liked.scores, m.global_mean_ + m.item_bias_, atol=1e-5)
 
 
 def test_bias_beats_global_mean_on_u1(u1):

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from movierec.cli import app
-from movierec.errors import BundleError, ConfigError, MovierecError, UnknownUserError
+from movierec.errors import BundleError, CapabilityError, ConfigError, MovierecError, UnknownUserError
 
 runner = CliRunner()
 SCRIPT = Path(sys.executable).parent / "movierec"
@@ -55,12 +55,31 @@ def model_dir(ml100k, tmp_path_factory):
 
 
 def test_train_writes_loadable_folder(model_dir):
-    from movierec.models.base import Recommender
+    from movierec.artifacts import load_bundle
 
-    m = Recommender.load(model_dir)
-    assert m.name == "mf" and m.dim == 16
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    assert "fit_seconds" in manifest["metrics"] and manifest["extra"]["history"]["records"]
+    bundle = load_bundle(model_dir)
+    assert bundle.name == "mf" and bundle.model.dim == 16
+    assert "fit_seconds" in bundle.metrics and bundle.model.history_.records
+    assert bundle.catalog.label(int(bundle.model.items_.lookup([50])[0])).startswith("Star Wars")
+
+
+def test_train_into_registry_and_recommend_from_it(tmp_path):
+    reg = tmp_path / "registry"
+    first = ok_json("train", "--dataset", "ml-100k", "--model", "pop", "--registry", str(reg))
+    second = ok_json("train", "--dataset", "ml-100k", "-m", "pop", "-p", "min_rating=4", "--registry", str(reg))
+    assert (first["registry"]["name"], first["registry"]["version"]) == ("pop", "1")
+    assert second["registry"]["version"] == "2" and second["params"]["min_rating"] == 4
+    rec = ok_json("recommend", "--registry", str(reg), "--name", "pop", "--user", "1", "-k", "3")
+    assert rec["version"] == "1" and len(rec["items"]) == 3  # the first version stays current
+    again = ok_json("recommend", "--registry", str(reg), "--name", "pop", "--version", "2", "--user", "1", "-k", "3")
+    assert again["version"] == "2"
+    result = invoke("recommend", "--registry", str(reg), "--user", "1")
+    assert isinstance(result.exception, ConfigError) and "--name" in str(result.exception)
+
+
+def test_train_needs_a_destination():
+    result = invoke("train", "--dataset", "ml-100k", "--model", "pop")
+    assert isinstance(result.exception, ConfigError) and "--out" in str(result.exception)
 
 
 def test_train_with_config_and_data(ratings_files, tmp_path):
@@ -85,6 +104,16 @@ def test_evaluate_random_and_temporal_data(ratings_files):
     assert a["rmse"] == b["rmse"] and a["seed"] == 3 and len(a["folds"]) == 1
     t = ok_json("evaluate", "--model", "global-mean", "--data", path, "--protocol", "temporal", "--test-fraction", "0.1")
     assert t["protocol"] == "temporal" and t["rmse"] > 0.5 and "test_ratings_unseen_user" in t["folds"][0]
+    h = ok_json("evaluate", "--model", "global-mean", "--data", path, "--protocol", "temporal", "--holdout", "0.1")
+    assert h["rmse"] == t["rmse"] and h["holdout"] == 0.1
+
+
+def test_evaluate_accepts_every_compare_protocol(ratings_files):
+    path = str(ratings_files / "all.csv")
+    last = ok_json("evaluate", "--model", "bias", "--data", path, "--protocol", "leave-last")
+    assert last["protocol"] == "leave-last" and last["n_test"] == 200  # one rating per user of the slice
+    frac = ok_json("evaluate", "--model", "bias", "--data", path, "--protocol", "leave-last", "--holdout", "0.2")
+    assert frac["n_test"] > 5 * last["n_test"]
 
 
 def test_evaluate_train_test_files(ratings_files):
@@ -145,6 +174,7 @@ def test_tune_ranking_model_delegates_to_the_ranking_tuner(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["model"] == name and saved["params"] == data["params"] and saved["protocol"] == "random"
     assert saved["validation"]["n_fit"] + saved["validation"]["n_validation"] == 80_000  # train part only
+    assert saved["validation"]["metric"] == "ndcg@10" and 0 < saved["validation"]["ndcg@10"] <= 1
 
 
 @pytest.mark.parametrize(
@@ -155,6 +185,8 @@ def test_tune_ranking_model_delegates_to_the_ranking_tuner(tmp_path):
         (("evaluate", "--model", "bias", "--dataset", "ml-100k", "--protocol", "sideways"), ConfigError),
         (("train", "--model", "mf", "--dataset", "ml-100k", "--param", "dim", "--out", "x"), ConfigError),
         (("train", "--model", "mf", "--dataset", "ml-100k", "--param", "colour=red", "--out", "x"), ConfigError),
+        (("evaluate", "--model", "pop", "--dataset", "ml-100k"), CapabilityError),
+        (("tune", "--model", "pop", "--dataset", "ml-100k"), ConfigError),
         (("recommend", "--model-dir", "/no/such/folder", "--user", "1"), BundleError),
     ],
 )
@@ -174,6 +206,8 @@ def test_unknown_user_is_typed(model_dir):
         ["evaluate", "--model", "nope", "--dataset", "ml-100k"],
         ["recommend", "--model-dir", "/no/such/folder", "--user", "1"],
         ["tune", "--model", "mf", "--dataset", "ml-100k", "--trials", "0"],
+        ["train", "--model", "mf", "--dataset", "ml-100k", "--param", "dim=abc", "--out", "x"],
+        ["train", "--model", "mf", "--dataset", "ml-100k", "--param", "nosuchparam=3", "--out", "x"],
     ],
 )
 def test_console_script_errors(args, tmp_path):
@@ -184,6 +218,14 @@ def test_console_script_errors(args, tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith(".")
+    assert "unexpected" not in lines[0] and "a bug in movierec" not in lines[0]
+
+
+def test_bad_params_are_named():
+    result = invoke("train", "--model", "mf", "--dataset", "ml-100k", "--param", "dim=abc", "--out", "x")
+    assert str(result.exception) == "Hyperparameter 'dim' of model 'mf' takes a whole number, got 'abc'."
+    result = invoke("evaluate", "--model", "mf", "--dataset", "ml-100k", "-p", "nosuchparam=3")
+    assert str(result.exception).startswith("Model 'mf' has no hyperparameter 'nosuchparam'; valid: ")
 
 
 def test_console_script_unknown_user(model_dir, tmp_path):
@@ -209,6 +251,6 @@ def test_tune_leave_last_writes_config_compare_reads(ratings_files, tmp_path):
     data = ok_json("tune", "--model", "ease", "--data", str(ratings_files / "all.csv"), "--protocol", "leave-last",
                    "--holdout", "0.2", "--trials", "2", "--out", str(out))
     saved = json.loads(out.read_text())
-    assert saved["protocol"] == "leave-last" and saved["holdout"] == 0.2
+    assert saved["protocol"] == "last20" and saved["dataset"] == "all"
     assert set(saved["params"]) == {"regularization"} and 0 < saved["validation"]["ndcg@10"] <= 1
     assert data["out"] == str(out)

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from movierec.cli import app
-from movierec.cli.compare import run_compare
 from movierec.errors import ConfigError
+from movierec.experiments import CompareSpec, compare, find_tuned
 
 runner = CliRunner()
 
@@ -52,13 +52,30 @@ def test_report_folder_and_table(tmp_path):
     assert "± " in text and "Holm" in text and "leave-last" in text
 
 
-def test_tuned_config_is_used(tmp_path):
+def test_tuned_config_is_used_and_recorded(tmp_path):
     (tmp_path / "pop-recent.json").write_text(json.dumps({"params": {"window_days": 7}}))
-    comp, _ = run_compare(dataset="ml-100k", models="pop-recent", config_dir=tmp_path)
-    assert comp.info["models_config"]["pop-recent"]["params"]["window_days"] == 7
+    comp = compare(CompareSpec(dataset="ml-100k", models=["pop-recent"], config_root=tmp_path))
+    used = comp.info["models_config"]["pop-recent"]
+    assert used["params"]["window_days"] == 7 and used["config"] == str(tmp_path / "pop-recent.json")
+    assert comp.to_json()["models_config"]["pop-recent"]["config"] == used["config"]
+    # a hyperparameter given explicitly wins over the tuned one, and is recorded
+    comp = compare(CompareSpec(dataset="ml-100k", models=["pop-recent"], config_root=tmp_path,
+                               params={"pop-recent": {"window_days": 3.0}}))
+    assert comp.info["models_config"]["pop-recent"]["params"]["window_days"] == 3.0
     (tmp_path / "pop.json").write_text("{not json")
     with pytest.raises(ConfigError):
-        run_compare(dataset="ml-100k", models="pop", config_dir=tmp_path)
+        compare(CompareSpec(dataset="ml-100k", models=["pop"], config_root=tmp_path))
+
+
+def test_report_records_params_and_config(tmp_path):
+    (tmp_path / "pop-recent.json").write_text(json.dumps({"params": {"window_days": 7}}))
+    out = tmp_path / "report"
+    invoke("--dataset", "ml-100k", "--models", "pop,pop-recent", "--out", str(out), "--config-dir", str(tmp_path),
+           "-p", "pop.min_rating=4")
+    text = (out / "report.md").read_text()
+    assert str(tmp_path / "pop-recent.json") in text and "window_days=7" in text and "min_rating=4" in text
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["models_config"]["pop"] == {"params": {"min_rating": 4}, "config": None}
 
 
 def test_train_test_files(tmp_path, ml100k):
@@ -74,21 +91,27 @@ def test_train_test_files(tmp_path, ml100k):
 
 
 def test_sampled_negatives_warns(tmp_path):
-    comp, messages = run_compare(dataset="ml-100k", models="random,pop", sampled_negatives=50,
-                                 config_dir=tmp_path)
+    comp = compare(CompareSpec(dataset="ml-100k", models=["random", "pop"], sampled_negatives=50,
+                               config_root=tmp_path))
+    messages = comp.info["warnings"]
     assert messages and "reorder" in messages[0]
     assert comp.info["candidates"] == "per-user candidates"
 
 
 def test_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="Unknown model 'nope'"):
-        run_compare(dataset="ml-100k", models="random,nope")
+        compare(CompareSpec(dataset="ml-100k", models=["random", "nope"]))
+    with pytest.raises(ConfigError, match="Unknown protocol 'bogus'"):
+        compare(CompareSpec(dataset="ml-100k", models=["pop"], protocol="bogus", config_root=tmp_path))
     with pytest.raises(ConfigError):
-        run_compare(dataset="ml-100k", models="pop", protocol="bogus", config_dir=tmp_path)
+        compare(CompareSpec(dataset="ml-100k", models=["pop"], ks=[0]))
     with pytest.raises(ConfigError):
-        run_compare(dataset="ml-100k", models="pop", k="ten")
-    with pytest.raises(ConfigError):
-        run_compare(train=tmp_path / "a.csv", models="pop")
+        compare(CompareSpec(train=tmp_path / "a.csv", models=["pop"]))
+    with pytest.raises(ConfigError, match="no hyperparameter 'colour'"):
+        compare(CompareSpec(dataset="ml-100k", models=["pop"], params={"pop": {"colour": 1}}))
+    for args, flag in ((["-k", "ten"], "-k"), (["-p", "min_rating=4"], "--param")):
+        result = runner.invoke(app, ["compare", "--dataset", "ml-100k", "--models", "pop", *args])
+        assert isinstance(result.exception, ConfigError) and flag in str(result.exception)
     proc = subprocess.run([sys.executable, "-c", "from movierec.cli import main; main()", "compare",
                            "--dataset", "ml-100k", "--models", "random,not-a-model"],
                           capture_output=True, text=True)
@@ -97,11 +120,9 @@ def test_errors_are_clear(tmp_path):
 
 
 def test_tuned_config_lookup_order(tmp_path):
-    from movierec.cli.compare import tuned_params
-
     (tmp_path / "ml-100k" / "loo").mkdir(parents=True)
     (tmp_path / "pop-recent.json").write_text(json.dumps({"params": {"window_days": 1}}))
     (tmp_path / "ml-100k" / "loo" / "pop-recent.json").write_text(json.dumps({"params": {"window_days": 3}}))
-    assert tuned_params("pop-recent", tmp_path, "ml-100k", "leave-last")[0] == {"window_days": 3}
-    assert tuned_params("pop-recent", tmp_path, "ml-100k", "temporal")[0] == {"window_days": 1}
-    assert tuned_params("pop", tmp_path, "ml-100k", "temporal") == ({}, None)
+    assert find_tuned("pop-recent", "ml-100k", "loo", tmp_path).params == {"window_days": 3}
+    assert find_tuned("pop-recent", "ml-100k", "temporal", tmp_path).params == {"window_days": 1}
+    assert find_tuned("pop", "ml-100k", "temporal", tmp_path) is None

@@ -48,10 +48,9 @@ def test_unknown_ids_raise_typed_errors():
         users.index_of(0)
     # the errors are MovierecErrors (clean CLI message) and KeyErrors (mapping semantics)
     assert issubclass(UnknownUserError, MovierecError) and issubclass(UnknownItemError, KeyError)
-    try:
+    with pytest.raises(UnknownIdError) as info:
         users.lookup([42])
-    except UnknownIdError as exc:
-        assert str(exc) == "Unknown user ID: 42."  # not KeyError's quoted repr
+    assert str(info.value) == "Unknown user ID: 42."  # not KeyError's quoted repr
 
 
 def test_many_unknown_ids_are_abbreviated():
@@ -118,4 +117,51 @@ def test_from_values_matches_sorted_factorize(values, dtype):
     ref_codes, ref_uniques = pd.factorize(arr, sort=True)
     assert codes.dtype == np.int32 and codes.tolist() == ref_codes.tolist()
     assert idmap.raw_ids.tolist() == ref_uniques.tolist()
+    assert idmap.raw_ids.dtype == ref_uniques.dtype == dtype  # raw IDs keep their integer type
     assert idmap.lookup(arr).tolist() == codes.tolist()
+
+
+def test_default_kind_and_error():
+    """Without kind/error a map names "id" and raises the generic UnknownIdError."""
+    for idmap in (IdMap([1, 2]), IdMap.from_values(np.array([1, 2]))[0], IdMap.from_values(np.array(["a"]))[0]):
+        with pytest.raises(UnknownIdError) as info:
+            idmap.lookup([7])
+        assert type(info.value) is UnknownIdError and str(info.value) == "Unknown id ID: 7."
+    with pytest.raises(UnknownUserError, match="Unknown user ID"):
+        IdMap.from_values(np.array([1]), kind="user", error=UnknownUserError)[0].lookup([3])
+
+
+def test_rejects_two_dimensional_ids():
+    with pytest.raises(ValueError, match=r"^raw_ids must be one-dimensional$"):
+        IdMap(np.zeros((2, 2)))
+
+
+def test_unknown_ids_listed_up_to_five():
+    idmap = IdMap([0])
+    with pytest.raises(UnknownIdError) as five:
+        idmap.lookup(np.arange(1, 6))
+    assert str(five.value) == "Unknown id IDs: 1, 2, 3, 4, 5."
+    with pytest.raises(UnknownIdError) as six:
+        idmap.lookup(np.arange(1, 7))
+    assert str(six.value) == "Unknown id IDs: 1, 2, 3, 4, 5 ...."
+
+
+def test_from_values_edge_cases_match_pandas():
+    """Empty input, uint64 IDs beyond int64, wide and negative ranges: as pd.factorize(sort=True)."""
+    import pandas as pd
+
+    empty, codes = IdMap.from_values(np.array([], dtype=np.int64))
+    assert len(empty) == 0 and codes.dtype == np.int32 and len(codes) == 0
+    cases = [
+        np.array([2**64 - 1, 2**64 - 2, 2**64 - 1], dtype=np.uint64),
+        np.array([2**63 + 1, 2**63], dtype=np.uint64),
+        np.array([0, 5, 0, 3]),
+        np.array([-7, 10**12, -7, 3]),
+        np.array([2**40, 2**40 + 2, 2**40]),
+    ]
+    for values in cases:
+        idmap, codes = IdMap.from_values(values)
+        ref_codes, ref_uniques = pd.factorize(values, sort=True)
+        assert codes.tolist() == ref_codes.tolist(), values
+        assert idmap.raw_ids.tolist() == ref_uniques.tolist(), values
+        assert idmap.lookup(values).tolist() == codes.tolist()

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from movierec.data.split import leave_last_k_split
-from movierec.errors import ConfigError, UnknownUserError
+from movierec.errors import CapabilityError, ConfigError, UnknownUserError
 from movierec.models import create
-from movierec.models.base import Recommender
 from movierec.models._ranking_common import (
     NegativeSampler,
     RankingValidator,
@@ -72,14 +71,13 @@ def test_unknown_user(fitted):
         model.recommend([999_999], k=5)
 
 
-def test_save_load_round_trip(fitted, tmp_path):
+def test_state_round_trip(fitted):
     model, train = fitted
     users = train.users.raw(np.arange(20))
-    model.save(tmp_path / "m")
-    loaded = Recommender.load(tmp_path / "m")
-    assert type(loaded) is type(model)
+    loaded = type(model)(**model.get_params()).load_state_dict(model.state_dict(), model.users_, model.items_)
     np.testing.assert_array_equal(loaded.score(users), model.score(users))
     np.testing.assert_array_equal(loaded.recommend(users, k=10).item_ids, model.recommend(users, k=10).item_ids)
+    assert loaded.history_.to_dict() == model.history_.to_dict()
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -95,10 +93,67 @@ def test_same_seed_same_scores(name, small_train):
 def test_mf_rank_embeddings_and_similar_items(small_train):
     model = create("mf-rank", **FAST["mf-rank"]).fit(small_train)
     assert model.user_embeddings_.shape == (small_train.n_users, 16)
-    assert model.item_embeddings_.shape == (small_train.n_items, 16)
+    emb = model.embeddings()
+    assert emb.users.shape == (small_train.n_users, 17) and emb.items.shape == (small_train.n_items, 17)
+    # users [p_u, 1], movies [q_i, b_i]: the dot product is the score itself, bias included
+    users = small_train.users.raw(np.arange(30))
+    np.testing.assert_allclose(emb.users[:30] @ emb.items.T, model.score(users), rtol=1e-5, atol=1e-5)
+    assert np.abs(model.item_bias_).max() > 0
     sims = model.similar_items([1, 50], k=5)
     assert sims.item_ids.shape == (2, 5)
     assert 1 not in sims.item_ids[0]
+    # similarity is the cosine of the pure factors (the bias column left out)
+    q = model.item_embeddings_ / np.linalg.norm(model.item_embeddings_, axis=1, keepdims=True)
+    cos = q @ q[model.item_index([50])[0]]
+    cos[model.item_index([50])[0]] = -np.inf
+    np.testing.assert_array_equal(model.item_index(sims.item_ids[1]), np.argsort(-cos)[:5])
+
+
+def test_mf_rank_fold_in(split100k):
+    """A training user's own movies, folded in as liked, come back near their trained list;
+    ratings count as liked movies weighted by rating, below min_rating left out."""
+    train = split100k.train_full()
+    model = create("mf-rank", dim=32, epochs=6, patience=0, n_neg=128, temperature=0.25, reg=1e-4).fit(train)
+    csr = train.to_csr("rating")
+    users = train.users.raw(np.arange(0, 900, 45))
+    trained = model.recommend(users, k=10)
+    overlaps = []
+    for row, uid in enumerate(users):
+        given = train.items.raw(csr[row * 45].indices)
+        person = model.fold_in(given)
+        np.testing.assert_allclose(model.embeddings().items @ person.vector.astype(np.float32), person.scores,
+                                   rtol=1e-4, atol=1e-4)
+        overlaps.append(len(set(model.recommend_new(given, k=10).item_ids[0]) & set(trained.item_ids[row])) / 10)
+    assert np.mean(overlaps) > 0.4
+    given = train.items.raw(csr[0].indices[:6])
+    low_first = model.fold_in(given, [1, 1, 1, 5, 5, 5]).scores
+    high_first = model.fold_in(given, [5, 5, 5, 1, 1, 1]).scores
+    assert not np.allclose(low_first, high_first)
+    picky = create("mf-rank", dim=8, epochs=1, patience=0, n_neg=16, min_rating=4).fit(train)
+    with pytest.raises(ConfigError, match="min_rating"):
+        picky.fold_in(given[:2], [1, 2])
+    np.testing.assert_allclose(picky.fold_in(given[:2], [5, 2]).scores, picky.fold_in(given[:1], [5]).scores)
+
+
+def test_neumf_declares_no_embeddings_or_fold_in(fitted):
+    model, train = fitted
+    if model.name != "neumf":
+        return
+    with pytest.raises(CapabilityError):
+        model.embeddings()
+    with pytest.raises(CapabilityError):
+        model.fold_in(train.items.raw([0]))
+    with pytest.raises(CapabilityError):
+        model.similar_items(train.items.raw([0]))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_search_spaces_are_the_old_ones(name):
+    from movierec.models.registry import get_class
+
+    expected = {"mf-rank": ["dim", "lr", "reg", "n_neg", "temperature"],
+                "neumf": ["dim", "mlp_layers", "lr", "reg", "n_neg", "dropout", "min_rating"]}[name]
+    assert list(get_class(name).search_space) == expected
 
 
 def test_bpr_loss_and_bad_params(small_train):

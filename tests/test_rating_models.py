@@ -1,7 +1,8 @@
-"""The most accurate rating models (AutoRec, BPMF, item kNN, blend) keep the model contract.
+"""The most accurate rating models (AutoRec, BPMF, item kNN, blend): quality, state, cold start.
 
 Settings are small (few epochs / samples) so the suite stays fast; the quality bands are
-on the canonical ML-100K fold u1 and are loose versions of the benchmark figures.
+on the canonical ML-100K fold u1 and are loose versions of the benchmark figures. The
+generic contract runs over every model in `movierec.testing` (tests/test_contract.py).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contract import check_recommender_contract
 from movierec.data.split import ml100k_fold
-from movierec.errors import ConfigError
+from movierec.errors import CapabilityError, ConfigError
+from movierec.evaluation.runner import evaluate_ratings
 from movierec.models import create, get_class
 from movierec.models._rating_utils import carve_validation, fit_biases
 from movierec.models.autorec import AutoRec
@@ -32,24 +33,118 @@ def test_registered_names():
         assert get_class(name).predicts_ratings
 
 
-def test_autorec_contract(u1, tmp_path):
-    model = check_recommender_contract(lambda: AutoRec(**SMALL_AUTOREC), u1.train, u1.test, tmp_path, max_rmse=0.95)
+def _check_quality_and_state(model, split, max_rmse: float, atol: float = 0.0):
+    """Test RMSE within the band; a state round trip gives the same scores and predictions."""
+    assert evaluate_ratings(model, split.test)["rmse"] <= max_rmse
+    loaded = type(model)(**model.get_params()).load_state_dict(model.state_dict(), model.users_, model.items_)
+    users = split.train.users.raw(np.arange(8))
+    np.testing.assert_allclose(loaded.score(users), model.score(users), atol=atol, rtol=0)
+    tu, ti = split.test.users.raw(split.test.user_idx[:500]), split.test.items.raw(split.test.item_idx[:500])
+    np.testing.assert_allclose(loaded.predict(tu, ti), model.predict(tu, ti), atol=atol, rtol=0)
+    return loaded
+
+
+def _own_ratings_overlap(model, train, n_users: int = 30) -> float:
+    """Mean top-10 overlap between each user's trained list and the list folded in from
+    their own training ratings."""
+    ratings = train.to_csr("rating")
+    overlaps = []
+    for u in train.active_users()[:n_users]:
+        row = ratings[u]
+        trained = model.recommend(train.users.raw([u]), k=10).items_of(0)
+        new = model.recommend_new(train.items.raw(row.indices), row.data, k=10).items_of(0)
+        overlaps.append(len(set(trained.tolist()) & set(new.tolist())) / 10)
+    return float(np.mean(overlaps))
+
+
+def test_autorec_quality_and_state(u1):
+    model = AutoRec(**SMALL_AUTOREC).fit(u1.train)
+    _check_quality_and_state(model, u1, max_rmse=0.95)
     assert 1 <= model.best_epoch_ <= SMALL_AUTOREC["epochs"]
 
 
-def test_bpmf_contract(u1, tmp_path):
-    model = check_recommender_contract(lambda: BayesianMF(**SMALL_BPMF), u1.train, u1.test, tmp_path, max_rmse=0.93)
-    assert model.item_embeddings_.shape == (u1.train.n_items, SMALL_BPMF["dim"])
+@pytest.fixture(scope="module")
+def bpmf_u1(u1):
+    return BayesianMF(**SMALL_BPMF).fit(u1.train)
 
 
-def test_item_knn_contract(u1, tmp_path):
-    check_recommender_contract(lambda: ItemKNN(k=30), u1.train, u1.test, tmp_path, max_rmse=0.95)
+def test_bpmf_quality_and_state(bpmf_u1, u1):
+    _check_quality_and_state(bpmf_u1, u1, max_rmse=0.93)
+    assert bpmf_u1.item_embeddings_.shape == (u1.train.n_items, SMALL_BPMF["dim"])
+    with pytest.raises(CapabilityError):
+        bpmf_u1.embeddings()  # sample average, clipped: no exact dot product (see the module)
 
 
-def test_blend_contract_and_weights(u1, tmp_path):
+def test_bpmf_fold_in_matches_trained_users(bpmf_u1, u1):
+    """Per-sample posterior means of a user's own ratings rank close to the trained
+    sample average (measured on u1: mean top-10 overlap 0.91 over 30 users)."""
+    train = u1.train
+    assert _own_ratings_overlap(bpmf_u1, train) >= 0.7
+    u = int(train.active_users()[0])
+    row = train.to_csr("rating")[u]
+    person = bpmf_u1.fold_in(train.items.raw(row.indices), row.data)
+    trained = bpmf_u1._score(np.array([u]))[0]
+    assert np.corrcoef(person.scores, trained)[0, 1] > 0.9
+    # ratings move the prediction: the same movies rated 1 vs 5
+    items = train.items.raw(row.indices[:20])
+    low, high = bpmf_u1.fold_in(items, np.ones(20)), bpmf_u1.fold_in(items, np.full(20, 5.0))
+    assert high.scores.mean() > low.scores.mean() + 0.5
+
+
+def test_bpmf_similar_items(bpmf_u1, u1):
+    star_wars = 50
+    similar = bpmf_u1.similar_items([star_wars], k=5).items_of(0)
+    assert star_wars not in similar
+    assert {172, 181} & set(similar.tolist())  # a sequel among the nearest movies
+
+
+@pytest.fixture(scope="module")
+def knn_u1(u1):
+    return ItemKNN(k=30).fit(u1.train)
+
+
+def test_item_knn_quality_and_state(knn_u1, u1):
+    _check_quality_and_state(knn_u1, u1, max_rmse=0.95)
+
+
+def test_item_knn_fold_in_is_the_trained_prediction(knn_u1, u1):
+    """A training user's own ratings: their ridge bias and neighbourhood prediction, i.e.
+    the trained scores (to float rounding) and the same top-10."""
+    train = u1.train
+    ratings = train.to_csr("rating")
+    for u in train.active_users()[:10]:
+        row = ratings[u]
+        person = knn_u1.fold_in(train.items.raw(row.indices), row.data)
+        np.testing.assert_allclose(person.scores, knn_u1._score(np.array([u]))[0], atol=1e-4)
+    assert _own_ratings_overlap(knn_u1, train) >= 0.95
+
+
+def test_item_knn_liked_only_sums_neighbour_similarities(knn_u1, u1):
+    train = u1.train
+    liked = np.array([50, 172, 181])
+    scores = knn_u1.fold_in(liked).scores
+    idx = train.items.lookup(liked)
+    for i in (int(train.items.index_of(174)), int(np.argmax(scores))):
+        nbr, sim = knn_u1.neighbor_idx_[i], knn_u1.neighbor_sim_[i]
+        keep = np.isin(nbr, idx) & (sim > 0)
+        keep &= np.cumsum(np.isin(nbr, idx) & (sim > 0)) <= knn_u1.k
+        assert scores[i] == pytest.approx(float(sim[keep].sum()), abs=1e-5)
+    assert scores[train.items.index_of(174)] > 0  # Raiders: a neighbour of the trilogy
+
+
+def test_item_knn_similar_items_are_the_stored_neighbours(knn_u1, u1):
+    i = int(u1.train.items.index_of(50))
+    sims = knn_u1.similar_items([50], k=5)
+    np.testing.assert_array_equal(sims.items_of(0), u1.train.items.raw(knn_u1.neighbor_idx_[i, :5]))
+    np.testing.assert_allclose(sims.scores[0], knn_u1.neighbor_sim_[i, :5])
+
+
+def test_blend_quality_weights_and_state(u1):
     bases = [["bpmf", SMALL_BPMF], ["item-knn", {"k": 30}]]
-    model = check_recommender_contract(lambda: Blend(models=bases, seed=0), u1.train, u1.test, tmp_path,
-                                       max_rmse=0.93)
+    model = Blend(models=bases, seed=0).fit(u1.train)
+    loaded = _check_quality_and_state(model, u1, max_rmse=0.93)
+    assert [type(b) for b in loaded.bases_] == [BayesianMF, ItemKNN]
+    assert loaded.validation_rmse_ == model.validation_rmse_
     # weights fitted on held-out training ratings; the blend beats each base there
     val = model.validation_rmse_
     assert val["blend"] <= min(val["bpmf"], val["item-knn"]) + 1e-9
@@ -58,6 +153,10 @@ def test_blend_contract_and_weights(u1, tmp_path):
     direct = BayesianMF(**SMALL_BPMF).fit(u1.train)
     users = u1.train.users.raw(np.arange(5))
     np.testing.assert_allclose(model.bases_[0].score(users), direct.score(users), atol=1e-6)
+    with pytest.raises(CapabilityError):
+        model.fold_in([50, 172])
+    with pytest.raises(CapabilityError):
+        model.similar_items([50])
 
 
 def test_knn_predict_matches_score(u1):

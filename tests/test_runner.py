@@ -11,18 +11,19 @@ from scipy import stats as sps
 
 from movierec.data.dataset import Dataset
 from movierec.data.idmap import IdMap
-from movierec.errors import ConfigError
+from movierec.errors import CapabilityError, ConfigError
 from movierec.evaluation import stats
 from movierec.evaluation.protocols import (
     SampledEvaluationWarning,
     build_split,
+    build_splits,
     default_relevance_threshold,
     sample_negatives,
     split_summary,
 )
 from movierec.evaluation.runner import compare_models, evaluate_ranking, evaluate_ratings
 from movierec.models import create
-from movierec.models.base import Recommender
+from movierec.models.base import Capabilities, Recommender
 
 
 def tiny_dataset(rows) -> Dataset:
@@ -38,7 +39,7 @@ class FixedScores(Recommender):
     """Test model: scores from a given users x items matrix (by index)."""
 
     name = "fixed"
-    predicts_ratings = True
+    capabilities = Capabilities(predicts_ratings=True)
 
     def __init__(self, scores=None):
         self.scores = scores
@@ -106,7 +107,7 @@ def test_evaluate_ratings(tiny):
     assert res["n"] == 3
     assert res["rmse"] == pytest.approx(np.sqrt(np.mean((truth - 4) ** 2)))
     assert res["mae"] == pytest.approx(np.mean(np.abs(truth - 4)))
-    with pytest.raises(ConfigError):
+    with pytest.raises(CapabilityError):
         evaluate_ratings(create("pop").fit(train), test)
 
 
@@ -135,6 +136,33 @@ def test_protocol_names(ml100k):
     for bad in (("bogus", None), ("temporal", 0.7), ("leave-last", 1.5)):
         with pytest.raises(ConfigError):
             build_split(ml100k, *bad)
+
+
+def test_one_dispatcher_for_every_protocol(ml100k, tmp_path):
+    """Rating evaluation (no validation part, unseen test users kept) and ranking
+    comparisons (validation part, unseen dropped) split through the same function."""
+    folds = build_splits(ml100k, "ml100k-folds", validation=False, drop_unseen_test=False)
+    assert [s.info["fold"] for s in folds] == ["u1", "u2", "u3", "u4", "u5"]
+    assert all(s.train.n_ratings == 80_000 and s.test.n_ratings == 20_000 for s in folds)
+    rating = build_split(ml100k, "random", holdout=0.2, seed=1, validation=False, drop_unseen_test=False)
+    assert rating.validation is None and rating.train.n_ratings + rating.test.n_ratings == 100_000
+    ranking = build_split(ml100k, "random", holdout=0.2, seed=1)
+    assert ranking.validation.n_ratings > 15_000 and ranking.train.n_ratings < 65_000
+    temporal_rating = build_split(ml100k, "temporal", validation=False, drop_unseen_test=False)
+    assert temporal_rating.test.n_ratings == 20_000  # default test share 0.2 without validation
+    last = build_split(ml100k, "leave-last", validation=False, drop_unseen_test=False)
+    assert last.validation is None and last.test.n_ratings == 943
+    frame = ml100k.to_frame()
+    frame.iloc[:90_000].to_csv(tmp_path / "a.csv", index=False)
+    frame.iloc[90_000:].to_csv(tmp_path / "b.csv", index=False)
+    files = build_split(None, "files", files=(tmp_path / "a.csv", tmp_path / "b.csv"), drop_unseen_test=False)
+    assert files.info["protocol"] == "files" and files.test.n_ratings == 10_000
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="needs the ml-100k dataset"):
+        build_splits(replace(ml100k, name="other"), "ml100k-folds")
+    with pytest.raises(ConfigError):
+        build_split(None, "files")
 
 
 def test_default_relevance_threshold(ml100k, ml_small):
@@ -231,3 +259,16 @@ def test_compare_models_same_users_and_significance(temporal):
     assert set(doc["models"]) == {"random", "pop"} and "ndcg@10" in doc["models"]["pop"]
     lo, hi = doc["ci"]["values"]["pop"]["ndcg@10"]
     assert lo <= doc["models"]["pop"]["ndcg@10"] <= hi
+
+
+def test_diversity_emb_uses_declared_vectors_only(temporal):
+    """diversity_emb comes from a model's declared movie vectors; a model without them
+    gets NaN and a note, never a guess from its attributes."""
+    history = temporal.train_full()
+    pop = create("pop").fit(history)
+    pop.item_embeddings_ = np.ones((history.n_items, 2), np.float32)  # an undeclared attribute is ignored
+    res = evaluate_ranking(pop, history, temporal.test, ks=(10,), metrics=("ndcg", "diversity_emb"))
+    assert np.isnan(res.summary["diversity_emb@10"]) and "diversity_emb skipped" in res.info["notes"][0]
+    als = create("als", factors=8, iterations=2).fit(history)
+    res = evaluate_ranking(als, history, temporal.test, ks=(10,), metrics=("ndcg", "diversity_emb"))
+    assert 0 < res.summary["diversity_emb@10"] <= 2 and res.info["notes"] == []

@@ -163,6 +163,70 @@ def test_leave_last_one_ml100k(ml100k):
     check_unique_pair_partition(ml100k, split)
 
 
+
+def expected_holdout(length: int, k, validation_k, min_train: int) -> tuple[int, int]:
+    """(test, validation) sizes of one user's history: a fraction is rounded to the nearest
+    whole number (at least 1), then cut so the user keeps `min_train` training items."""
+
+    def amount(value) -> int:
+        if isinstance(value, float) and 0 < value < 1:
+            return max(1, int(np.floor(length * value + 0.5)))
+        return int(value)
+
+    room = max(length - min_train, 0)
+    n_test = min(amount(k), room)
+    n_val = min(amount(k if validation_k is None else validation_k), room - n_test)
+    return n_test, n_val
+
+
+def per_user_counts(split: Split, n_users: int) -> dict[str, np.ndarray]:
+    return {name: np.bincount(p.user_idx, minlength=n_users) for name, p in split.parts().items()}
+
+
+@PROPS
+@given(datasets(), st.sampled_from([0.1, 0.2, 0.3, 0.4, 0.7, 1, 2]), st.sampled_from([None, 0, 1, 0.2, 0.35]),
+       st.integers(1, 3))
+def test_leave_last_k_exact_sizes_per_user(ds, k, validation_k, min_train):
+    """Each user's test and validation sizes are exactly the rounded-to-nearest shares."""
+    lengths = ds.user_counts()
+    for v in (k, validation_k):  # exact halves round either way; the rule is for the rest
+        if isinstance(v, float):
+            assume(not np.any(np.isclose((lengths * v) % 1, 0.5)))
+    try:
+        split = leave_last_k_split(ds, k=k, validation_k=validation_k, min_train=min_train)
+    except SplitError as exc:
+        assert "empty" in str(exc)
+        return
+    counts = per_user_counts(split, ds.n_users)
+    for u in range(ds.n_users):
+        n_test, n_val = expected_holdout(int(lengths[u]), k, validation_k, min_train)
+        assert counts["test"][u] == n_test, (u, int(lengths[u]), k)
+        assert counts.get("validation", np.zeros(ds.n_users, int))[u] == n_val, (u, int(lengths[u]), validation_k)
+        assert counts["train"][u] == lengths[u] - n_test - n_val
+
+
+def test_last20_rounds_to_nearest_on_ml100k(ml100k):
+    """The last-20% protocol: every ML-100K user tests round(0.2 * history), not floor."""
+    split = leave_last_k_split(ml100k, k=0.2, validation_k=0)
+    lengths = ml100k.user_counts()
+    expected = np.maximum(1, np.floor(lengths * 0.2 + 0.5)).astype(int)
+    assert np.array_equal(split.test.user_counts(), expected)
+    assert (np.floor(lengths * 0.2) != expected).sum() > 100  # floor would differ for many users
+    assert split.test.n_ratings == int(expected.sum())
+    check_unique_pair_partition(ml100k, split)
+
+
+def test_fraction_keeps_minimum_and_training_history():
+    """Tiny histories: a fraction still tests at least 1, and min_train items stay in train."""
+    table = RatingsTable(user=np.array([1, 1, 2, 2, 2, 3]), item=np.array([10, 11, 10, 11, 12, 10]),
+                         rating=np.ones(6), timestamp=np.array([1, 2, 1, 2, 3, 1]))
+    ds = build_dataset("tiny", table)
+    split = leave_last_k_split(ds, k=0.1, validation_k=0, min_train=1)
+    counts = per_user_counts(split, ds.n_users)
+    assert counts["test"].tolist() == [1, 1, 0]  # 0.1 * 2 and 0.1 * 3 round to 0 -> at least 1
+    assert counts["train"].tolist() == [1, 2, 1]  # user 3 has one item: it stays in train
+
+
 # -- k-fold ------------------------------------------------------------------------------
 @PROPS
 @given(datasets(min_size=6), st.integers(2, 5), st.integers(0, 3))

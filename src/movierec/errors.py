@@ -52,3 +52,7 @@ class UnknownItemError(UnknownIdError):
 
 class BundleError(MovierecError):
     """A saved model folder is missing, corrupt or of an unknown format."""
+
+
+class RegistryError(BundleError):
+    """A model registry has no such name or version, or its pointer cannot be moved."""

@@ -12,23 +12,15 @@ import sys
 
 import typer
 
+from movierec.cli.common import app, data_app  # noqa: F401  (the Typer apps live in common: no import cycle)
 from movierec.errors import MovierecError
 
-app = typer.Typer(
-    name="movierec",
-    help="Build, evaluate and serve movie recommenders on MovieLens.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-data_app = typer.Typer(help="Fetch, describe and synthesise rating data.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-
-# Command modules register themselves on `app` / `data_app` when imported.
+# Command modules register themselves on `app` / `data_app` (from cli.common) when imported.
 from movierec.cli import data as _data  # noqa: E402,F401  (data fetch, data describe)
 from movierec.cli import synth as _synth  # noqa: E402,F401  (data synth)
 from movierec.cli import models as _models  # noqa: E402,F401  (train, evaluate, recommend, similar, tune, plot)
 from movierec.cli import compare as _compare  # noqa: E402,F401  (compare)
+from movierec.cli import registry as _registry  # noqa: E402,F401  (models list/show/promote/rollback/verify)
 
 
 def _fail(message: str, code: int = 1) -> None:

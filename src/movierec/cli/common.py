@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: loading data from --dataset/--data, progress bars, JSON output."""
+"""Shared CLI plumbing: one vocabulary of options, --dataset/--data loading, --param parsing,
+progress bars and JSON output."""
 
 from __future__ import annotations
 
@@ -16,6 +17,17 @@ from movierec.errors import ConfigError
 
 console = Console(stderr=True)
 out = Console()
+
+#: the `movierec` command; command modules add their commands to it (or to `data_app`)
+app = typer.Typer(
+    name="movierec",
+    help="Build, evaluate and serve movie recommenders on MovieLens.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Fetch, describe and synthesise rating data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 def fetch_progress(name: str):
@@ -48,14 +60,71 @@ def fetch_progress(name: str):
 
 def load_dataset(dataset: str | None, data: Path | None, **read_options):
     """The Dataset named by --dataset, or read from --data; exactly one must be given."""
-    from movierec.data import load_movielens, load_ratings
+    from movierec.experiments.data import load_data
 
     if (dataset is None) == (data is None):
-        raise ConfigError("Give either a MovieLens dataset name (such as ml-100k) or --data PATH, not both or neither.")
+        raise ConfigError("Give either --dataset NAME (such as ml-100k) or --data PATH, not both or neither.")
     if data is not None:
-        return load_ratings(data, **{k: v for k, v in read_options.items() if v is not None})
+        return load_data(data=data, **read_options)
     with fetch_progress(dataset) as progress:
-        return load_movielens(dataset, progress=progress)
+        return load_data(dataset, progress=progress)
+
+
+def parse_value(text: str) -> Any:
+    """A --param value: true/false, none/null, a JSON number/list/object, else the text."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """--param key=value (repeatable) -> {key: value}."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--param takes key=value, got {item!r}.")
+        key, value = item.split("=", 1)
+        params[key.strip()] = parse_value(value)
+    return params
+
+
+def model_params(config: Path | None, params: list[str] | None) -> tuple[str | None, dict, str | None]:
+    """Hyperparameters from --config (a tuned config {"model", "params"} or a plain JSON
+    object) overridden by --param key=value: (model named in the config or None, params,
+    config path or None)."""
+    named, merged = None, {}
+    if config is not None:
+        if not Path(config).is_file():
+            raise ConfigError(f"Config file {config} does not exist.")
+        try:
+            doc = json.loads(Path(config).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ConfigError(f"Config file {config} is not valid JSON.") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"Config file {config} must hold a JSON object.")
+        if isinstance(doc.get("params"), dict):
+            named, doc = doc.get("model"), doc["params"]
+        merged.update(doc)
+    merged.update(parse_params(params))
+    return named, merged, (str(config) if config is not None else None)
+
+
+def model_and_params(model: str | None, config: Path | None, params: list[str] | None
+                     ) -> tuple[str, dict, str | None]:
+    """(model name, hyperparameters, config path) from --model, --config and --param."""
+    named, merged, path = model_params(config, params)
+    name = model or named
+    if name is None:
+        raise ConfigError("Name a model with --model (or give a --config written by `movierec tune`).")
+    if named is not None and named != name:
+        raise ConfigError(f"The config {config} is for model {named!r}, not {name!r}.")
+    return name, merged, path
 
 
 def parse_range(value: str | None) -> tuple[float, float] | None:
@@ -91,3 +160,13 @@ def print_json(obj: Any) -> None:
 
 DATASET_OPT = typer.Option(None, "--dataset", "-d", help="MovieLens dataset name, e.g. ml-100k.")
 DATA_OPT = typer.Option(None, "--data", help="Your own ratings file (CSV, TSV, :: or Parquet).")
+TRAIN_OPT = typer.Option(None, "--train", help="Explicit training ratings file (with --test; no split is made).")
+TEST_OPT = typer.Option(None, "--test", help="Explicit test ratings file (with --train).")
+PARAM_OPT = typer.Option(None, "--param", "-p", help="Model hyperparameter key=value (repeatable), e.g. dim=64.")
+CONFIG_OPT = typer.Option(None, "--config", help="JSON file of hyperparameters, e.g. written by `movierec tune`.")
+SEED_OPT = typer.Option(42, "--seed", help="Seeds the split, the sampler and the models that take a seed.")
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
+PROTOCOLS_HELP = ("temporal (global cut in time), leave-last (per user), random, ml100k-folds "
+                  "(the five ML-100K folds) or files (with --train/--test)")
+HOLDOUT_HELP = ("Test amount: temporal/random: the test share; leave-last: 1 = each user's last item, "
+                "0.2 = each user's last 20%.")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from movierec.cli import data_app
-from movierec.cli.common import DATA_OPT, DATASET_OPT, fetch_progress, load_dataset, out, parse_range, print_json
+from movierec.cli.common import DATA_OPT, DATASET_OPT, data_app, fetch_progress, load_dataset, out, parse_range, print_json
 
 
 @data_app.command("fetch")
@@ -42,7 +41,7 @@ def describe_cmd(
                       time_col=time_col, rating_range=parse_range(rating_range))
     stats = describe(ds)
     if plots is not None:
-        from movierec.viz import plot_dataset
+        from movierec.reporting.viz import plot_dataset
 
         stats["plots"] = [str(p) for p in plot_dataset(ds, plots)]
     if as_json:

@@ -1,156 +1,75 @@
-"""`movierec train | evaluate | recommend | similar | tune | plot ...`: models from the command line.
+"""`movierec train | evaluate | recommend | similar | tune | plot ...`: parse -> call -> print.
 
-Every command works with any registered model (`movierec.models.available()`); rating
-commands (`evaluate`, rating `tune`) need a model that predicts ratings.
+The work is done by `movierec.experiments` (fit, evaluate, tune) and `movierec.artifacts`
+(bundles, registry); these commands only parse options, call them and print. Heavy
+modules are imported inside the commands so the CLI starts quickly.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 
-from movierec.cli import app
-from movierec.cli.common import DATA_OPT, DATASET_OPT, console, load_dataset, out, print_json
+from movierec.cli.common import (
+    app,
+    CONFIG_OPT,
+    DATA_OPT,
+    DATASET_OPT,
+    HOLDOUT_HELP,
+    JSON_OPT,
+    PARAM_OPT,
+    PROTOCOLS_HELP,
+    SEED_OPT,
+    TEST_OPT,
+    TRAIN_OPT,
+    console,
+    load_dataset,
+    model_and_params,
+    out,
+    parse_params,
+    print_json,
+)
 from movierec.errors import ConfigError
 
 plot_app = typer.Typer(help="Write PNG plots: learning curves, embedding maps, the long tail.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
 
-PROTOCOLS = ("ml100k-folds", "random", "temporal")
-PARAM_OPT = typer.Option(None, "--param", "-p", help="Model hyperparameter key=value (repeatable), e.g. dim=64.")
-CONFIG_OPT = typer.Option(None, "--config", help="JSON file of hyperparameters, e.g. written by `movierec tune`.")
+MODEL_DIR_OPT = typer.Option(None, "--model-dir", help="Model folder written by `movierec train --out`.")
+REGISTRY_OPT = typer.Option(None, "--registry", help="Model registry folder (with --name).")
+NAME_OPT = typer.Option(None, "--name", help="Model name in the registry.")
+VERSION_OPT = typer.Option(None, "--version", help="Registry version (default: the current one).")
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+def _bundle(model_dir: Path | None, registry: Path | None, name: str | None, version: str | None):
+    """The bundle named by --model-dir, or by --registry/--name/--version."""
+    from movierec.artifacts import ModelRegistry, load_bundle
 
-
-def model_params(config: Path | None, params: list[str] | None) -> tuple[str | None, dict]:
-    """Hyperparameters from --config (a tune result {"model", "params"} or a plain dict),
-    overridden by --param key=value. Returns (model named in the config or None, params)."""
-    named, merged = None, {}
-    if config is not None:
-        if not Path(config).is_file():
-            raise ConfigError(f"Config file {config} does not exist.")
-        try:
-            data = json.loads(Path(config).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ConfigError(f"Config file {config} is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"Config file {config} must hold a JSON object.")
-        if "params" in data:
-            named, data = data.get("model"), data["params"]
-        merged.update(data)
-    for item in params or []:
-        if "=" not in item:
-            raise ConfigError(f"--param takes key=value, got {item!r}.")
-        key, value = item.split("=", 1)
-        merged[key.strip()] = _parse_value(value)
-    return named, merged
-
-
-def build_model(name: str | None, config: Path | None, params: list[str] | None, seed: int | None = None):
-    """A registered model with hyperparameters from --config / --param (and --seed when it has one)."""
-    from movierec.models import create, get_class
-
-    named, merged = model_params(config, params)
-    name = name or named
+    if (model_dir is None) == (registry is None):
+        raise ConfigError("Give either --model-dir DIR or --registry DIR --name NAME.")
+    if model_dir is not None:
+        if name is not None or version is not None:
+            raise ConfigError("--name and --version go with --registry, not --model-dir.")
+        return load_bundle(model_dir)
     if name is None:
-        raise ConfigError("Name a model with --model (or give a --config written by `movierec tune`).")
-    if named is not None and named != name:
-        raise ConfigError(f"The config {config} is for model {named!r}, not {name!r}.")
-    cls = get_class(name)
-    if seed is not None and "seed" in inspect.signature(cls.__init__).parameters and "seed" not in merged:
-        merged["seed"] = seed
-    return create(name, **merged), merged
+        raise ConfigError("--registry needs --name NAME (see `movierec models list`).")
+    return ModelRegistry(registry).load(name, version)
 
 
-def _rating_metrics(model, test) -> dict:
-    from movierec.evaluation.metrics import mae, rmse
-
-    pred = model._predict(test.user_idx.astype(np.int64), test.item_idx.astype(np.int64))
-    return {"rmse": rmse(pred, test.rating), "mae": mae(pred, test.rating), "n_test": int(test.n_ratings)}
-
-
-def _unseen_counts(split) -> dict:
-    seen_u = split.train.user_counts() > 0
-    seen_i = split.train.item_counts() > 0
-    return {
-        "test_ratings_unseen_user": int((~seen_u[split.test.user_idx]).sum()),
-        "test_ratings_unseen_movie": int((~seen_i[split.test.item_idx]).sum()),
-    }
-
-
-def make_splits(protocol: str, dataset: str | None, data: Path | None, train: Path | None, test: Path | None,
-                test_fraction: float, seed: int, validation_fraction: float = 0.0):
-    """(description, list of Splits) for a protocol; validation carved from training data when asked."""
-    from movierec.data.split import files_split, ml100k_folds, random_split, temporal_split
-
-    if (train is None) != (test is None):
-        raise ConfigError("Give both --train and --test (or neither).")
-    if train is not None:
-        if dataset is not None or data is not None:
-            raise ConfigError("Give either --train/--test or one of --dataset/--data, not both.")
-        return f"{train} -> {test}", "files", [files_split(train, test)]
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"Unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}.")
-    ds = load_dataset(dataset, data)
-    if protocol == "ml100k-folds":
-        if dataset != "ml-100k":
-            raise ConfigError("The ml100k-folds protocol needs --dataset ml-100k; use --protocol random or temporal for other data.")
-        return ds.name, protocol, list(ml100k_folds(ds))
-    if not 0 < test_fraction < 1:
-        raise ConfigError(f"--test-fraction must be between 0 and 1, got {test_fraction}.")
-    if protocol == "random":
-        return ds.name, protocol, [random_split(ds, test_fraction=test_fraction, seed=seed)]
-    return ds.name, protocol, [temporal_split(ds, train=1 - test_fraction, validation=0.0, test=test_fraction)]
-
-
-def carve_validation(train, fraction: float, seed: int, temporal: bool = False):
-    """(fit part, validation part) of a training Dataset: a seeded random share, or the latest share."""
-    n = train.n_ratings
-    n_val = max(1, int(round(n * fraction)))
-    if temporal and train.has_timestamps:
-        order = np.argsort(train.timestamp, kind="stable")
-    else:
-        order = np.random.default_rng(seed).permutation(n)
-    hold = np.zeros(n, dtype=bool)
-    hold[order[-n_val:] if temporal else order[:n_val]] = True
-    return train.subset(~hold, name=f"{train.name}:fit"), train.subset(hold, name=f"{train.name}:validation")
-
-
-def _load(model_dir: Path):
-    from movierec.models.base import Recommender
-
-    return Recommender.load(model_dir)
-
-
-def _rec_rows(model, rec) -> list[dict]:
+def _rec_rows(bundle, rec) -> list[dict]:
     rows = []
-    if rec.item_ids.size == 0:
+    if len(rec) == 0:
         return rows
-    idx = model.items_.lookup(rec.item_ids[0])
-    for rank, (movie, j, score) in enumerate(zip(rec.item_ids[0], idx, rec.scores[0]), start=1):
+    items = rec.items_of(0)
+    idx = bundle.model.items_.lookup(items)
+    for rank, (movie, j, score) in enumerate(zip(items, idx, rec.scores[0]), start=1):
         rows.append({
             "rank": rank,
             "movie_id": movie.item() if hasattr(movie, "item") else movie,
-            "title": model.catalog_.label(int(j)),
-            "genres": list(model.catalog_.genres[int(j)]),
+            "title": bundle.catalog.label(int(j)),
+            "genres": list(bundle.catalog.genres[int(j)]),
             "score": float(score),
         })
     return rows
@@ -180,42 +99,66 @@ def _raw_id(model_map, value: str):
     return value
 
 
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ConfigError(f"-k must be at least 1, got {k}.")
+
+
+def _parse_threshold(value: str | None) -> Any:
+    if value is None:
+        return None
+    low = value.lower()
+    if low in ("auto", "none", "off", "all"):
+        return "auto" if low == "auto" else None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--relevance-threshold takes a number, 'auto' or 'none'; got {value!r}.") from None
+
+
 # -- train -----------------------------------------------------------------------------
 @app.command("train")
 def train_cmd(
     model: str = typer.Option(None, "--model", "-m", help="Registered model name, e.g. mf."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Model folder to write."),
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Model folder to write (replaces an older model folder)."),
+    registry: Path = typer.Option(None, "--registry", help="Add the model as a new version to this registry folder."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
     param: list[str] = PARAM_OPT,
     config: Path = CONFIG_OPT,
     seed: int = typer.Option(None, "--seed", help="Seed for models that take one."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OPT,
 ) -> None:
-    """Fit a model on a whole dataset and write a model folder that `recommend` can load."""
+    """Fit a model on a whole dataset; write a model folder (--out) and/or a registry version (--registry)."""
+    from movierec.artifacts import ModelRegistry, save_bundle
+    from movierec.artifacts.train import train
+
+    name, params, config_path = model_and_params(model, config, param)
+    if out_dir is None and registry is None:
+        raise ConfigError("Say where the model goes: --out DIR and/or --registry DIR.")
     ds = load_dataset(dataset, data)
-    rec, params = build_model(model, config, param, seed)
-    with console.status(f"training {rec.name} on {ds.name} ({ds.n_ratings:,} ratings)"):
-        start = time.perf_counter()
-        rec.fit(ds)
-        seconds = time.perf_counter() - start
-    metrics: dict[str, Any] = {"fit_seconds": seconds, "n_ratings": ds.n_ratings, "dataset": ds.name}
-    if rec.predicts_ratings:
-        metrics["train_rmse"] = _rating_metrics(rec, ds)["rmse"]
-    history = getattr(rec, "history_", None)
-    if history is not None:
-        metrics["best_epoch"] = history.best_epoch
-        metrics["best_validation"] = history.best_value
-        metrics["epochs_run"] = len(history.records)
-    path = rec.save(out_dir, metrics=metrics)
-    result = {"model": rec.name, "params": rec.get_params(), "out": str(path), "metrics": metrics}
+    with console.status(f"training {name} on {ds.name} ({ds.n_ratings:,} ratings)"):
+        bundle = train(name, ds, params=params, seed=seed)
+    result: dict[str, Any] = {"model": bundle.name, "params": bundle.model.get_params(), "config": config_path,
+                              "metrics": bundle.metrics}
+    if out_dir is not None:
+        result["out"] = str(save_bundle(bundle, out_dir, overwrite=True))
+    if registry is not None:
+        version = ModelRegistry(registry).add(bundle)
+        result["registry"] = {"root": str(registry), "name": version.name, "version": version.version,
+                              "path": str(version.path), "current": version.current}
     if as_json:
         print_json(result)
         return
-    out.print(f"trained {rec.name} on {ds.name} in {seconds:.1f}s; model folder: {path}")
+    out.print(f"trained {bundle.name} on {ds.name} in {bundle.metrics['fit_seconds']:.1f}s")
+    if "out" in result:
+        out.print(f"  model folder: {result['out']}")
+    if "registry" in result:
+        reg = result["registry"]
+        out.print(f"  registry: {reg['name']} version {reg['version']}{' (current)' if reg['current'] else ''}")
     for key in ("train_rmse", "best_epoch", "best_validation"):
-        if metrics.get(key) is not None:
-            value = metrics[key]
+        value = bundle.metrics.get(key)
+        if value is not None:
             out.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
 
 
@@ -225,253 +168,193 @@ def evaluate_cmd(
     model: str = typer.Option(None, "--model", "-m", help="Registered rating model, e.g. mf, bias."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
-    train: Path = typer.Option(None, "--train", help="Training ratings file (with --test)."),
-    test: Path = typer.Option(None, "--test", help="Test ratings file (with --train)."),
-    protocol: str = typer.Option("random", "--protocol", help="ml100k-folds, random or temporal."),
-    test_fraction: float = typer.Option(0.2, "--test-fraction", help="Share of ratings tested (random, temporal)."),
-    seed: int = typer.Option(42, "--seed", help="Seeds the random split and the model."),
+    train: Path = TRAIN_OPT,
+    test: Path = TEST_OPT,
+    protocol: str = typer.Option("random", "--protocol", help=PROTOCOLS_HELP + "."),
+    holdout: float = typer.Option(None, "--holdout", "--test-fraction", help=HOLDOUT_HELP + " Default 0.2 / 1."),
+    seed: int = SEED_OPT,
     param: list[str] = PARAM_OPT,
     config: Path = CONFIG_OPT,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Rating prediction accuracy (RMSE, MAE) and fit time of a model under a protocol."""
-    probe, params = build_model(model, config, param, seed)
-    if not probe.predicts_ratings:
-        raise ConfigError(f"Model {probe.name!r} ranks movies and does not predict ratings, so RMSE does not apply.")
-    name, protocol, splits = make_splits(protocol, dataset, data, train, test, test_fraction, seed)
-    folds = []
-    for split in splits:
-        rec, _ = build_model(probe.name, config, param, seed)
-        with console.status(f"fitting {rec.name} on {split.train.name} ({split.train.n_ratings:,} ratings)"):
-            start = time.perf_counter()
-            rec.fit(split.train)
-            seconds = time.perf_counter() - start
-        row = {"fold": split.info.get("fold", split.info.get("protocol")), **_rating_metrics(rec, split.test),
-               "fit_seconds": seconds, "n_train": int(split.train.n_ratings), **_unseen_counts(split)}
-        folds.append(row)
-    result = {
-        "model": probe.name,
-        "params": probe.get_params(),
-        "dataset": name,
-        "protocol": protocol,
-        "rmse": float(np.mean([f["rmse"] for f in folds])),
-        "mae": float(np.mean([f["mae"] for f in folds])),
-        "fit_seconds": float(np.mean([f["fit_seconds"] for f in folds])),
-        "n_test": int(sum(f["n_test"] for f in folds)),
-    }
-    if protocol in ("random",):
-        result.update({"seed": seed, "test_fraction": test_fraction})
-    if protocol == "temporal":
-        result["test_fraction"] = test_fraction
-    if len(folds) > 1:
-        result["rmse_std"] = float(np.std([f["rmse"] for f in folds], ddof=1))
-    result["folds"] = folds
+    from movierec.experiments import evaluate_ratings, rating_splits
+    from movierec.experiments.models import build_model
+
+    name, params, config_path = model_and_params(model, config, param)
+    build_model(name, params)  # unknown model or bad parameters: fail before loading data
+    if (train is None) != (test is None):
+        raise ConfigError("Give both --train and --test (or neither).")
+    if train is not None:
+        if dataset is not None or data is not None:
+            raise ConfigError("Give either --train/--test or one of --dataset/--data, not both.")
+        splits = rating_splits(None, "files", files=(train, test))
+        label = f"{train} -> {test}"
+    else:
+        ds = load_dataset(dataset, data)
+        splits = rating_splits(ds, protocol, holdout, seed)
+        label = ds.name
+    info = {"seed": seed, "holdout": holdout, "config": config_path}
+    result = evaluate_ratings(name, splits, params=params, seed=seed, info=info,
+                              progress=lambda line: console.print(f"[dim]{line}[/dim]"))
+    result.dataset = label
+    doc = result.to_json()
     if as_json:
-        print_json(result)
+        print_json(doc)
         return
     from rich.table import Table
 
-    table = Table(title=f"{probe.name} on {name} ({protocol})")
+    table = Table(title=f"{name} on {label} ({result.protocol})")
     for col in ("fold", "RMSE", "MAE", "fit s", "train", "test"):
         table.add_column(col, justify="right")
-    for f in folds:
+    for f in result.folds:
         table.add_row(str(f["fold"]), f"{f['rmse']:.4f}", f"{f['mae']:.4f}", f"{f['fit_seconds']:.2f}",
                       f"{f['n_train']:,}", f"{f['n_test']:,}")
-    if len(folds) > 1:
-        table.add_row("mean", f"{result['rmse']:.4f}", f"{result['mae']:.4f}", f"{result['fit_seconds']:.2f}", "", "",
+    if len(result.folds) > 1:
+        table.add_row("mean", f"{doc['rmse']:.4f}", f"{doc['mae']:.4f}", f"{doc['fit_seconds']:.2f}", "", "",
                       style="bold")
     out.print(table)
+    out.print(f"params: {doc['params']}" + (f" (from {config_path})" if config_path else ""))
 
 
 # -- recommend / similar ---------------------------------------------------------------
 @app.command("recommend")
 def recommend_cmd(
-    model_dir: Path = typer.Option(..., "--model-dir", help="Model folder written by `movierec train`."),
+    model_dir: Path = MODEL_DIR_OPT,
+    registry: Path = REGISTRY_OPT,
+    name: str = NAME_OPT,
+    version: str = VERSION_OPT,
     user: str = typer.Option(..., "--user", "-u", help="Raw user ID."),
     k: int = typer.Option(10, "-k", "--k", help="How many movies."),
     include_seen: bool = typer.Option(False, "--include-seen", help="Also list movies the user already rated."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OPT,
 ) -> None:
-    """Top-k movies for a user of a saved model, with titles."""
-    if k < 1:
-        raise ConfigError(f"-k must be at least 1, got {k}.")
-    rec = _load(model_dir)
-    uid = _raw_id(rec.users_, user)
-    result = rec.recommend([uid], k=k, exclude_seen=not include_seen)
-    rows = _rec_rows(rec, result)
+    """Top-k movies for a user of a saved model (a model folder or a registry version), with titles."""
+    _check_k(k)
+    bundle = _bundle(model_dir, registry, name, version)
+    uid = _raw_id(bundle.model.users_, user)
+    rows = _rec_rows(bundle, bundle.model.recommend([uid], k=k, exclude_seen=not include_seen))
     if as_json:
-        print_json({"user": uid, "model": rec.name, "k": k, "items": rows})
+        print_json({"user": uid, "model": bundle.name, "version": bundle.version, "k": k, "items": rows})
         return
-    _print_rows(f"{rec.name}: top {k} for user {uid}", rows, "score")
+    _print_rows(f"{bundle.name}: top {k} for user {uid}", rows, "score")
 
 
 @app.command("similar")
 def similar_cmd(
-    model_dir: Path = typer.Option(..., "--model-dir", help="Model folder written by `movierec train`."),
+    model_dir: Path = MODEL_DIR_OPT,
+    registry: Path = REGISTRY_OPT,
+    name: str = NAME_OPT,
+    version: str = VERSION_OPT,
     movie: str = typer.Option(..., "--movie", help="Raw movie ID."),
     k: int = typer.Option(10, "-k", "--k", help="How many movies."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OPT,
 ) -> None:
-    """Movies most similar to a movie (cosine similarity of item embeddings), with titles."""
-    if k < 1:
-        raise ConfigError(f"-k must be at least 1, got {k}.")
-    rec = _load(model_dir)
-    mid = _raw_id(rec.items_, movie)
-    result = rec.similar_items([mid], k=k)
-    rows = _rec_rows(rec, result)
-    label = rec.catalog_.label(rec.items_.index_of(mid))
+    """Movies most similar to a movie (the model's own movie-to-movie similarity), with titles."""
+    _check_k(k)
+    bundle = _bundle(model_dir, registry, name, version)
+    mid = _raw_id(bundle.model.items_, movie)
+    rows = _rec_rows(bundle, bundle.model.similar_items([mid], k=k))
+    label = bundle.catalog.label(int(bundle.model.items_.lookup([mid])[0]))
     if as_json:
-        print_json({"movie": mid, "title": label, "model": rec.name, "k": k, "items": rows})
+        print_json({"movie": mid, "title": label, "model": bundle.name, "k": k, "items": rows})
         return
-    _print_rows(f"{rec.name}: movies like {label}", rows, "cosine")
+    _print_rows(f"{bundle.name}: movies like {label}", rows, "similarity")
 
 
 # -- tune ------------------------------------------------------------------------------
-def _tune_rating(model_name: str, fit_part, validation, n_trials: int, seed: int, fixed: dict) -> dict:
-    import optuna
-
-    from movierec.models import create, get_class
-
-    cls = get_class(model_name)
-    if not hasattr(cls, "suggest_params"):
-        raise ConfigError(f"Model {model_name!r} has no search space (suggest_params), so it cannot be tuned.")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-    def objective(trial) -> float:
-        params = {**cls.suggest_params(trial), **fixed}
-        # fitted exactly as `evaluate` fits (models that early-stop carve their own hold-out
-        # from fit_part), so the validation part only scores the trial
-        model = create(model_name, **params).fit(fit_part)
-        metrics = _rating_metrics(model, validation)
-        trial.set_user_attr("mae", metrics["mae"])
-        if getattr(model, "best_epoch_", None):
-            trial.set_user_attr("best_epoch", int(model.best_epoch_))
-        console.print(f"trial {trial.number}: validation RMSE {metrics['rmse']:.4f}  {params}", highlight=False,
-                      soft_wrap=True)
-        return metrics["rmse"]
-
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=n_trials)
-    best = study.best_trial
-    return {
-        "params": {**best.params, **fixed},
-        "validation": {"rmse": best.value, "mae": best.user_attrs.get("mae"), "best_epoch": best.user_attrs.get("best_epoch"),
-                       "n_trials": n_trials, "seed": seed, "n_fit": int(fit_part.n_ratings),
-                       "n_validation": int(validation.n_ratings), "best_trial": best.number},
-    }
-
-
 @app.command("tune")
 def tune_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Registered model name, e.g. mf."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
-    protocol: str = typer.Option("random", "--protocol", help="ml100k-folds (tunes inside u1.base), random, temporal, or leave-last (per user, as `compare` splits)."),
-    test_fraction: float = typer.Option(0.2, "--test-fraction", help="Test share of the protocol's split (never looked at)."),
-    holdout: float = typer.Option(1.0, "--holdout", help="leave-last: 1 = each user's last item, 0.2 = last 20% (validation: the same amount just before)."),
-    validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Share of the training part used to validate."),
-    trials: int = typer.Option(30, "--trials", "-n", help="Optuna trials."),
-    seed: int = typer.Option(42, "--seed", help="Seeds the splits, the sampler and the models."),
+    protocol: str = typer.Option("random", "--protocol",
+                                 help="leave-last (tunes on the validation part `compare` uses), ml100k-folds "
+                                      "(inside u1.base), random or temporal (validation carved from training)."),
+    holdout: float = typer.Option(None, "--holdout", "--test-fraction", help=HOLDOUT_HELP + " Never looked at."),
+    validation_fraction: float = typer.Option(0.1, "--validation-fraction",
+                                              help="Share of the training part used to validate (not leave-last)."),
+    trials: int = typer.Option(20, "--trials", "-n", help="Optuna trials."),
+    metric: str = typer.Option(None, "--metric", help="rmse (rating models' default), or e.g. ndcg@10 (the others')."),
+    relevance_threshold: str = typer.Option(None, "--relevance-threshold",
+                                            help="Ranking metrics: validation ratings >= this are relevant; "
+                                                 "'auto' = 4 on a 1-5 scale; default: all."),
+    seed: int = SEED_OPT,
     param: list[str] = typer.Option(None, "--param", "-p", help="Fixed hyperparameter key=value (not searched)."),
-    out_path: Path = typer.Option(None, "--out", "-o", help="JSON to write; default configs/tuned/<dataset>/<protocol>/<model>.json."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    out_path: Path = typer.Option(None, "--out", "-o",
+                                  help="JSON to write; default <project>/configs/tuned/<dataset>/<protocol key>/<model>.json."),
+    as_json: bool = JSON_OPT,
 ) -> None:
-    """Search hyperparameters with Optuna on a validation split carved from the training data only."""
-    from movierec.models import get_class
+    """Search hyperparameters with Optuna on validation data carved from the training data only."""
+    from movierec.experiments import protocol_key, tune, tuning_split
+    from movierec.experiments.compare import resolve_threshold
+    from movierec.experiments.models import check_params, model_class
 
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}.")
     if not 0 < validation_fraction < 0.5:
         raise ConfigError(f"--validation-fraction must be in (0, 0.5), got {validation_fraction}.")
-    cls = get_class(model)
-    _, fixed = model_params(None, param)
-    folder = protocol
-    if protocol == "leave-last":
-        # the same split `compare --protocol leave-last --holdout H` makes; tuned on its
-        # validation part (the interactions just before each user's test part)
-        from movierec.evaluation.protocols import build_split
+    model_class(model)
+    fixed = parse_params(param)
+    check_params(model, fixed)
+    ds = load_dataset(dataset, data)
+    split = tuning_split(ds, protocol, holdout, seed, validation_fraction)
+    threshold = resolve_threshold(_parse_threshold(relevance_threshold), ds)
+    key = protocol_key(protocol, holdout)
 
-        ds = load_dataset(dataset, data)
-        split = build_split(ds, "leave-last", holdout=holdout, seed=seed)
-        name, fit_part, validation = ds.name, split.train, split.validation
-        folder = "loo" if float(holdout) == 1 else f"last{round(float(holdout) * 100)}"
-        if validation is None or validation.n_ratings == 0:
-            raise ConfigError(f"The leave-last split of {name} has no validation part to tune on.")
-    else:
-        name, protocol, splits = make_splits(protocol, dataset, data, None, None, test_fraction, seed)
-        split = splits[0]  # ml100k-folds: u1; its test part is never used here
-        fit_part, validation = carve_validation(split.train, validation_fraction, seed, temporal=protocol == "temporal")
-    if cls.predicts_ratings:
-        result = _tune_rating(model, fit_part, validation, trials, seed, fixed)
-    else:
-        try:
-            from movierec.models.tune_ranking import tune_ranking
-        except ImportError:
-            raise ConfigError(
-                f"Model {model!r} ranks movies; tuning it needs movierec.models.tune_ranking, which this build lacks."
-            ) from None
-        from dataclasses import replace
+    def progress(number: int, value: float, params: dict) -> None:
+        console.print(f"trial {number}: validation {value:.4f}  {params}", highlight=False, soft_wrap=True)
 
-        inner = replace(split, train=fit_part, validation=validation, test=split.test)
-        found = tune_ranking(model, inner, trials, seed, fixed_params=fixed or None)
-        if isinstance(found, tuple):  # (best_params, optuna study)
-            params, study = found
-            result = {"params": dict(params),
-                      "validation": {"ndcg@10": study.best_value, "n_trials": trials, "seed": seed,
-                                     "n_fit": int(fit_part.n_ratings), "n_validation": int(validation.n_ratings),
-                                     "best_trial": study.best_trial.number}}
-        else:
-            result = dict(found) if isinstance(found, dict) and "params" in found else {"params": dict(found)}
-            result.setdefault("validation", {})
-    saved = {"model": model, "params": result["params"], "validation": result.get("validation", {}),
-             "dataset": name, "protocol": protocol, **({"holdout": holdout} if protocol == "leave-last" else {}),
-             "split": {"test_fraction": test_fraction if protocol != "ml100k-folds" else None,
-                       "fold": split.info.get("fold"), "validation_fraction": validation_fraction, "seed": seed}}
-    if out_path is None:
-        out_path = Path("configs") / "tuned" / name / folder / f"{model}.json"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(json.dumps(saved, indent=2, default=float) + "\n")
-    tmp.replace(out_path)
-    saved["out"] = str(out_path)
+    tuned = tune(model, split, metric=metric, trials=trials, seed=seed, fixed=fixed, relevance_threshold=threshold,
+                 progress=progress, dataset=ds.name.split(":")[0], protocol=key)
+    path = tuned.save(out_path)
+    doc = {**tuned.to_dict(), "out": str(path)}
     if as_json:
-        print_json(saved)
+        print_json(doc)
         return
-    out.print(f"best validation {saved['validation'].get('rmse', saved['validation'])} with {saved['params']}")
-    out.print(f"saved to {out_path}")
+    out.print(f"best validation {tuned.validation['metric']} {tuned.validation[tuned.validation['metric']]:.4f} "
+              f"with {tuned.params}")
+    out.print(f"saved to {path}")
 
 
 # -- plots -----------------------------------------------------------------------------
 @plot_app.command("learning-curve")
 def plot_learning_curve_cmd(
-    model_dir: Path = typer.Option(..., "--model-dir", help="Model folder of a model trained with a history (e.g. mf)."),
+    model_dir: Path = MODEL_DIR_OPT,
+    registry: Path = REGISTRY_OPT,
+    name: str = NAME_OPT,
+    version: str = VERSION_OPT,
     out_png: Path = typer.Option(..., "--out", "-o", help="PNG to write."),
 ) -> None:
-    """Training and validation RMSE per epoch of a saved model."""
-    from movierec.viz import plot_learning_curve
+    """Training and validation RMSE per epoch of a saved model trained with a history (e.g. mf)."""
+    from movierec.reporting.viz import plot_learning_curve
 
-    rec = _load(model_dir)
-    history = getattr(rec, "history_", None)
-    if history is None or not history.records:
-        raise ConfigError(f"The model in {model_dir} has no training history to plot.")
-    out.print(str(plot_learning_curve(history, out_png, title=f"{rec.name}: learning curve")))
+    bundle = _bundle(model_dir, registry, name, version)
+    history = getattr(bundle.model, "history_", None)
+    records = history.get("records") if isinstance(history, dict) else getattr(history, "records", None)
+    if not records:
+        raise ConfigError(f"The model {bundle.name!r} has no training history to plot.")
+    out.print(str(plot_learning_curve(history, out_png, title=f"{bundle.name}: learning curve")))
 
 
 @plot_app.command("tsne")
 def plot_tsne_cmd(
-    model_dir: Path = typer.Option(..., "--model-dir", help="Model folder of an embedding model."),
+    model_dir: Path = MODEL_DIR_OPT,
+    registry: Path = REGISTRY_OPT,
+    name: str = NAME_OPT,
+    version: str = VERSION_OPT,
     out_png: Path = typer.Option(..., "--out", "-o", help="PNG to write."),
     min_ratings: int = typer.Option(50, "--min-ratings", help="Map only movies with this many training ratings."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (path and genre agreement)."),
 ) -> None:
-    """t-SNE map of movie embeddings coloured by genre, and the genre agreement of neighbours."""
+    """t-SNE map of movie vectors coloured by genre, and the genre agreement of neighbours."""
     from movierec.evaluation.embedding import genre_agreement
-    from movierec.viz import plot_item_embedding_map
+    from movierec.reporting.viz import plot_item_embedding_map
 
-    rec = _load(model_dir)
-    path = plot_item_embedding_map(rec, out_png, min_ratings=min_ratings, seed=seed)
-    agreement = genre_agreement(rec, k=10, seed=seed, min_ratings=min(min_ratings, 20))
+    bundle = _bundle(model_dir, registry, name, version)
+    path = plot_item_embedding_map(bundle.model, bundle.catalog, out_png, min_ratings=min_ratings, seed=seed)
+    agreement = genre_agreement(bundle.model, bundle.catalog, k=10, seed=seed, min_ratings=min(min_ratings, 20))
     if as_json:
         print_json({"out": str(path), "genre_agreement": agreement})
         return
@@ -487,6 +370,6 @@ def plot_long_tail_cmd(
     out_png: Path = typer.Option(..., "--out", "-o", help="PNG to write."),
 ) -> None:
     """Ratings per movie against popularity rank (log-log)."""
-    from movierec.viz import plot_long_tail
+    from movierec.reporting.viz import plot_long_tail
 
     out.print(str(plot_long_tail(load_dataset(dataset, data), out_png)))

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from movierec.cli import data_app
-from movierec.cli.common import out, print_json
+from movierec.cli.common import data_app, out, print_json
 
 
 @data_app.command("synth")

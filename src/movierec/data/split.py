@@ -217,6 +217,27 @@ def leave_last_k_split(ds: Dataset, k: int | float = 1, validation_k: int | floa
     return _finish(ds, labels, info, drop_unseen_test)
 
 
+def carve_validation(train: Dataset, fraction: float, seed: int = 42, temporal: bool = False) -> tuple[Dataset, Dataset]:
+    """(fit part, validation part) of a training Dataset, for tuning or early stopping.
+
+    The validation part is a seeded random share of `train` (the first
+    round(fraction * n), at least 1, of a seeded permutation), or with `temporal` and
+    timestamps its latest share. Only training data is touched, so no test rating can
+    leak into a choice of hyperparameters or epochs.
+    """
+    _check_fraction("fraction", fraction, allow_zero=False)
+    n = train.n_ratings
+    n_val = max(1, int(round(n * fraction)))
+    if temporal and train.has_timestamps:
+        order = np.argsort(train.timestamp, kind="stable")
+        chosen = order[-n_val:]
+    else:
+        chosen = np.random.default_rng(seed).permutation(n)[:n_val]
+    hold = np.zeros(n, dtype=bool)
+    hold[chosen] = True
+    return train.subset(~hold, name=f"{train.name}:fit"), train.subset(hold, name=f"{train.name}:validation")
+
+
 def kfold_splits(ds: Dataset, n_folds: int = 5, seed: int = 42) -> Iterator[Split]:
     """Seeded k-fold over interactions: each interaction is in exactly one test fold."""
     if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:

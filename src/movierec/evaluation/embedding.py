@@ -1,7 +1,7 @@
 """Do item embeddings mean something? Genre agreement among nearest neighbours.
 
-For each movie, take its k nearest neighbours by cosine similarity of the model's item
-embeddings and count the share that have at least one genre in common with it. The same
+For each movie, take its k nearest neighbours by the model's own movie-to-movie
+similarity (`similar_items`; cosine of item embeddings for embedding models) and count the share that have at least one genre in common with it. The same
 number with the genre lists shuffled across movies is the chance baseline: the gap
 between the two is how much the embeddings cluster by genre.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from movierec.errors import ConfigError
+from movierec.data.dataset import Catalog
+from movierec.errors import CapabilityError, ConfigError
 
 
 def _neighbour_agreement(neighbours: np.ndarray, genre_matrix: np.ndarray) -> float:
@@ -20,12 +21,14 @@ def _neighbour_agreement(neighbours: np.ndarray, genre_matrix: np.ndarray) -> fl
     return float(shared.mean())
 
 
-def genre_agreement(model, k: int = 10, seed: int = 0, min_ratings: int = 20) -> dict:
-    """Genre agreement of each movie's k nearest neighbours, against a shuffled baseline.
+def genre_agreement(model, catalog: Catalog, k: int = 10, seed: int = 0, min_ratings: int = 20) -> dict:
+    """Genre agreement of each movie's k most similar movies, against a shuffled baseline.
 
     Args:
-        model: a fitted model with `item_embeddings_` (shape (n_items, dim)), `catalog_`
-            and `seen_` (users x items training interactions).
+        model: a fitted model that declares `similar_items` (its own movie-to-movie
+            similarity is used, so item-kNN and embedding models are judged alike).
+        catalog: genres in the model's item index order (e.g. `bundle.catalog` or the
+            training Dataset's catalog); models hold no display data.
         k: neighbours per movie.
         seed: seeds the genre shuffle.
         min_ratings: only movies with at least this many training ratings take part
@@ -34,21 +37,23 @@ def genre_agreement(model, k: int = 10, seed: int = 0, min_ratings: int = 20) ->
     Returns:
         {"agreement": share of neighbours sharing a genre, "shuffled": the same with
         genres permuted across the movies, "k", "n_movies", "min_ratings"}.
+
+    Raises:
+        CapabilityError: the model does not declare similar_items.
     """
     model._check_fitted()
-    emb = getattr(model, "item_embeddings_", None)
-    if emb is None:
-        raise ConfigError(f"{type(model).__name__} has no item embeddings to compare.")
-    genres = np.asarray(model.catalog_.genre_matrix)
+    if not model.capabilities.similar_items:
+        raise CapabilityError(f"Model {model.name!r} cannot find similar movies, so genre agreement does not apply.")
+    genres = np.asarray(catalog.genre_matrix)
+    if genres.shape[0] != model.n_items_:
+        raise ConfigError("The catalog does not match the model's movies.")
     if genres.shape[1] == 0:
-        raise ConfigError("The model's catalog has no genres, so genre agreement cannot be computed.")
+        raise ConfigError("The catalog has no genres, so genre agreement cannot be computed.")
     counts = np.asarray(model.seen_.sum(axis=0)).ravel()
     keep = np.flatnonzero((counts >= min_ratings) & (genres.sum(axis=1) > 0))
     if len(keep) <= k:
         raise ConfigError(f"Only {len(keep)} movies have {min_ratings}+ ratings and a genre; lower min_ratings or k.")
-    e = np.asarray(emb, dtype=np.float32)[keep]
-    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-    sims = e @ e.T
+    sims = np.asarray(model._item_similarities(keep), dtype=np.float32)[:, keep]
     np.fill_diagonal(sims, -np.inf)
     neighbours = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     g = genres[keep]

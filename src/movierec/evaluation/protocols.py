@@ -1,6 +1,6 @@
 """Evaluation protocols: which split, which relevance threshold, which candidates.
 
-`build_split` turns the CLI protocol names into leak-free splits:
+`build_splits` (the one split dispatcher) turns protocol names into leak-free splits:
 
 * ``temporal`` (default for comparisons): one global cut in time, the earliest 80% of
   interactions train, the next 10% validate, the latest 10% test. No model ever sees
@@ -10,7 +10,11 @@
   validate (``holdout=1`` for the last item, ``holdout=0.2`` for each user's last 20%).
 * ``random``: a seeded uniform holdout of interactions (test share ``holdout``,
   default 0.1, and the same share for validation).
+* ``ml100k-folds``: the five canonical ML-100K folds (u1..u5); no validation part.
 * ``files``: explicit train and test files (``files_protocol``); nothing is split.
+
+Rating evaluation asks for no validation part (`validation=False`) and keeps unseen test
+users and movies (`drop_unseen_test=False`): rating models answer them from biases.
 
 Users and items of the test (and validation) part that never occur in train are
 dropped (`movierec.data.split.drop_unseen`): a personalised model has no history to rank
@@ -37,12 +41,13 @@ from movierec.data.split import (
     drop_unseen,
     files_split,
     leave_last_k_split,
+    ml100k_folds,
     random_split,
     temporal_split,
 )
 from movierec.errors import ConfigError, SplitError
 
-PROTOCOLS = ("temporal", "leave-last", "random")
+PROTOCOLS = ("temporal", "leave-last", "random", "ml100k-folds", "files")
 
 SAMPLED_WARNING = (
     "Sampled-negative evaluation ranks each user's test items among a few random items "
@@ -56,55 +61,104 @@ class SampledEvaluationWarning(UserWarning):
     """Issued whenever sampled-negative candidates are built."""
 
 
-def build_split(ds: Dataset, protocol: str = "temporal", holdout: float | None = None, seed: int = 42,
-                drop_unseen_test: bool = True) -> Split:
-    """A train/validation/test split by protocol name.
+def _share(protocol: str, holdout: float | None, default: float, upper: float) -> float:
+    frac = default if holdout is None else float(holdout)
+    if not 0 < frac < upper:
+        raise ConfigError(f"The holdout of the {protocol} protocol is the test share in (0, {upper:g}), got {holdout!r}.")
+    return frac
+
+
+def build_splits(
+    ds: Dataset | None,
+    protocol: str = "temporal",
+    holdout: float | None = None,
+    seed: int = 42,
+    *,
+    validation: bool = True,
+    drop_unseen_test: bool = True,
+    files: tuple[str | Path, str | Path] | None = None,
+) -> list[Split]:
+    """The one split dispatcher: train/(validation)/test splits by protocol name.
 
     Args:
-        ds: the full Dataset.
-        protocol: "temporal" (global 80/10/10 in time), "leave-last" (per user) or
-            "random".
-        holdout: temporal: test share (default 0.1; validation gets the same share);
-            leave-last: a whole number of last items (default 1) or a fraction of each
-            user's history; random: test share (default 0.1; validation the same).
+        ds: the full Dataset (None for the ``files`` protocol).
+        protocol: one of PROTOCOLS:
+            "temporal" (global cut in time), "leave-last" (per user), "random" (seeded
+            uniform), "ml100k-folds" (the five canonical ML-100K folds u1..u5, needs the
+            ml-100k Dataset), "files" (explicit train and test files, see `files`).
+        holdout: temporal/random: the test share (default 0.1 with a validation part of
+            the same share, 0.2 without one); leave-last: a whole number of last items
+            (default 1) or a fraction of each user's history.
         seed: seed of the random protocol (the others are deterministic).
+        validation: carve a validation part (same size as the test part, just before it
+            in time for temporal/leave-last). Rating evaluation passes False: the
+            training part then keeps those interactions.
         drop_unseen_test: drop validation/test interactions of users or items absent
             from train (counts in ``info["dropped"]``).
+        files: (train path, test path) for the ``files`` protocol.
+
+    Returns:
+        A list of Splits: five for ml100k-folds, one otherwise.
 
     Raises:
-        ConfigError: unknown protocol or bad holdout.
+        ConfigError: unknown protocol, bad holdout, or data that does not fit the protocol.
     """
+    if protocol == "files" or files is not None:
+        if files is None:
+            raise ConfigError("The files protocol needs a training file and a test file.")
+        return [files_protocol(files[0], files[1], drop_unseen_test=drop_unseen_test)]
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"Unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}.")
+    if ds is None:
+        raise ConfigError(f"The {protocol} protocol needs a dataset to split.")
+    if protocol == "ml100k-folds":
+        if ds.name != "ml-100k":
+            raise ConfigError(f"The ml100k-folds protocol needs the ml-100k dataset, not {ds.name!r}; "
+                              "use the random or temporal protocol for other data.")
+        splits = list(ml100k_folds(ds))
+        return [drop_unseen(s) for s in splits] if drop_unseen_test else splits
     if protocol == "temporal":
-        frac = 0.1 if holdout is None else float(holdout)
-        if not 0 < frac < 0.5:
-            raise ConfigError(f"--holdout for the temporal protocol is the test share in (0, 0.5), got {holdout!r}.")
-        split = temporal_split(ds, train=1 - 2 * frac, validation=frac, test=frac)
+        if validation:
+            frac = _share(protocol, holdout, 0.1, 0.5)
+            split = temporal_split(ds, train=1 - 2 * frac, validation=frac, test=frac)
+        else:
+            frac = _share(protocol, holdout, 0.2, 1.0)
+            split = temporal_split(ds, train=1 - frac, validation=0.0, test=frac)
     elif protocol == "leave-last":
         k: int | float = 1 if holdout is None else holdout
         if isinstance(k, float) and k.is_integer():
             k = int(k)
         if isinstance(k, float) and not 0 < k < 1:
-            raise ConfigError(f"--holdout for leave-last is a whole number of items or a fraction in (0, 1), got {holdout!r}.")
+            raise ConfigError(f"The holdout of leave-last is a whole number of items or a fraction in (0, 1), got {holdout!r}.")
         try:
-            split = leave_last_k_split(ds, k=k, validation_k=k)
+            split = leave_last_k_split(ds, k=k, validation_k=k if validation else 0)
         except SplitError as exc:
             raise ConfigError(str(exc)) from None
-    elif protocol == "random":
-        frac = 0.1 if holdout is None else float(holdout)
-        if not 0 < frac < 0.5:
-            raise ConfigError(f"--holdout for the random protocol is the test share in (0, 0.5), got {holdout!r}.")
-        split = random_split(ds, test_fraction=frac, validation_fraction=frac, seed=seed)
-    else:
-        raise ConfigError(f"Unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)} (or give --train/--test files).")
+    else:  # random
+        if validation:
+            frac = _share(protocol, holdout, 0.1, 0.5)
+            split = random_split(ds, test_fraction=frac, validation_fraction=frac, seed=seed)
+        else:
+            frac = _share(protocol, holdout, 0.2, 1.0)
+            split = random_split(ds, test_fraction=frac, seed=seed)
     if drop_unseen_test:
         split = drop_unseen(split)
     split.info.setdefault("holdout", holdout)
-    return split
+    return [split]
+
+
+def build_split(ds: Dataset | None, protocol: str = "temporal", holdout: float | None = None, seed: int = 42,
+                drop_unseen_test: bool = True, validation: bool = True,
+                files: tuple[str | Path, str | Path] | None = None) -> Split:
+    """One train/validation/test split by protocol name (see `build_splits`; for
+    ml100k-folds this is fold u1)."""
+    return build_splits(ds, protocol, holdout, seed, validation=validation, drop_unseen_test=drop_unseen_test,
+                        files=files)[0]
 
 
 def files_protocol(train_path: str | Path, test_path: str | Path, drop_unseen_test: bool = True, **read_options) -> Split:
     """Explicit train and test files (no validation part); unseen test users/items are
-    dropped and counted as in `build_split`."""
+    dropped and counted as in `build_split` (when `drop_unseen_test`)."""
     split = files_split(train_path, test_path, drop_unseen_test=False, **read_options)
     return drop_unseen(split) if drop_unseen_test else split
 
@@ -221,6 +275,7 @@ __all__ = [
     "SAMPLED_WARNING",
     "SampledEvaluationWarning",
     "build_split",
+    "build_splits",
     "files_protocol",
     "split_summary",
     "default_relevance_threshold",

@@ -20,9 +20,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
-from movierec.errors import ConfigError
+from movierec.errors import CapabilityError, ConfigError
 from movierec.evaluation import metrics as M
-from movierec.models.base import SCORE_CHUNK_ELEMENTS, top_k
+from movierec.ranking import SCORE_CHUNK_ELEMENTS, top_k
 
 #: per-user beyond-accuracy metrics (means over users in the summary)
 PER_USER_BEYOND = ("novelty", "diversity_genre", "diversity_emb", "long_tail")
@@ -138,6 +138,22 @@ def _strata(n_train: np.ndarray, edges: Sequence[int]) -> pd.Categorical:
     return pd.Categorical(labels, categories=["cold", "warm", "heavy"])
 
 
+def item_vectors(model) -> np.ndarray | None:
+    """Movie vectors of a fitted model, shape (n_items, d), through its declared API:
+    the vectors `similar_items` compares (models declaring similar_items), else the item
+    side of `embeddings()` (models declaring embeddings); None when it declares neither
+    (or computes similarities without vectors)."""
+    caps = model.capabilities
+    if caps.similar_items:
+        try:
+            return np.asarray(model._similarity_vectors(), dtype=np.float32)
+        except CapabilityError:
+            pass
+    if caps.embeddings:
+        return model.embeddings().items
+    return None
+
+
 def evaluate_ranking(
     model,
     train: Dataset,
@@ -162,7 +178,8 @@ def evaluate_ranking(
         ks: cut-offs, e.g. (10, 20).
         metrics: names from ALL_METRICS (default DEFAULT_METRICS). Accuracy: precision,
             recall, recall_capped, ndcg, ndcg_graded, hr, map, mrr; beyond accuracy:
-            novelty, diversity_genre, diversity_emb (needs `model.item_embeddings_`),
+            novelty, diversity_genre, diversity_emb (needs a model that declares
+            `similar_items` or `embeddings`; NaN with a note in `info["notes"]` otherwise),
             long_tail, coverage, gini. See `movierec.evaluation.metrics` for definitions.
         relevance_threshold: test ratings >= this are relevant; None = all test items.
         exclude_train: remove each user's training items from their candidates.
@@ -215,7 +232,11 @@ def evaluate_ranking(
     item_counts = train.item_counts()
     n_train_users = int((train.user_counts() > 0).sum())
     genre = getattr(train.catalog, "genre_matrix", None)
-    emb = getattr(model, "item_embeddings_", None)
+    notes: list[str] = []
+    emb = item_vectors(model) if "diversity_emb" in metrics else None
+    if "diversity_emb" in metrics and emb is None:
+        notes.append(f"diversity_emb skipped: model {model.name!r} has no movie vectors "
+                     "(it declares neither vector-based similar_items nor embeddings).")
     for k in ks:
         if "novelty" in metrics:
             cols[f"novelty@{k}"] = M.novelty(idx, item_counts, n_train_users, k)
@@ -257,6 +278,7 @@ def evaluate_ranking(
         "exclude_train": exclude_train,
         "candidates": mode,
         "ks": list(ks),
+        "notes": notes,
     }
     return RankingResult(per_user=per_user, summary=summary, recommendations=idx, user_idx=users, ks=ks, info=info)
 
@@ -268,10 +290,11 @@ def evaluate_ratings(model, test: Dataset) -> dict:
         {"rmse": float, "mae": float, "n": number of test ratings}.
 
     Raises:
-        ConfigError: the model does not predict ratings, or the test set is empty.
+        CapabilityError: the model does not predict ratings.
+        ConfigError: the test set is empty or from other data.
     """
-    if not getattr(model, "predicts_ratings", False):
-        raise ConfigError(f"{type(model).__name__} ranks movies; it does not predict ratings (no RMSE).")
+    if not model.capabilities.predicts_ratings:
+        raise CapabilityError(f"Model {model.name!r} ranks movies; it does not predict ratings (no RMSE).")
     model._check_fitted()
     if test.n_ratings == 0:
         raise ConfigError("The test set is empty; nothing to evaluate.")
@@ -289,6 +312,7 @@ __all__ = [
     "relevant_matrix",
     "ALL_METRICS",
     "DEFAULT_METRICS",
+    "item_vectors",
     "DEFAULT_STRATA",
 ]
 
@@ -342,6 +366,8 @@ class Comparison:
             "ci": {"level": 0.95, "method": "percentile bootstrap", "seed": self.info.get("seed", 0),
                    "values": self.ci},
             "timing": self.info.get("timing", {}),
+            "models_config": self.info.get("models_config", {}),
+            "notes": self.info.get("notes", []),
         })
 
 
@@ -402,8 +428,10 @@ def compare_models(models: dict, train: Dataset, test: Dataset, ks: Sequence[int
     per_user = {n: r.per_user for n, r in results.items()}
     significance = stats.compare_to_reference(per_user, reference, cols, alpha=alpha)
     ci = stats.confidence_intervals(per_user, cols, n_resamples=n_resamples, seed=seed)
+    notes = [n for r in results.values() for n in r.info.get("notes", [])]
     meta = {"ks": list(ks), "relevance_threshold": relevance_threshold, "alpha": alpha, "seed": seed,
             "candidates": first.info["candidates"], **(info or {})}
+    meta["notes"] = list(meta.get("notes", [])) + notes
     meta.setdefault("timing", {})
     for n, t in timing.items():
         meta["timing"].setdefault(n, {}).update(t)

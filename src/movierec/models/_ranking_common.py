@@ -2,8 +2,9 @@
 
 Lives here: turning ratings into implicit interactions, vectorised negative sampling
 (uniform over the items a user has not interacted with), the internal per-user holdout
-used for early stopping when no validation set is given, and a small full-ranking
-NDCG@k used as the early-stopping signal (train items excluded).
+used for early stopping when no validation set is given, a small full-ranking NDCG@k
+used as the early-stopping signal (train items excluded), and `fit_ranking_model`, which
+runs the shared early-stop-then-refit policy (`movierec.training.early_stopping`) for them.
 
 All indices here are model indices (IdMap positions), never raw MovieLens IDs.
 """
@@ -11,13 +12,15 @@ All indices here are model indices (IdMap positions), never raw MovieLens IDs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
+from movierec.training.early_stopping import EarlyStopResult, early_stop_then_refit
+from movierec.training.options import torch_threads
 
 #: (user, item) pairs scored at once when ranking for validation
 _VALIDATION_CHUNK_PAIRS = 2_000_000
@@ -169,116 +172,63 @@ class RankingValidator:
         return total / len(self.users)
 
 
-@dataclass
-class ImplicitData:
-    """Training interactions and the early-stopping set for one fit.
-
-    Attributes:
-        users, items: interactions the model is trained on (model indices), shape (n,).
-        validator: NDCG@k on the early-stopping set, or None when there is none.
-        full_users, full_items: all training interactions; differs from users/items when
-            an internal holdout was carved (the model may then be refit on these).
-        internal_holdout: whether the early-stopping set came out of the training data.
-    """
-
-    users: np.ndarray
-    items: np.ndarray
-    validator: RankingValidator | None
-    full_users: np.ndarray
-    full_items: np.ndarray
-    internal_holdout: bool
-
-
-def prepare_implicit(
-    train: Dataset,
-    validation: Dataset | None,
-    min_rating: float | None,
-    early_stopping: bool,
-    k: int = 10,
-    max_val_users: int | None = 2000,
-    seed: int = 0,
-) -> ImplicitData:
-    """Interactions to train on and the early-stopping validator for a fit.
-
-    With a `validation` Dataset, early stopping ranks its users' held-out items against
-    every item (train items excluded). Without one, each user's latest training
-    interaction (users with >= 3) is held out and the model trains on the rest.
-    At most `max_val_users` users (a seeded sample) are validated, to keep epochs fast.
-    """
-    users, items, times = implicit_interactions(train, min_rating)
-    if len(users) == 0:
-        raise ConfigError("No interactions left to train on; lower min_rating.")
-    n_users, n_items = train.n_users, train.n_items
-    rng = np.random.default_rng(seed)
-    if not early_stopping:
-        return ImplicitData(users, items, None, users, items, False)
-    if validation is not None and validation.n_ratings > 0:
-        vu, vi, _ = implicit_interactions(validation, min_rating)
-        relevant = interaction_matrix(vu, vi, n_users, n_items)
-        exclude = interaction_matrix(users, items, n_users, n_items)
-        # a validation item already in train cannot be recommended: drop it
-        relevant = relevant - relevant.multiply(exclude)
-        relevant.eliminate_zeros()
-        fit_users, fit_items, internal = users, items, False
-    else:
-        held = holdout_last(users, items, times)
-        if not held.any():
-            return ImplicitData(users, items, None, users, items, False)
-        relevant = interaction_matrix(users[held], items[held], n_users, n_items)
-        fit_users, fit_items, internal = users[~held], items[~held], True
-        exclude = interaction_matrix(fit_users, fit_items, n_users, n_items)
+def _validator(relevant: sp.csr_matrix, exclude: sp.csr_matrix, k: int, max_val_users: int | None,
+               rng: np.random.Generator) -> RankingValidator | None:
+    """A RankingValidator over the users with held-out items (a seeded sample of at most
+    `max_val_users` of them, to keep epochs fast), or None when there are none."""
     val_users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if max_val_users is not None and len(val_users) > max_val_users:
         val_users = np.sort(rng.choice(val_users, size=max_val_users, replace=False))
     if len(val_users) == 0:
-        return ImplicitData(users, items, None, users, items, False)
-    validator = RankingValidator(val_users, relevant.tocsr(), exclude.tocsr(), k)
-    return ImplicitData(fit_users, fit_items, validator, users, items, internal)
+        return None
+    return RankingValidator(val_users, relevant.tocsr(), exclude.tocsr(), k)
 
 
-class torch_threads:
-    """Context manager: run torch ops on `n` CPU threads, restoring the setting after.
+def fit_ranking_model(model: Any, train: Dataset, validation: Dataset | None, k: int = 10,
+                      max_val_users: int | None = 2000) -> EarlyStopResult:
+    """The fit of the PyTorch ranking models (`neumf`, `mf-rank`), on the shared policy.
 
-    Small models train faster on one thread: OpenMP's synchronisation costs more than the
-    parallel work saves, and far more when other processes compete for the cores.
-    `None` leaves the setting alone.
-    """
+    Early stopping watches NDCG@k (every item ranked, training items excluded) on the
+    `validation` Dataset's users, or, without one, on each user's latest training
+    interaction (users with >= 3) held out internally; with the internal hold-out and
+    `model.refit`, a fresh network is then trained on all interactions for the best epoch
+    count (see `movierec.training.early_stopping`). Runs under `model.num_threads`.
 
-    def __init__(self, n: int | None):
-        self.n = n
-        self.previous: int | None = None
-
-    def __enter__(self) -> "torch_threads":
-        import torch
-
-        if self.n is not None:
-            self.previous = torch.get_num_threads()
-            torch.set_num_threads(max(1, int(self.n)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import torch
-
-        if self.previous is not None:
-            torch.set_num_threads(self.previous)
-
-
-def fit_with_refit(model, train, validation):
-    """The fit shared by the PyTorch ranking models (`neumf`, `mf-rank`).
-
-    Early-stops on `validation` (or, without one, on an internal per-user last-item holdout
-    carved from `train`), then, with an internal holdout and `model.refit`, retrains on all
-    training interactions for the best epoch count. Sets `model.history_` and returns the
-    trained module on the CPU. The model supplies `_check_params()` and
-    `_train(users, items, epochs, validator, seed) -> (module, History)`.
+    The model supplies `_check_params()`, `min_rating`, `epochs`, `patience`, `refit`,
+    `seed`, `num_threads` and `_train(users, items, epochs, validator, seed) ->
+    (module, History)`. Returns the policy's result (the module moved to the CPU).
     """
     with torch_threads(model.num_threads):
         model._check_params()
-        data = prepare_implicit(train, validation, model.min_rating, model.patience > 0, seed=model.seed)
-        module, history = model._train(data.users, data.items, int(model.epochs), data.validator, model.seed)
-        model.history_ = history
-        if data.internal_holdout and model.refit:
-            best = history.best_epoch or len(history.records)
-            module, _ = model._train(data.full_users, data.full_items, best, None, model.seed)
-        return module.cpu()
+        users, items, times = implicit_interactions(train, model.min_rating)
+        if len(users) == 0:
+            raise ConfigError("No interactions left to train on; lower min_rating.")
+        n_users, n_items = train.n_users, train.n_items
+        rng = np.random.default_rng(model.seed)
+        given = None
+        if model.patience > 0 and validation is not None and validation.n_ratings > 0:
+            vu, vi, _ = implicit_interactions(validation, model.min_rating)
+            relevant = interaction_matrix(vu, vi, n_users, n_items)
+            exclude = interaction_matrix(users, items, n_users, n_items)
+            # a validation item already in train cannot be recommended: drop it
+            relevant = relevant - relevant.multiply(exclude)
+            relevant.eliminate_zeros()
+            given = _validator(relevant, exclude, k, max_val_users, rng)
 
+        def holdout(pairs: tuple[np.ndarray, np.ndarray]):
+            u, i = pairs
+            held = holdout_last(u, i, times)
+            if not held.any():
+                return None
+            fit = (u[~held], i[~held])
+            validator = _validator(interaction_matrix(u[held], i[held], n_users, n_items),
+                                   interaction_matrix(*fit, n_users, n_items), k, max_val_users, rng)
+            return None if validator is None else (fit, validator)
+
+        def train_one(pairs, validator, epochs, refitting):
+            return model._train(pairs[0], pairs[1], epochs, validator, model.seed)
+
+        result = early_stop_then_refit(train_one, (users, items), given, holdout, epochs=int(model.epochs),
+                                       patience=int(model.patience), refit=bool(model.refit))
+        result.module = result.module.cpu()
+        return result

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from movierec.data.dataset import Dataset
+# the one validation carving (kept importable here for the models that used it)
+from movierec.data.split import carve_validation  # noqa: F401
 
 
 def fit_biases(
@@ -50,16 +51,3 @@ def clip_ratings(pred: np.ndarray, scale: tuple[float, float] | None) -> np.ndar
     if scale is None:
         return pred
     return np.clip(pred, scale[0], scale[1])
-
-
-def carve_validation(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A seeded random share of `train` as validation; (rest, validation).
-
-    Only training data is ever touched: this is how models pick epochs or blend weights
-    without looking at a test set.
-    """
-    rng = np.random.default_rng(seed)
-    n = train.n_ratings
-    mask = np.zeros(n, dtype=bool)
-    mask[rng.permutation(n)[: max(1, int(round(n * fraction)))]] = True
-    return train.subset(~mask, name=f"{train.name}:fit"), train.subset(mask, name=f"{train.name}:val")

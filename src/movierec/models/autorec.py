@@ -11,10 +11,16 @@ trained on the observed entries only (masked squared error) with an L2 penalty
 entry u of r^_i, clipped to the rating scale. Users or movies without training ratings
 fall back to a regularised bias baseline mu + b_u + c_i.
 
-Training uses the shared Trainer with early stopping on validation RMSE. Without a
-validation set, a seeded share of the training ratings is held out for early stopping;
-with `refit=True` the network is then retrained on all training ratings for the number of
+Training uses the shared Trainer with early stopping on validation RMSE, on the shared
+early-stop-then-refit policy (`movierec.training.early_stopping`): without a validation
+set, a seeded share of the training ratings is held out for early stopping; with
+`refit=True` the network is then retrained on all training ratings for the number of
 epochs found best.
+
+Capabilities: rating prediction only. I-AutoRec is item-based: each input is a movie's
+column of ratings over all *training users*, so a new person is a new input coordinate
+the encoder has no weight for; they cannot be folded in without retraining, and the
+scores are not a dot product of user and movie vectors.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models._rating_utils import carve_validation, clip_ratings, fit_biases
-from movierec.models.base import Recommender
-from movierec.training.trainer import Trainer, resolve_device, seed_everything, tensor_batches
+from movierec.models._rating_utils import clip_ratings, fit_biases
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Categorical, Float
+from movierec.training.early_stopping import early_stop_then_refit, random_holdout
+from movierec.training.options import check_runtime_options, resolve_device, seed_everything, torch_threads
+from movierec.training.trainer import History, Trainer, history_meta, set_history_meta, tensor_batches
 
 
 class AutoRecNet(nn.Module):
@@ -63,23 +72,27 @@ class AutoRec(Recommender):
             errors + lambda / 2 * |weights|^2).
         lr: Adam learning rate.
         epochs: maximum epochs.
-        patience: epochs without validation improvement before stopping.
+        patience: epochs without validation improvement before stopping; 0 turns early
+            stopping off (`epochs` epochs on all the data).
         batch_size: movies per batch.
-        val_fraction: share of the training ratings held out for early stopping when fit
-            gets no validation set.
+        validation_fraction: share of the training ratings held out for early stopping
+            when fit gets no validation set (0: no hold-out).
         refit: after early stopping on a held-out share, retrain on all training ratings
             for the best number of epochs.
         n_models: networks trained with seeds seed, seed + 1, ... (each with its own
             held-out share); predictions average their reconstructions.
         bias_reg: regularisation of the fallback bias baseline.
-        device: "auto", "cpu" or "cuda".
-        num_threads: torch CPU threads while training (restored afterwards); 0 leaves
-            torch's setting alone.
-        seed: seeds initialisation, batching and the held-out share.
+        seed, device, num_threads, progress: runtime options, the same for every torch
+            model (see `movierec.training.options`); network m uses seed + m.
     """
 
     name: ClassVar[str] = "autorec"
-    predicts_ratings: ClassVar[bool] = True
+    capabilities = Capabilities(predicts_ratings=True)
+    search_space = {
+        "hidden": Categorical([300, 500, 700]),
+        "weight_decay": Float(30.0, 600.0, log=True),
+        "lr": Float(3e-4, 3e-3, log=True),
+    }
 
     def __init__(
         self,
@@ -89,13 +102,14 @@ class AutoRec(Recommender):
         epochs: int = 300,
         patience: int = 10,
         batch_size: int = 128,
-        val_fraction: float = 0.05,
+        validation_fraction: float = 0.05,
         refit: bool = True,
         n_models: int = 1,
         bias_reg: float = 5.0,
-        device: str = "auto",
-        num_threads: int = 1,
         seed: int = 42,
+        device: str = "auto",
+        num_threads: int | None = 1,
+        progress: bool = False,
     ):
         self.hidden = hidden
         self.weight_decay = weight_decay
@@ -103,27 +117,19 @@ class AutoRec(Recommender):
         self.epochs = epochs
         self.patience = patience
         self.batch_size = batch_size
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.refit = refit
         self.n_models = n_models
         self.bias_reg = bias_reg
+        self.seed = seed
         self.device = device
         self.num_threads = num_threads
-        self.seed = seed
-
-    @classmethod
-    def suggest_params(cls, trial) -> dict[str, Any]:
-        """Optuna search space for the shared tuner."""
-        return {
-            "hidden": trial.suggest_categorical("hidden", [300, 500, 700]),
-            "weight_decay": trial.suggest_float("weight_decay", 30.0, 600.0, log=True),
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
-        }
+        self.progress = progress
 
     # -- training ---------------------------------------------------------------------
-    def _train(self, fit_part: Dataset, val_part: Dataset | None, max_epochs: int, patience: int,
-               seed: int) -> tuple[AutoRecNet, int]:
-        """Train one network; returns it (best weights restored) and the best epoch."""
+    def _train(self, fit_part: Dataset, val_part: Dataset | None, max_epochs: int,
+               seed: int) -> tuple[AutoRecNet, History]:
+        """Train one network; returns it (best weights restored when validated) and its history."""
         device = resolve_device(self.device)
         gen = seed_everything(seed)
         n_items, n_users = fit_part.n_items, fit_part.n_users
@@ -156,38 +162,34 @@ class AutoRec(Recommender):
                 pred = recon[vi, vu].clamp(lo, hi)
                 return float(torch.sqrt(((pred - vr) ** 2).mean()))
 
-        trainer = Trainer(max_epochs=max_epochs, patience=patience, mode="min", desc="autorec")
+        trainer = Trainer(max_epochs=max_epochs, patience=max(int(self.patience), 1), mode="min",
+                          progress=bool(self.progress), desc="autorec")
         history = trainer.fit(
             net, opt, lambda: tensor_batches([items], self.batch_size, gen), loss_fn, validate
         )
-        if validate is not None or not hasattr(self, "history_"):
-            self.history_ = history  # keep the early-stopping run's curve, not the refit's
-        return net, int(history.best_epoch or max_epochs)
+        return net, history
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.n_models < 1:
             raise ConfigError("hidden, epochs, batch_size and n_models must be at least 1.")
-        threads = torch.get_num_threads()
-        if self.num_threads > 0:
-            torch.set_num_threads(self.num_threads)
-        try:
-            fitted = [self._fit_net(train, validation, self.seed + m) for m in range(self.n_models)]
-        finally:
-            torch.set_num_threads(threads)
-        self.best_epoch_ = int(round(np.mean([best for _, best in fitted])))
-        self._store([net.cpu() for net, _ in fitted], train)
-
-    def _fit_net(self, train: Dataset, validation: Dataset | None, seed: int) -> tuple[AutoRecNet, int]:
-        if validation is not None and validation.n_ratings:
-            net, best = self._train(train, validation, self.epochs, self.patience, seed)
-        elif self.val_fraction > 0:
-            fit_part, val_part = carve_validation(train, self.val_fraction, seed)
-            net, best = self._train(fit_part, val_part, self.epochs, self.patience, seed)
-            if self.refit:
-                net, _ = self._train(train, None, best, 0, seed)
-        else:
-            net, best = self._train(train, None, self.epochs, 0, seed)
-        return net, best
+        if not 0 <= self.validation_fraction < 0.5:
+            raise ConfigError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}.")
+        check_runtime_options(self.seed, self.device, self.num_threads, self.progress)
+        if validation is not None and validation.n_ratings == 0:
+            validation = None
+        results = []
+        with torch_threads(self.num_threads):
+            for m in range(self.n_models):
+                seed = int(self.seed) + m
+                results.append(early_stop_then_refit(
+                    lambda data, val, epochs, refitting, seed=seed: self._train(data, val, epochs, seed),
+                    train, validation,
+                    lambda data, seed=seed: random_holdout(data, float(self.validation_fraction), seed, min_ratings=1),
+                    epochs=int(self.epochs), patience=int(self.patience), refit=bool(self.refit),
+                ))
+        self.history_ = results[-1].history  # the early-stopping curve of the last network
+        self.best_epoch_ = int(round(np.mean([r.best_epoch for r in results])))
+        self._store([r.module.cpu() for r in results], train)
 
     def _store(self, nets: list[AutoRecNet], train: Dataset) -> None:
         """Keep the networks' weights, stacked on a leading axis of size n_models."""
@@ -233,7 +235,7 @@ class AutoRec(Recommender):
         self._check_fitted()
         return np.ascontiguousarray(self.recon_[:, np.asarray(user_idx, np.int64)].T)
 
-    # -- persistence ------------------------------------------------------------------
+    # -- state ------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
         return {
             "encoder_weight": self.encoder_weight_,
@@ -248,7 +250,6 @@ class AutoRec(Recommender):
             "item_bias": self.item_bias_,
             "user_known": self.user_known_.astype(np.uint8),
             "item_known": self.item_known_.astype(np.uint8),
-            "best_epoch": np.array([self.best_epoch_], dtype=np.int64),
         }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -265,5 +266,10 @@ class AutoRec(Recommender):
         self.item_bias_ = state["item_bias"]
         self.user_known_ = state["user_known"].astype(bool)
         self.item_known_ = state["item_known"].astype(bool)
-        self.best_epoch_ = int(state["best_epoch"][0])
         self._reconstruct()
+
+    def _meta(self) -> dict[str, Any]:
+        return history_meta(self)
+
+    def _set_meta(self, meta: dict[str, Any]) -> None:
+        set_history_meta(self, meta)

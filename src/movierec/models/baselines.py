@@ -1,7 +1,9 @@
 """Non-personalised baselines every model must beat: random, most popular, popular lately.
 
 All follow the Recommender contract (see `movierec.models.base`): hyperparameters in
-`__init__`, `fit(train) -> self`, scores for every item from `_score`, save/load.
+`__init__`, `fit(train) -> self`, scores for every item from `_score`, state hooks. The
+popularity models also serve a new person (`fold_in`): the same popular movies, minus
+the ones the person gave.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models.base import Recommender
+from movierec.models.base import Capabilities, Recommender
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -81,6 +83,7 @@ class PopularRecommender(Recommender):
     """
 
     name = "pop"
+    capabilities = Capabilities(fold_in=True)
 
     def __init__(self, min_rating: float | None = None):
         self.min_rating = min_rating
@@ -94,15 +97,26 @@ class PopularRecommender(Recommender):
         self.scores_ = _with_tiebreak(counts, mean - mean.min() if len(mean) else mean).astype(np.float64)
         self._rank_cache = None
 
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        # scores are popularity ranks (n_items for the most popular ... 1): float32 could
-        # not tell apart counts that differ only in the tie-break term
-        self._check_fitted()
+    def _ranks(self) -> np.ndarray:
+        """Popularity ranks as scores, shape (n_items,): n_items for the most popular ... 1.
+
+        float32 could not tell apart counts that differ only in the tie-break term, so
+        ranks (exact in float32) stand in for the raw scores.
+        """
         if getattr(self, "_rank_cache", None) is None or len(self._rank_cache) != len(self.scores_):
             ranks = np.empty(len(self.scores_), dtype=np.float32)
             ranks[np.argsort(-self.scores_, kind="stable")] = np.arange(len(ranks), 0, -1, dtype=np.float32)
             self._rank_cache = ranks
-        return np.broadcast_to(self._rank_cache, (len(user_idx), len(self._rank_cache))).copy()
+        return self._rank_cache
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        ranks = self._ranks()
+        return np.broadcast_to(ranks, (len(user_idx), len(ranks))).copy()
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+        """A new person gets the popularity scores (the base leaves out the movies given)."""
+        return self._ranks().copy(), None
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity_, "scores": self.scores_}

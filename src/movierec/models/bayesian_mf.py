@@ -14,11 +14,19 @@ factorisation of the (n, dim, dim) posterior precisions, built with a single spa
 product. Predictions average mu + b_u + c_i + U_u . V_i over the samples kept after
 burn-in; the kept factor samples are stacked side by side, so the average over samples of
 U V^T is one matrix product: [U_1 .. U_S] [V_1 .. V_S]^T / S.
+
+A new person (`fold_in`) gets, for every kept sample, the posterior mean of their bias and
+factors given that sample's movie factors (a ridge regression whose prior is the spread
+of that sample's user factors), and the same sample average as a training user.
+
+No `embeddings()`: predictions are clipped to the rating scale, so movies predicted above
+the top tie, and no dot product reproduces that order; unclipped, the exact embedding
+would be the stacked samples, S * dim + 2 columns wide (1702 at the defaults).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +35,8 @@ import torch
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models._rating_utils import clip_ratings
-from movierec.models.base import Recommender
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Categorical, Float
 
 
 def _wishart(rng: np.random.Generator, scale: np.ndarray, df: float) -> np.ndarray:
@@ -112,7 +121,12 @@ class BayesianMF(Recommender):
     """
 
     name: ClassVar[str] = "bpmf"
-    predicts_ratings: ClassVar[bool] = True
+    capabilities = Capabilities(predicts_ratings=True, similar_items=True, fold_in=True)
+    search_space = {
+        "dim": Categorical([8, 10, 16, 24, 32]),
+        "alpha": Float(1.0, 3.0),
+        "samples": Categorical([100, 200, 300]),
+    }
 
     def __init__(
         self,
@@ -135,15 +149,6 @@ class BayesianMF(Recommender):
         self.biases = biases
         self.init_std = init_std
         self.seed = seed
-
-    @classmethod
-    def suggest_params(cls, trial) -> dict[str, Any]:
-        """Optuna search space for the shared tuner."""
-        return {
-            "dim": trial.suggest_categorical("dim", [8, 10, 16, 24, 32]),
-            "alpha": trial.suggest_float("alpha", 1.0, 3.0),
-            "samples": trial.suggest_categorical("samples", [100, 200, 300]),
-        }
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if self.dim < 1 or self.samples < 1 or self.burn_in < 0:
@@ -218,6 +223,7 @@ class BayesianMF(Recommender):
         self.user_bias_[nu_cnt == 0] = 0.0
         self.item_bias_[ni_cnt == 0] = 0.0
         self.alpha_ = alpha
+        self._prior_cache = None
 
     # -- queries ----------------------------------------------------------------------
     @property
@@ -255,6 +261,60 @@ class BayesianMF(Recommender):
         scores += self.global_mean_ + self.user_bias_[user_idx, None] + self.item_bias_[None, :]
         return clip_ratings(scores, self.rating_scale_).astype(np.float32)
 
+    def _similarity_vectors(self) -> np.ndarray:
+        # all samples side by side: their cosine averages the per-sample dot products, so
+        # it does not depend on how the samples' factor axes drift between sweeps
+        return self.item_factors_
+
+    def _user_prior(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Per kept sample, the mean (S, d) and precision (S, d, d) of the trained users'
+        factors, and the precision of the user biases: the prior of a new person."""
+        cache = getattr(self, "_prior_cache", None)
+        if cache is not None:
+            return cache
+        s, d = self._n_samples(), self.dim
+        active = np.flatnonzero(np.abs(self.user_factors_).sum(axis=1) > 0)
+        U = self.user_factors_[active].reshape(len(active), s, d).astype(np.float64)
+        mean = U.mean(axis=0)
+        centred = U - mean[None]
+        cov = np.einsum("nsd,nse->sde", centred, centred) / max(len(active) - 1, 1) + 1e-6 * np.eye(d)[None]
+        var_b = float(np.var(self.user_bias_[active].astype(np.float64))) if len(active) > 1 else 0.0
+        self._prior_cache = (mean, np.linalg.inv(cov), 1.0 / max(var_b, 1e-6))
+        return self._prior_cache
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+        """Sample-averaged predicted ratings of every movie for a new person.
+
+        Per kept sample s, [x_s, b_s] is the posterior mean of the person's factors and
+        bias given that sample's movie factors V_s: a ridge regression of
+        r - mu - c_i on [V_s, 1] with precision alpha and the users' prior. Movies only
+        known to be liked count as the top of the rating scale.
+        """
+        if ratings is None:
+            top = self.rating_scale_[1] if self.rating_scale_ else self.global_mean_ + 1.0
+            ratings = np.full(len(item_idx), float(top))
+        s, d = self._n_samples(), self.dim
+        mean, prec, prec_b = self._user_prior()
+        y = ratings - self.global_mean_ - self.item_bias_[item_idx].astype(np.float64)
+        V = self.item_factors_[item_idx].reshape(len(item_idx), s, d).astype(np.float64)
+        width = d + 1 if self.biases else d
+        X = np.ones((s, len(item_idx), width))
+        X[:, :, :d] = V.transpose(1, 0, 2)
+        A = np.zeros((s, width, width))
+        A[:, :d, :d] = prec
+        rhs = np.zeros((s, width))
+        rhs[:, :d] = np.einsum("sde,se->sd", prec, mean)
+        if self.biases:
+            A[:, d, d] = prec_b
+        A += self.alpha_ * np.einsum("smi,smj->sij", X, X)
+        rhs += self.alpha_ * np.einsum("smi,m->si", X, y)
+        sol = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]  # (s, width)
+        x = sol[:, :d].reshape(-1)  # samples side by side, like user_factors_
+        bu = float(sol[:, d].mean()) if self.biases else 0.0
+        scores = (self.item_factors_ @ x.astype(np.float32)) / s
+        scores = scores + self.global_mean_ + bu + self.item_bias_
+        return clip_ratings(scores, self.rating_scale_).astype(np.float32), None
+
     # -- persistence ------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
         return {
@@ -273,3 +333,4 @@ class BayesianMF(Recommender):
         self.user_factors_ = state["user_factors"]
         self.item_factors_ = state["item_factors"]
         self.alpha_ = float(state["alpha"][0])
+        self._prior_cache = None

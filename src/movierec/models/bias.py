@@ -1,7 +1,8 @@
 """Rating baselines: the global mean and a regularised user + item bias model.
 
-Both predict ratings (`predicts_ratings = True`), so they share the RMSE protocol with
-the factor models and give the floor any learned model has to beat.
+Both predict ratings (`capabilities.predicts_ratings`), so they share the RMSE protocol
+with the factor models and give the floor any learned model has to beat. The bias model
+also folds in a new person (their ridge user bias, as in training).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from movierec.data.dataset import Dataset
-from movierec.models.base import Recommender
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Float
 
 
 class GlobalMean(Recommender):
@@ -21,7 +23,7 @@ class GlobalMean(Recommender):
     """
 
     name = "global-mean"
-    predicts_ratings = True
+    capabilities = Capabilities(predicts_ratings=True)
 
     def __init__(self) -> None:
         pass
@@ -65,20 +67,16 @@ class BiasOnly(Recommender):
     """
 
     name = "bias"
-    predicts_ratings = True
+    capabilities = Capabilities(predicts_ratings=True, fold_in=True)
+    search_space = {
+        "reg_user": Float(0.1, 50.0, log=True),
+        "reg_item": Float(0.1, 50.0, log=True),
+    }
 
     def __init__(self, reg_user: float = 5.0, reg_item: float = 5.0, n_iter: int = 15) -> None:
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_iter = n_iter
-
-    @classmethod
-    def suggest_params(cls, trial) -> dict:
-        """Optuna search space."""
-        return {
-            "reg_user": trial.suggest_float("reg_user", 0.1, 50.0, log=True),
-            "reg_item": trial.suggest_float("reg_item", 0.1, 50.0, log=True),
-        }
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         u, i = train.user_idx, train.item_idx
@@ -107,6 +105,19 @@ class BiasOnly(Recommender):
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         # unclipped, so movies above the top of the scale still rank by their bias
         return (self.global_mean_ + self.user_bias_[user_idx][:, None] + self.item_bias_[None, :]).astype(np.float32)
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+        """Scores of a new person: their ridge user bias from `ratings`, exactly the
+        training update with the movie biases held fixed; liked movies alone (no ratings)
+        carry no information about the bias, so they give the movie-bias ranking (b_u = 0).
+        Either way the ranking over movies is the movie-bias ranking.
+        """
+        bu = 0.0
+        if ratings is not None:
+            resid = ratings - self.global_mean_ - self.item_bias_[item_idx].astype(np.float64)
+            bu = float(resid.sum() / (len(ratings) + self.reg_user))
+        bu32 = np.float32(bu)
+        return (self.global_mean_ + bu32 + self.item_bias_).astype(np.float32), None
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

@@ -16,8 +16,8 @@ Predictions apply the weights to the refitted models' predictions, clipped to th
 If `fit` gets a validation set, it is used as the blend validation and the bases are
 refitted on train + validation.
 
-Saved models keep each base model's arrays under the prefix "b{k}." inside the blend's
-state, and their classes and parameters in the manifest's extra section.
+The blend's state keeps each base model's arrays under the prefix "b{k}." (`_state`),
+and their names, classes, parameters and own JSON values in `_meta`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from movierec.data.dataset import Dataset
-from movierec.data.split import concat
+from movierec.data.split import carve_validation, concat
 from movierec.errors import ConfigError
-from movierec.models._rating_utils import carve_validation, clip_ratings
-from movierec.models.base import Recommender
+from movierec.models._rating_utils import clip_ratings
+from movierec.models.base import Capabilities, Recommender
 from movierec.models.registry import class_from_path, class_path, get_class
+from movierec.models.space import Categorical, Float
 
 #: default bases: the two strongest families, with hyperparameters chosen on validation
 #: ratings carved from the training part of ML-100K fold u1 (see docs/rating_prediction.md)
@@ -57,7 +58,12 @@ class Blend(Recommender):
     """
 
     name: ClassVar[str] = "blend"
-    predicts_ratings: ClassVar[bool] = True
+    capabilities = Capabilities(predicts_ratings=True)
+    # blend settings only; the bases keep the hyperparameters they are given
+    search_space = {
+        "ridge": Float(0.01, 100.0, log=True),
+        "meta_features": Categorical([True, False]),
+    }
 
     def __init__(
         self,
@@ -72,14 +78,6 @@ class Blend(Recommender):
         self.ridge = ridge
         self.meta_features = meta_features
         self.seed = seed
-
-    @classmethod
-    def suggest_params(cls, trial) -> dict[str, Any]:
-        """Optuna search space for the shared tuner (blend settings only)."""
-        return {
-            "ridge": trial.suggest_float("ridge", 0.01, 100.0, log=True),
-            "meta_features": trial.suggest_categorical("meta_features", [True, False]),
-        }
 
     # -- helpers ----------------------------------------------------------------------
     def _specs(self) -> list[tuple[str, dict]]:
@@ -183,30 +181,25 @@ class Blend(Recommender):
         return clip_ratings(out, self.rating_scale_).astype(np.float32)
 
     # -- persistence ------------------------------------------------------------------
-    def _manifest_extra(self) -> dict:
+    def _meta(self) -> dict[str, Any]:
         return {
             "bases": [
-                {
-                    "name": name,
-                    "class": class_path(base),
-                    "params": base.get_params(),
-                    "extra": getattr(base, "_manifest_extra", lambda: {})(),
-                }
+                {"name": name, "class": class_path(base), "params": base.get_params(), "meta": base._meta()}
                 for (name, _), base in zip(self._specs(), self.bases_)
             ],
             "validation_rmse": getattr(self, "validation_rmse_", {}),
         }
 
-    def _load_extra(self, extra: dict) -> None:
+    def _set_meta(self, meta: dict[str, Any]) -> None:
+        # called by `load_state_dict` after the ID maps, seen matrix and scale are set
         self.bases_ = []
-        for spec in extra.get("bases", []):
+        for spec in meta.get("bases", []):
             base = class_from_path(spec["class"])(**spec["params"])
-            for attr in ("users_", "items_", "catalog_", "seen_", "rating_scale_", "data_fingerprint_"):
+            for attr in ("users_", "items_", "seen_", "rating_scale_"):
                 setattr(base, attr, getattr(self, attr))
-            if hasattr(base, "_load_extra"):
-                base._load_extra(spec.get("extra", {}))
+            base._set_meta(spec.get("meta", {}))
             self.bases_.append(base)
-        self.validation_rmse_ = extra.get("validation_rmse", {})
+        self.validation_rmse_ = meta.get("validation_rmse", {})
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {

@@ -4,8 +4,10 @@ With X the users x items interaction matrix and G = X^T X, EASE's weights are
 
     P = (G + lambda I)^-1,   B = I - P / diag(P)   (column-wise; diag(B) = 0)
 
-and a user's scores are ``x_u @ B``. Lambda is the only hyperparameter; `suggest_params`
-lets the tuner choose it on the validation part.
+and a user's scores are ``x_u @ B``. Lambda is the only hyperparameter (`search_space`
+lets the tuner choose it on the validation part). A new person is scored the same way
+from the movies they give (`fold_in`), exactly as a training user with that history;
+similar movies are the rows of B.
 
 Items with fewer than `min_item_count` training interactions are left out of the item-item
 model (its cost grows with the cube of the number of items); they rank below every other
@@ -14,7 +16,7 @@ item. The default 1 keeps every item that occurs in training.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +24,8 @@ from scipy.linalg import lapack
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models.base import Recommender
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Float
 
 #: score of items left out of the item-item model: below every real score, still finite
 #: (so top-k lists stay full when a caller asks for more items than the model covers)
@@ -77,16 +80,13 @@ class EASE(Recommender):
     """
 
     name: ClassVar[str] = "ease"
+    capabilities = Capabilities(similar_items=True, fold_in=True)
+    search_space = {"regularization": Float(1.0, 5000.0, log=True)}
 
     def __init__(self, regularization: float = 250.0, values: str = "ones", min_item_count: int = 1) -> None:
         self.regularization = regularization
         self.values = values
         self.min_item_count = min_item_count
-
-    @classmethod
-    def suggest_params(cls, trial: Any) -> dict[str, Any]:
-        """Search space for an Optuna trial."""
-        return {"regularization": trial.suggest_float("regularization", 1.0, 5000.0, log=True)}
 
     def _history(self, train: Dataset) -> sp.csr_matrix:
         if self.values not in ("ones", "rating"):
@@ -105,7 +105,7 @@ class EASE(Recommender):
             raise ConfigError("No item has min_item_count training interactions; lower min_item_count.")
         Xm = X[:, self.model_items_]
         key = (
-            getattr(self, "data_fingerprint_", None) or train.fingerprint(),
+            train.fingerprint(),
             int(self.min_item_count),
             float(self.regularization),
             getattr(self, "values", "ones"),
@@ -135,18 +135,34 @@ class EASE(Recommender):
         self._check_fitted()
         return self._score_from(self.user_items_[np.asarray(user_idx, dtype=np.int64)])
 
-    def similar_items(self, item_ids, k: int = 10):
-        """Most similar movies by EASE weight B[i, j] (how much i predicts j)."""
-        from movierec.models.base import Recommendations, top_k
+    def _item_similarities(self, item_idx: np.ndarray) -> np.ndarray:
+        """Rows of B: how much each given movie predicts every movie, shape (len(item_idx), n_items).
 
-        self._check_fitted()
-        item_ids = np.atleast_1d(np.asarray(item_ids))
-        q = self.item_index(item_ids)
+        Movies outside the item-item model score `LEFT_OUT_SCORE` (and a left-out query
+        movie predicts nothing: 0 for every modelled movie).
+        """
+        q = np.asarray(item_idx, dtype=np.int64)
         H = sp.csr_matrix((np.ones(len(q), np.float32), (np.arange(len(q)), q)), shape=(len(q), self.n_items_))
-        sims = self._score_from(H)
-        sims[np.arange(len(q)), q] = -np.inf
-        idx, val = top_k(sims, min(k, self.n_items_ - 1))
-        return Recommendations(user_ids=item_ids, item_ids=self.items_.raw(idx), scores=val)
+        return self._score_from(H)
+
+    def _history_row(self, item_idx: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
+        """A (1, n_items) history row, indices sorted as in the training matrix (so the
+        product sums in the same order and a training user's row gives identical scores)."""
+        order = np.argsort(item_idx, kind="stable")
+        cols = np.asarray(item_idx, dtype=np.int64)[order]
+        data = np.asarray(values, dtype=np.float32)[order]
+        return sp.csr_matrix((data, cols, np.array([0, len(cols)])), shape=(1, self.n_items_))
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+        """``x @ B`` for the new person's history x, built as for a training user: 1 per
+        movie with values="ones"; the ratings with values="rating" (the top of the rating
+        scale for movies only known to be liked; any constant ranks alike)."""
+        if self.values == "rating":
+            top = self.rating_scale_[1] if self.rating_scale_ else 1.0
+            x = ratings if ratings is not None else np.full(len(item_idx), float(top))
+        else:
+            x = np.ones(len(item_idx))
+        return self._score_from(self._history_row(item_idx, x))[0], None
 
     def _state(self) -> dict[str, np.ndarray]:
         H = self.user_items_.tocsr()

@@ -20,7 +20,7 @@ confidence itself, so the wrapper passes ``1 + alpha * r`` and sets implicit's o
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +28,8 @@ from threadpoolctl import threadpool_limits
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models.base import Recommendations, Recommender, top_k
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Categorical, Float, Int
 
 _VALUES = ("ones", "rating")
 
@@ -52,11 +53,29 @@ def _confidence(X: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
 
 
 class _ImplicitFactorModel(Recommender):
-    """Shared plumbing: factor matrices, scoring by dot product, save/load."""
+    """Shared plumbing: factor matrices, scoring by dot product, state hooks.
+
+    `_score` is exactly ``user_embeddings_ @ item_embeddings_.T``, so those matrices are
+    the model's `embeddings()`.
+    """
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
         return self.user_embeddings_[np.asarray(user_idx, dtype=np.int64)] @ self.item_embeddings_.T
+
+    def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.user_embeddings_, self.item_embeddings_
+
+    def _liked_values(self, ratings: np.ndarray | None, m: int) -> np.ndarray:
+        """r of a new person's interactions, as in training: 1 each with values="ones";
+        the ratings with values="rating" (the top of the rating scale for movies only
+        known to be liked)."""
+        if self.values == "rating":
+            if ratings is not None:
+                return ratings.astype(np.float64)
+            top = self.rating_scale_[1] if self.rating_scale_ else 1.0
+            return np.full(m, float(top))
+        return np.ones(m)
 
     def _check_shapes(self, train: Dataset) -> None:
         if self.user_embeddings_.shape[0] != train.n_users or self.item_embeddings_.shape[0] != train.n_items:
@@ -95,6 +114,14 @@ class ALS(_ImplicitFactorModel):
     """
 
     name: ClassVar[str] = "als"
+    capabilities = Capabilities(embeddings=True, similar_items=True, fold_in=True)
+    search_space = {
+        "factors": Categorical([32, 64, 128, 256]),
+        "regularization": Float(1e-3, 100.0, log=True),
+        "alpha": Float(0.1, 100.0, log=True),
+        "iterations": Int(5, 30),
+        "values": Categorical(["ones", "rating"]),
+    }
 
     def __init__(
         self,
@@ -115,17 +142,6 @@ class ALS(_ImplicitFactorModel):
         self.use_cg = use_cg
         self.num_threads = num_threads
         self.seed = seed
-
-    @classmethod
-    def suggest_params(cls, trial: Any) -> dict[str, Any]:
-        """Search space for an Optuna trial."""
-        return {
-            "factors": trial.suggest_categorical("factors", [32, 64, 128, 256]),
-            "regularization": trial.suggest_float("regularization", 1e-3, 100.0, log=True),
-            "alpha": trial.suggest_float("alpha", 0.1, 100.0, log=True),
-            "iterations": trial.suggest_int("iterations", 5, 30),
-            "values": trial.suggest_categorical("values", ["ones", "rating"]),
-        }
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -150,58 +166,29 @@ class ALS(_ImplicitFactorModel):
         self.item_embeddings_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self._check_shapes(train)
 
-    # -- cold start -------------------------------------------------------------------
-    def fold_in(self, item_ids, ratings=None) -> np.ndarray:
-        """A new user's vector from the movies they liked: ALS's exact closed-form user solve.
+    def _similarity_vectors(self) -> np.ndarray:
+        return self.item_embeddings_
 
-        Solves ``(Y^T Y + Y^T (C_u - I) Y + lambda I) x = Y^T C_u p_u`` with the trained
-        item factors Y held fixed, which is the user step of ALS itself.
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """A new person's vector by ALS's exact closed-form user solve, item factors fixed.
 
-        Args:
-            item_ids: raw movie IDs the user interacted with, shape (m,).
-            ratings: their star ratings, shape (m,); used only when the model was fitted
-                with ``values="rating"`` (defaults to 1 for every movie otherwise).
+        Solves ``(Y^T Y + Y^T (C_u - I) Y + lambda I) x = Y^T C_u p_u`` (the user step of
+        ALS itself, solved exactly rather than by conjugate gradient), with confidences
+        ``1 + alpha * r`` as in training (see `_liked_values`).
 
         Returns:
-            float32 user vector, shape (factors,), in the same space as `user_embeddings_`.
-
-        Raises:
-            UnknownItemError: for a movie ID the model never saw.
+            (scores ``Y @ x``, shape (n_items,), x, shape (factors,), in the space of
+            `user_embeddings_`).
         """
-        self._check_fitted()
-        idx = self.item_index(np.atleast_1d(np.asarray(item_ids)))
-        if self.values == "rating" and ratings is not None:
-            r = np.asarray(ratings, dtype=np.float64).ravel()
-            if r.shape != idx.shape:
-                raise ConfigError("ratings must have one value per movie ID.")
-        else:
-            r = np.ones(len(idx))
-        # an interaction counts once, as in training
-        idx, first = np.unique(idx, return_index=True)
-        r = r[first]
+        r = self._liked_values(ratings, len(item_idx))
         Y = self.item_embeddings_.astype(np.float64)
         f = Y.shape[1]
         conf = 1.0 + float(self.alpha) * r
-        Yu = Y[idx]
+        Yu = Y[item_idx]
         A = Y.T @ Y + float(self.regularization) * np.eye(f) + (Yu * (conf - 1.0)[:, None]).T @ Yu
         b = Yu.T @ conf
-        return np.linalg.solve(A, b).astype(np.float32)
-
-    def recommend_for_items(self, item_ids, k: int = 10, ratings=None, exclude_given: bool = True) -> Recommendations:
-        """Top-k movies for a new user described only by movies they liked (see `fold_in`).
-
-        Returns:
-            Recommendations with one row; `user_ids` holds the placeholder -1.
-        """
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ConfigError(f"k must be a positive whole number, got {k!r}.")
-        vec = self.fold_in(item_ids, ratings)
-        scores = (self.item_embeddings_ @ vec)[None, :].astype(np.float32)
-        if exclude_given:
-            scores[0, self.item_index(np.atleast_1d(np.asarray(item_ids)))] = -np.inf
-        n_ok = int(np.isfinite(scores).sum())
-        idx, val = top_k(scores, min(k, n_ok))
-        return Recommendations(user_ids=np.array([-1]), item_ids=self.items_.raw(idx), scores=val)
+        x = np.linalg.solve(A, b).astype(np.float32)
+        return self.item_embeddings_ @ x, x
 
 
 class BPR(_ImplicitFactorModel):
@@ -227,6 +214,13 @@ class BPR(_ImplicitFactorModel):
     """
 
     name: ClassVar[str] = "bpr"
+    capabilities = Capabilities(embeddings=True, similar_items=True, fold_in=True)
+    search_space = {
+        "factors": Categorical([32, 64, 128]),
+        "learning_rate": Float(1e-3, 0.2, log=True),
+        "regularization": Float(1e-5, 0.1, log=True),
+        "iterations": Int(20, 300, log=True),
+    }
 
     def __init__(
         self,
@@ -245,16 +239,6 @@ class BPR(_ImplicitFactorModel):
         self.values = values
         self.num_threads = num_threads
         self.seed = seed
-
-    @classmethod
-    def suggest_params(cls, trial: Any) -> dict[str, Any]:
-        """Search space for an Optuna trial."""
-        return {
-            "factors": trial.suggest_categorical("factors", [32, 64, 128]),
-            "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.2, log=True),
-            "regularization": trial.suggest_float("regularization", 1e-5, 0.1, log=True),
-            "iterations": trial.suggest_int("iterations", 20, 300, log=True),
-        }
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -280,6 +264,53 @@ class BPR(_ImplicitFactorModel):
         self.user_embeddings_ = np.ascontiguousarray(U)
         self.item_embeddings_ = np.ascontiguousarray(V)
         self._check_shapes(train)
+
+    def _similarity_vectors(self) -> np.ndarray:
+        # the pure factors: the bias column says how popular a movie is, not what it is like
+        return self.item_embeddings_[:, :-1]
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """A new person's vector: the optimum of BPR's own objective for one user, movie
+        factors and biases fixed.
+
+        Minimises ``-E[log sigmoid(x . (v_i - v_j) + b_i - b_j)] + regularization / 2 * |x|^2``
+        over the given movies i and the other movies j weighted by training popularity
+        (what implicit's SGD samples as negatives), by L-BFGS from x = 0: the problem is
+        strictly convex, so the answer is unique and deterministic. Ratings are not
+        used (BPR only knows which movies are positive).
+
+        Returns:
+            (scores, shape (n_items,), the vector [x, 1], shape (factors + 1,), in the
+            space of `user_embeddings_`).
+        """
+        from scipy.optimize import minimize
+
+        V = self.item_embeddings_[:, :-1].astype(np.float64)
+        b = self.item_embeddings_[:, -1].astype(np.float64)
+        w = np.asarray(self.seen_.sum(axis=0), dtype=np.float64).ravel()
+        w[item_idx] = 0.0
+        w /= max(w.sum(), 1e-12)
+        VP, bP = V[item_idx], b[item_idx]
+        reg = float(self.regularization)
+        step = max(1, 4_000_000 // max(len(b), 1))
+
+        def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+            neg = V @ x + b
+            pos = VP @ x + bP
+            loss, g_pos, g_neg = 0.0, np.zeros(len(pos)), np.zeros(len(neg))
+            for start in range(0, len(pos), step):
+                margin = pos[start : start + step, None] - neg[None, :]
+                loss += float((np.logaddexp(0.0, -margin) @ w).sum())  # -log sigmoid(margin) = softplus(-margin)
+                zw = np.exp(-np.logaddexp(0.0, margin)) * w[None, :]  # sigmoid(-margin) * w_j
+                g_pos[start : start + step] = zw.sum(axis=1)
+                g_neg += zw.sum(axis=0)
+            m = len(pos)
+            grad = -(g_pos @ VP - g_neg @ V) / m + reg * x
+            return loss / m + 0.5 * reg * float(x @ x), grad
+
+        x = minimize(objective, np.zeros(V.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x
+        vector = np.append(x, 1.0).astype(np.float32)
+        return self.item_embeddings_ @ vector, vector
 
     @property
     def item_bias_(self) -> np.ndarray:

@@ -9,11 +9,16 @@ users who rated both movies, times (n_ij - 1) / (n_ij - 1 + shrinkage).
 
 Only the `max_neighbors` most similar movies of each movie are kept, so memory is
 n_items x max_neighbors rather than n_items^2; similarities are computed in blocks.
+
+A new person (`fold_in`) with ratings gets their ridge user bias (the training update
+with the movie biases fixed) and the same neighbourhood prediction as a training user;
+with only liked movies, a movie scores the sum of its similarities to the liked movies
+among its `k` nearest neighbours.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +26,8 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models._rating_utils import clip_ratings, fit_biases
-from movierec.models.base import Recommender
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Float, Int
 
 _BLOCK = 1024
 
@@ -37,7 +43,11 @@ class ItemKNN(Recommender):
     """
 
     name: ClassVar[str] = "item-knn"
-    predicts_ratings: ClassVar[bool] = True
+    capabilities = Capabilities(predicts_ratings=True, similar_items=True, fold_in=True)
+    search_space = {
+        "k": Int(10, 100, log=True),
+        "shrinkage": Float(10.0, 300.0, log=True),
+    }
 
     def __init__(self, k: int = 40, shrinkage: float = 100.0, max_neighbors: int = 300,
                  reg_user: float = 15.0, reg_item: float = 10.0):
@@ -46,14 +56,6 @@ class ItemKNN(Recommender):
         self.max_neighbors = max_neighbors
         self.reg_user = reg_user
         self.reg_item = reg_item
-
-    @classmethod
-    def suggest_params(cls, trial) -> dict[str, Any]:
-        """Optuna search space for the shared tuner."""
-        return {
-            "k": trial.suggest_int("k", 10, 100, log=True),
-            "shrinkage": trial.suggest_float("shrinkage", 10.0, 300.0, log=True),
-        }
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if self.k < 1 or self.max_neighbors < 1:
@@ -92,34 +94,65 @@ class ItemKNN(Recommender):
         self.neighbor_sim_ = nbr_sim
         self.residuals_ = z.astype(np.float32).tocsr()
 
-    @property
-    def item_embeddings_(self) -> None:  # similarities are not embeddings
-        return None
-
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
         user_idx = np.asarray(user_idx, np.int64)
         n_items = len(self.item_bias_)
         out = np.empty((len(user_idx), n_items), dtype=np.float32)
         chunk = max(1, 4_000_000 // max(n_items * self.neighbor_idx_.shape[1], 1))
-        pos = self.neighbor_sim_ > 0
         for start in range(0, len(user_idx), chunk):
             rows = user_idx[start : start + chunk]
-            sub = self.residuals_[rows]
-            zd = sub.toarray()  # (c, n_items) residuals, 0 where unrated
-            rated = np.zeros_like(zd, dtype=bool)
-            rated[np.repeat(np.arange(len(rows)), np.diff(sub.indptr)), sub.indices] = True
-            # neighbours of every item that each user rated, best first
-            sel = rated[:, self.neighbor_idx_] & pos[None]  # (c, n_items, m)
-            sel &= np.cumsum(sel, axis=2) <= self.k
-            w = np.where(sel, self.neighbor_sim_[None], 0.0)
-            num = (w * zd[:, self.neighbor_idx_]).sum(axis=2)
-            den = w.sum(axis=2)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                corr = np.where(den > 0, num / den, 0.0)
-            base = self.global_mean_ + self.user_bias_[rows, None] + self.item_bias_[None, :]
-            out[start : start + len(rows)] = clip_ratings(base + corr, self.rating_scale_)
+            out[start : start + len(rows)] = self._score_residuals(self.residuals_[rows], self.user_bias_[rows])
         return out
+
+    def _neighbour_weights(self, rated: np.ndarray) -> np.ndarray:
+        """Weights s_ij of each movie's (at most k) most similar positive neighbours j
+        among those each user rated, shape (c, n_items, m), from a (c, n_items) mask."""
+        sel = rated[:, self.neighbor_idx_] & (self.neighbor_sim_ > 0)[None]  # (c, n_items, m)
+        sel &= np.cumsum(sel, axis=2) <= self.k
+        return np.where(sel, self.neighbor_sim_[None], 0.0)
+
+    def _score_residuals(self, sub: sp.csr_matrix, user_bias: np.ndarray) -> np.ndarray:
+        """Predicted ratings of every movie for users given by their baseline residuals.
+
+        Args:
+            sub: (c, n_items) CSR of the users' residuals r - b_ui (rated movies only).
+            user_bias: their user biases, shape (c,).
+        """
+        zd = sub.toarray()  # (c, n_items) residuals, 0 where unrated
+        rated = np.zeros_like(zd, dtype=bool)
+        rated[np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr)), sub.indices] = True
+        w = self._neighbour_weights(rated)
+        num = (w * zd[:, self.neighbor_idx_]).sum(axis=2)
+        den = w.sum(axis=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = np.where(den > 0, num / den, 0.0)
+        base = self.global_mean_ + np.asarray(user_bias)[:, None] + self.item_bias_[None, :]
+        return clip_ratings(base + corr, self.rating_scale_)
+
+    def _item_similarities(self, item_idx: np.ndarray) -> np.ndarray:
+        """Stored similarities of each given movie to its `max_neighbors` nearest movies,
+        shape (len(item_idx), n_items); -inf for movies outside that list."""
+        item_idx = np.asarray(item_idx, dtype=np.int64)
+        out = np.full((len(item_idx), len(self.item_bias_)), -np.inf, dtype=np.float32)
+        rows = np.repeat(np.arange(len(item_idx)), self.neighbor_idx_.shape[1])
+        out[rows, self.neighbor_idx_[item_idx].ravel()] = self.neighbor_sim_[item_idx].ravel()
+        return out
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+        """Scores of a new person (see the module docstring): predicted ratings from
+        `ratings`, or sums of neighbour similarities from liked movies alone."""
+        n_items = len(self.item_bias_)
+        if ratings is None:
+            rated = np.zeros((1, n_items), dtype=bool)
+            rated[0, item_idx] = True
+            return self._neighbour_weights(rated).sum(axis=2)[0].astype(np.float32), None
+        base = self.global_mean_ + self.item_bias_[item_idx].astype(np.float64)
+        bu = float((ratings - base).sum() / (len(ratings) + self.reg_user))
+        resid = (ratings - (base + bu)).astype(np.float32)  # stored residuals are float32
+        order = np.argsort(item_idx, kind="stable")
+        sub = sp.csr_matrix((resid[order], item_idx[order], np.array([0, len(item_idx)])), shape=(1, n_items))
+        return self._score_residuals(sub, np.array([bu], dtype=np.float32))[0].astype(np.float32), None
 
     def _predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()

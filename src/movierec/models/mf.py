@@ -14,20 +14,27 @@ the rows in the batch regularises each row in proportion to how often it is seen
 is what the ridge-regression view of MF asks for.
 
 Training runs through the shared `Trainer`: large shuffled batches, Adam, early stopping
-on validation RMSE with the best weights restored. Without a validation set, a seeded
-share of the training ratings is held out for early stopping and (by default) the model
-is then retrained on all of them for the best number of epochs.
+on validation RMSE with the best weights restored, on the shared early-stop-then-refit
+policy (`movierec.training.early_stopping`): without a validation set, a seeded share of
+the training ratings is held out for early stopping and (by default) the model is then
+retrained on all of them for the best number of epochs.
 
-Cold start: `fold_in(ratings)` solves a ridge regression for a new user's vector and
-bias against the frozen movie factors and biases, so someone with a handful of ratings
-gets recommendations (`recommend_for_ratings`) without retraining.
+Declared capabilities:
+
+* embeddings: users [p_u, 1], movies [q_i, b_i]. A user's ranking is by p_u·q_i + b_i
+  (μ and b_u are the same for every movie, and the optional sigmoid is increasing), so
+  the dot product ranks exactly as `recommend`;
+* similar movies: cosine of the pure factors q_i;
+* fold-in (`fold_in(movie_ids, ratings)`): from ratings, a ridge regression for the new
+  user's vector and bias against the frozen movie factors and biases (the training
+  objective for one user); from liked movies only, an implicit-feedback solve (see
+  `_fold_in_liked`), so two people with different tastes get different lists.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +42,13 @@ from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models.base import Recommendations, Recommender, top_k
-from movierec.training.trainer import History, Trainer, resolve_device, seed_everything, tensor_batches
+from movierec.models._fold_in import liked_fold_in
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Categorical, Float
+from movierec.training.early_stopping import early_stop_then_refit, random_holdout
+from movierec.training.losses import mse_row_l2
+from movierec.training.options import check_runtime_options, resolve_device, seed_everything, torch_threads
+from movierec.training.trainer import History, Trainer, history_meta, set_history_meta, tensor_batches
 
 _OPTIMIZERS = ("adam", "sparse_adam", "adagrad", "sgd")
 
@@ -105,7 +117,8 @@ class BiasedMF(Recommender):
         reg_bias: L2 penalty on the bias entries used in each batch (per rating).
         lr: learning rate.
         epochs: maximum number of epochs.
-        patience: epochs without validation improvement before stopping.
+        patience: epochs without validation improvement before stopping; 0 turns early
+            stopping off (`epochs` epochs on all the data).
         batch_size: ratings per optimiser step.
         init_std: standard deviation of the normal factor initialisation.
         output_range: squash predictions into the rating range with a scaled sigmoid.
@@ -116,18 +129,32 @@ class BiasedMF(Recommender):
             `fit` gets no validation set.
         refit: after early stopping on the internal hold-out, retrain on all training
             ratings for the best number of epochs (else keep the early-stopped model).
-        fold_in_reg: ridge penalty of `fold_in`; None (default) matches training, whose
-            per-rating penalty amounts to λ = reg · n on the vector (reg_bias · n on the
-            bias) for a user with n ratings.
-        seed: seeds initialisation, shuffling and the internal hold-out.
-        device: "cpu" (default), "cuda" or "auto".
-        num_threads: torch CPU threads while training (restored afterwards); the tables are
-            small, so one thread is usually fastest; 0 leaves torch's setting alone.
-        progress: show a progress bar while training.
+        fold_in_reg: ridge penalty of `fold_in` from ratings; None (default) matches
+            training, whose per-rating penalty amounts to λ = reg · n on the vector
+            (reg_bias · n on the bias) for a user with n ratings.
+        seed, device, num_threads, progress: runtime options, the same for every torch
+            model (see `movierec.training.options`).
     """
 
     name = "mf"
-    predicts_ratings = True
+    capabilities = Capabilities(predicts_ratings=True, embeddings=True, similar_items=True, fold_in=True)
+    search_space = {
+        "dim": Categorical([16, 32, 64, 128]),
+        "reg": Float(0.02, 0.3, log=True),
+        "reg_bias": Float(1e-4, 0.1, log=True),
+        "lr": Float(3e-3, 5e-2, log=True),
+        "batch_size": Categorical([2048, 4096, 8192]),
+        "init_std": Float(0.01, 0.2, log=True),
+        "output_range": Categorical([False, True]),
+    }
+
+    #: liked-only fold-in: confidence of a liked movie over an unobserved one (implicit ALS's α) ...
+    LIKED_CONFIDENCE = 10.0
+    #: ... the ridge penalty, as a share of the mean diagonal of QᵀQ ...
+    LIKED_REG = 1.0
+    #: ... and the length of the taste vector in typical-trained-user lengths: it weighs
+    #: taste against the movie bias (larger: more taste, fewer well-liked classics)
+    LIKED_TASTE_SCALE = 5.0
 
     def __init__(
         self,
@@ -146,8 +173,8 @@ class BiasedMF(Recommender):
         refit: bool = True,
         fold_in_reg: float | None = None,
         seed: int = 42,
-        device: str = "cpu",
-        num_threads: int = 1,
+        device: str = "auto",
+        num_threads: int | None = 1,
         progress: bool = False,
     ) -> None:
         self.dim = dim
@@ -169,20 +196,6 @@ class BiasedMF(Recommender):
         self.num_threads = num_threads
         self.progress = progress
 
-    # -- tuning -----------------------------------------------------------------------
-    @classmethod
-    def suggest_params(cls, trial) -> dict:
-        """Optuna search space for `movierec tune`."""
-        return {
-            "dim": trial.suggest_categorical("dim", [16, 32, 64, 128]),
-            "reg": trial.suggest_float("reg", 0.02, 0.3, log=True),
-            "reg_bias": trial.suggest_float("reg_bias", 1e-4, 0.1, log=True),
-            "lr": trial.suggest_float("lr", 3e-3, 5e-2, log=True),
-            "batch_size": trial.suggest_categorical("batch_size", [2048, 4096, 8192]),
-            "init_std": trial.suggest_float("init_std", 0.01, 0.2, log=True),
-            "output_range": trial.suggest_categorical("output_range", [False, True]),
-        }
-
     # -- fitting ----------------------------------------------------------------------
     def _check_params(self) -> None:
         if self.optimizer not in _OPTIMIZERS:
@@ -193,6 +206,7 @@ class BiasedMF(Recommender):
             raise ConfigError("reg, reg_bias and fold_in_reg must be >= 0 and lr > 0.")
         if not 0 <= self.validation_fraction < 0.5:
             raise ConfigError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}.")
+        check_runtime_options(self.seed, self.device, self.num_threads, self.progress)
 
     def _range(self) -> tuple[float, float] | None:
         if not self.output_range or not self.rating_scale_:
@@ -210,8 +224,9 @@ class BiasedMF(Recommender):
             return torch.optim.Adagrad(params, lr=self.lr)
         return torch.optim.SGD(params, lr=self.lr)
 
-    def _train(self, train: Dataset, validation: Dataset | None, epochs: int, patience: int,
-               mu: float, track: bool = True) -> tuple[BiasedMFModule, History]:
+    def _train(self, train: Dataset, validation: Dataset | None, epochs: int, mu: float,
+               track: bool = True) -> tuple[BiasedMFModule, History]:
+        """A fresh network trained on `train`, early-stopped on `validation` RMSE when given."""
         device = resolve_device(self.device)
         gen = seed_everything(int(self.seed))
         module = BiasedMFModule(
@@ -233,10 +248,8 @@ class BiasedMF(Recommender):
         def loss_fn(m: BiasedMFModule, batch) -> torch.Tensor:
             bu_idx, bi_idx, target = batch
             pred, (p, q) = m(bu_idx, bi_idx)
-            mse = torch.mean((pred - target) ** 2)
             # L2 on the rows used in this batch, once per rating (as in SGD-MF)
-            penalty = ((p * p + q * q) @ weights).mean()
-            return mse + penalty
+            return mse_row_l2(pred, target, p, q, weights)
 
         clip = self.rating_scale_
 
@@ -262,35 +275,29 @@ class BiasedMF(Recommender):
             def validate(m: BiasedMFModule) -> float:
                 return rmse_of(m, vu, vi, vr)
 
-        trainer = Trainer(max_epochs=epochs, patience=patience, mode="min", progress=bool(self.progress),
-                          desc="mf")
+        trainer = Trainer(max_epochs=epochs, patience=max(int(self.patience), 1), mode="min",
+                          progress=bool(self.progress), desc="mf")
         history = trainer.fit(module, opt, batches, loss_fn, validate, epoch_metrics=epoch_metrics if track else None)
         return module, history
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         self._check_params()
         mu = float(np.mean(train.rating, dtype=np.float64))
-        refit_full = False
-        if validation is None and self.validation_fraction > 0 and train.n_ratings >= 20:
-            rng = np.random.default_rng(int(self.seed))
-            hold = np.zeros(train.n_ratings, dtype=bool)
-            hold[rng.permutation(train.n_ratings)[: max(1, int(round(train.n_ratings * self.validation_fraction)))]] = True
-            fit_part, validation = train.subset(~hold), train.subset(hold)
-            refit_full = bool(self.refit)
-        else:
-            fit_part = train
-        old_threads = torch.get_num_threads()
-        if int(self.num_threads) > 0:
-            torch.set_num_threads(int(self.num_threads))
-        try:
-            module, history = self._train(fit_part, validation, int(self.epochs), int(self.patience), mu)
-            self.history_ = history
-            self.best_epoch_ = int(history.best_epoch or len(history.records))
-            if refit_full:
-                module, _ = self._train(train, None, self.best_epoch_, int(self.patience), mu, track=False)
-        finally:
-            torch.set_num_threads(old_threads)
-        self._store(module)
+        if validation is not None and validation.n_ratings == 0:
+            validation = None
+
+        def train_one(data: Dataset, val: Dataset | None, epochs: int, refitting: bool):
+            return self._train(data, val, epochs, mu, track=not refitting)
+
+        with torch_threads(self.num_threads):
+            result = early_stop_then_refit(
+                train_one, train, validation,
+                lambda data: random_holdout(data, float(self.validation_fraction), int(self.seed)),
+                epochs=int(self.epochs), patience=int(self.patience), refit=bool(self.refit),
+            )
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self._store(result.module)
 
     def _store(self, module: BiasedMFModule) -> None:
         module = module.cpu()
@@ -303,6 +310,7 @@ class BiasedMF(Recommender):
         self.item_bias_ = items[:, d].copy()
         self.global_mean_ = float(module.offset) if module.rating_range is None else self._mean_from_logit(float(module.offset))
         self.offset_ = float(module.offset)
+        self._gram = None
 
     def _mean_from_logit(self, logit: float) -> float:
         low, high = self._range()
@@ -331,23 +339,26 @@ class BiasedMF(Recommender):
              + self.user_embeddings_[user_idx] @ self.item_embeddings_.T)
         return self._squash(x).astype(np.float32)
 
-    # -- cold start -------------------------------------------------------------------
-    def _ratings_to_arrays(self, ratings) -> tuple[np.ndarray, np.ndarray]:
-        """{raw movie id: rating} or (movie_ids, ratings) -> (item indices, ratings)."""
-        if isinstance(ratings, Mapping):
-            ids = np.asarray(list(ratings.keys()))
-            values = np.asarray(list(ratings.values()), dtype=np.float64)
-        else:
-            ids, values = ratings
-            ids, values = np.asarray(ids), np.asarray(values, dtype=np.float64)
-        if len(ids) != len(values):
-            raise ConfigError("fold_in needs as many ratings as movie IDs.")
-        if len(ids) == 0:
-            raise ConfigError("fold_in needs at least one rating.")
-        return self.item_index(ids), values
+    # -- embeddings, similar movies, cold start -------------------------------------
+    def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Users [p_u, 1], movies [q_i, b_i]: the dot product p_u·q_i + b_i ranks as `_score`."""
+        users = np.hstack([self.user_embeddings_, np.ones((len(self.user_embeddings_), 1), np.float32)])
+        items = np.hstack([self.item_embeddings_, self.item_bias_[:, None]])
+        return users, items
 
-    def fold_in(self, ratings) -> tuple[np.ndarray, float]:
-        """A new user's factor vector and bias from their ratings, without retraining.
+    def _similarity_vectors(self) -> np.ndarray:
+        return self.item_embeddings_
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if ratings is None:
+            return self._fold_in_liked(item_idx)
+        p, b = self._fold_in_ratings(item_idx, ratings)
+        scores = self._squash(self.offset_ + b + self.item_bias_.astype(np.float64)
+                              + self.item_embeddings_.astype(np.float64) @ p)
+        return scores, np.append(p, 1.0)
+
+    def _fold_in_ratings(self, idx: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+        """A new user's factor vector (dim,) and bias from their ratings (float64).
 
         Solves the ridge regression
         min_{p, b} Σ_i (r_i − μ − b_i − b − q_i·p)² + λ ‖p‖² + λ_b b²
@@ -355,18 +366,8 @@ class BiasedMF(Recommender):
         λ = reg · n and λ_b = reg_bias · n for n ratings (exactly the training objective
         for one user with the movies fixed), or λ = λ_b = fold_in_reg when set. With
         `output_range`, the same is done by a few Gauss–Newton steps through the sigmoid.
-
-        Args:
-            ratings: {raw movie ID: rating} or a pair (raw movie IDs shape (n,), ratings shape (n,)).
-
-        Returns:
-            (user vector, shape (dim,), user bias).
-
-        Raises:
-            UnknownItemError: for a movie the model has never seen.
+        The predicted ratings are `_squash(offset + b + b_i + q_i·p)` (unclipped, like `score`).
         """
-        self._check_fitted()
-        idx, values = self._ratings_to_arrays(ratings)
         q = self.item_embeddings_[idx].astype(np.float64)
         X = np.hstack([q, np.ones((len(idx), 1))])
         base = self.offset_ + self.item_bias_[idx].astype(np.float64)
@@ -388,36 +389,41 @@ class BiasedMF(Recommender):
                 w = w + step
                 if np.max(np.abs(step)) < 1e-6:
                     break
-        return w[:-1].astype(np.float32), float(w[-1])
+        return w[:-1], float(w[-1])
 
-    def predict_for_ratings(self, ratings, item_ids) -> np.ndarray:
-        """Predicted ratings of raw movie IDs (shape (n,)) for a new user given their ratings."""
-        p, b = self.fold_in(ratings)
-        idx = self.item_index(np.atleast_1d(np.asarray(item_ids)))
-        x = self.offset_ + b + self.item_bias_[idx] + self.item_embeddings_[idx] @ p
-        return self._clip(self._squash(x))
+    def _fold_in_liked(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and vector [p, w] of a new person known only by movies they liked.
 
-    def recommend_for_ratings(self, ratings, k: int = 10, exclude_rated: bool = True) -> Recommendations:
-        """Top-k movies for a new user known only by their ratings (cold start).
+        Regressing all-5s on the liked movies would mostly fit the user bias and return
+        the same well-rated classics for everyone. Liked movies are instead implicit
+        positive feedback (implicit ALS, Hu et al. 2008): target 1 with confidence
+        1 + α on the liked movies, target 0 with confidence 1 on all others,
 
-        Args:
-            ratings: {raw movie ID: rating} or (raw movie IDs, ratings).
-            k: list length.
-            exclude_rated: leave out the movies in `ratings`.
+            p = (QᵀQ + α Q_LᵀQ_L + λI)⁻¹ (1 + α) Q_Lᵀ1,
+
+        with QᵀQ computed once and cached. p gives the taste direction; it is rescaled to
+        `LIKED_TASTE_SCALE` times a typical trained user's length and movies rank by
+        p·q_i + b_i, as for a trained user: a Star Wars fan and a Disney fan get different
+        lists, still leaning to well-liked movies (α, λ: `LIKED_CONFIDENCE`, `LIKED_REG`).
+
+        Movies with very few ratings have barely trained factors and can surface by
+        chance; pass `candidates` (e.g. movies with >= 20 ratings) to `recommend_new`
+        to leave them out.
 
         Returns:
-            Recommendations for one user whose `user_ids` is [-1] (no ID: not in the model).
+            (scores (n_items,), vector [p, 1] in `Embeddings.users` space).
         """
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ConfigError(f"k must be a positive whole number, got {k!r}.")
-        idx, _ = self._ratings_to_arrays(ratings)
-        p, b = self.fold_in(ratings)
-        scores = self._squash(self.offset_ + b + self.item_bias_ + self.item_embeddings_ @ p).astype(np.float32)[None, :]
-        if exclude_rated:
-            scores[0, idx] = -np.inf
-        kk = min(k, len(self.items_) - (len(np.unique(idx)) if exclude_rated else 0))
-        top, val = top_k(scores, max(kk, 0))
-        return Recommendations(user_ids=np.array([-1]), item_ids=self.items_.raw(top), scores=val)
+        typical = float(np.median(np.linalg.norm(self.user_embeddings_, axis=1)))
+        return liked_fold_in(self.item_embeddings_, self._item_gram(), self.item_bias_, typical, idx,
+                             np.ones(len(idx)), float(self.LIKED_CONFIDENCE), float(self.LIKED_REG),
+                             float(self.LIKED_TASTE_SCALE))
+
+    def _item_gram(self) -> np.ndarray:
+        """QᵀQ of the movie factors (float64, (dim, dim)), computed once per fitted state."""
+        if getattr(self, "_gram", None) is None:
+            Q = self.item_embeddings_.astype(np.float64)
+            self._gram = Q.T @ Q
+        return self._gram
 
     # -- persistence ------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
@@ -437,16 +443,10 @@ class BiasedMF(Recommender):
         self.item_bias_ = np.asarray(state["item_bias"], dtype=np.float32)
         self.offset_ = float(state["offset"][0])
         self.global_mean_ = float(state["global_mean"][0])
+        self._gram = None
 
-    def _manifest_extra(self) -> dict:
-        extra = {"best_epoch": getattr(self, "best_epoch_", None)}
-        if getattr(self, "history_", None) is not None:
-            extra["history"] = json.loads(json.dumps(self.history_.to_dict(), default=float))
-        return extra
+    def _meta(self) -> dict[str, Any]:
+        return history_meta(self)
 
-    def _load_extra(self, extra: dict) -> None:
-        self.best_epoch_ = extra.get("best_epoch")
-        hist = extra.get("history")
-        if hist:
-            self.history_ = History(records=hist.get("records", []), best_epoch=hist.get("best_epoch"),
-                                    best_value=hist.get("best_value"), stopped_early=hist.get("stopped_early", False))
+    def _set_meta(self, meta: dict[str, Any]) -> None:
+        set_history_meta(self, meta)

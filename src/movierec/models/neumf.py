@@ -20,9 +20,12 @@ from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models._ranking_common import NegativeSampler, fit_with_refit, torch_threads
-from movierec.models.base import Recommender
-from movierec.training.trainer import Trainer, resolve_device, seed_everything, tensor_batches
+from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
+from movierec.models.base import Capabilities, Recommender
+from movierec.models.space import Categorical, Float, Int
+from movierec.training.losses import bce_loss, row_l2
+from movierec.training.options import check_runtime_options, resolve_device, seed_everything, torch_threads
+from movierec.training.trainer import Trainer, history_meta, set_history_meta, tensor_batches
 
 #: (user, item) pairs pushed through the MLP at once when scoring
 _SCORE_CHUNK_PAIRS = 400_000
@@ -121,17 +124,31 @@ class NeuMF(Recommender):
         batch_size: (user, item, label) rows per step.
         n_neg: sampled negatives per positive, resampled each epoch.
         dropout: dropout in the MLP tower.
-        patience: epochs without NDCG@10 improvement before stopping; 0 disables
-            early stopping (trains `epochs` epochs).
+        patience: epochs without NDCG@10 improvement before stopping; 0 turns early
+            stopping off (`epochs` epochs on all the data).
         refit: after early stopping on the internal holdout, retrain on all training data.
         min_rating: ratings below this are ignored (None: every rating is an interaction).
-        seed: seeds initialisation and negative sampling.
-        device: "auto" (CUDA when present, else CPU), "cpu" or "cuda".
-        num_threads: torch CPU threads while fitting (restored after); one is fastest for
-            a model this small. None keeps torch's setting.
+        seed, device, num_threads, progress: runtime options, the same for every torch
+            model (see `movierec.training.options`).
+
+    Capabilities: none beyond ranking. Its scores come from an MLP, so they are not a dot
+    product (no embeddings) and a new person cannot be folded in without retraining.
     """
 
     name: ClassVar[str] = "neumf"
+    capabilities = Capabilities()
+    #: one hidden layer is usually best on MovieLens (the GMF tower carries most of the
+    #: signal); `min_rating` lets the search train on liked movies only, which helps when
+    #: only high ratings count as relevant
+    search_space = {
+        "dim": Categorical([32, 64, 128]),
+        "mlp_layers": Int(1, 2),
+        "lr": Float(1e-3, 1e-2, log=True),
+        "reg": Float(1e-5, 1e-2, log=True),
+        "n_neg": Int(4, 12),
+        "dropout": Float(0.0, 0.3),
+        "min_rating": Categorical([None, 4.0]),
+    }
 
     def __init__(
         self,
@@ -150,6 +167,7 @@ class NeuMF(Recommender):
         seed: int = 42,
         device: str = "auto",
         num_threads: int | None = 1,
+        progress: bool = False,
     ):
         self.dim = dim
         self.mlp_layers = mlp_layers
@@ -166,24 +184,7 @@ class NeuMF(Recommender):
         self.seed = seed
         self.device = device
         self.num_threads = num_threads
-
-    @classmethod
-    def suggest_params(cls, trial) -> dict[str, Any]:
-        """An Optuna search space: trial -> constructor keyword arguments.
-
-        One hidden layer is usually best on MovieLens (the GMF tower carries most of the
-        signal); `min_rating` lets the search train on liked movies only, which helps when
-        only high ratings count as relevant.
-        """
-        return {
-            "dim": trial.suggest_categorical("dim", [32, 64, 128]),
-            "mlp_layers": trial.suggest_int("mlp_layers", 1, 2),
-            "lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True),
-            "reg": trial.suggest_float("reg", 1e-5, 1e-2, log=True),
-            "n_neg": trial.suggest_int("n_neg", 4, 12),
-            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
-            "min_rating": trial.suggest_categorical("min_rating", [None, 4.0]),
-        }
+        self.progress = progress
 
     def _check_params(self) -> None:
         for key in ("dim", "mlp_layers", "epochs", "batch_size", "n_neg"):
@@ -192,6 +193,7 @@ class NeuMF(Recommender):
                 raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}.")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr!r}.")
+        check_runtime_options(self.seed, self.device, self.num_threads, self.progress)
 
     def _build(self) -> NeuMFModule:
         return NeuMFModule(len(self.users_), len(self.items_), int(self.dim), int(self.mlp_layers),
@@ -219,10 +221,10 @@ class NeuMF(Recommender):
 
         def loss_fn(module, batch):
             u, i, y = batch
-            loss = nn.functional.binary_cross_entropy_with_logits(module(u, i), y)
+            loss = bce_loss(module(u, i), y)
             if reg > 0:
                 rows = (module.user_gmf(u), module.item_gmf(i), module.user_mlp(u), module.item_mlp(i))
-                loss = loss + reg * sum(r.pow(2).sum() for r in rows) / len(u)
+                loss = loss + row_l2(*rows, weight=reg)
             return loss
 
         validate = None
@@ -230,19 +232,28 @@ class NeuMF(Recommender):
             def validate(module):
                 return validator(lambda rows: _score_numpy(module, rows, device))
 
-        trainer = Trainer(max_epochs=epochs, patience=max(self.patience, 1), mode="max", desc="neumf")
+        trainer = Trainer(max_epochs=epochs, patience=max(self.patience, 1), mode="max",
+                          progress=bool(self.progress), desc="neumf")
         history = trainer.fit(module, optimizer, batches, loss_fn, validate)
         return module, history
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
-        self.module_ = fit_with_refit(self, train, validation).eval()
+        result = fit_ranking_model(self, train, validation)
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
+        self.module_ = result.module.eval()
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
         with torch_threads(self.num_threads):
             return _score_numpy(self.module_, np.asarray(user_idx), torch.device("cpu"))
 
-    # -- persistence ------------------------------------------------------------------
+    # -- state -------------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        return history_meta(self)
+
+    def _set_meta(self, meta: dict[str, Any]) -> None:
+        set_history_meta(self, meta)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
 

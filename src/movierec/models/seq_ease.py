@@ -15,6 +15,9 @@ Two order-aware signals on top of EASE (see `movierec.models.ease`):
 Scores: ``s_recency(u) + beta * s_trans(u)``. With tau -> inf, floor = 1 and beta = 0
 it is EASE exactly. tau, floor, beta and EASE's lambda are tuned on validation.
 
+A new person (`fold_in`) is scored from their history in the order given (oldest first),
+with the same recency weights and transition query as a training user.
+
 Order: interactions are sorted by timestamp within each user, ties kept in file order
 (the same rule as `leave_last_k_split`). MovieLens users often rate many movies in one
 session, so positions rather than seconds measure recency (positions also worked better
@@ -23,7 +26,7 @@ on validation).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +34,7 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models.ease import EASE
+from movierec.models.space import Categorical, Float
 
 #: last movies a user's transition query looks at, beyond the window
 _RECENT_EXTRA = 2
@@ -100,6 +104,13 @@ class SeqEASE(EASE):
     """
 
     name: ClassVar[str] = "seq-ease"
+    search_space = {
+        # a grid, so trials share EASE's inverse (cached per lambda)
+        "regularization": Categorical([50.0, 100.0, 200.0, 400.0, 800.0, 1600.0]),
+        "tau": Float(1.0, 100.0, log=True),
+        "floor": Float(0.0, 0.6),
+        "beta": Float(0.0, 2.0),
+    }
 
     def __init__(
         self,
@@ -118,17 +129,6 @@ class SeqEASE(EASE):
         self.min_item_count = min_item_count
         self.values = "ones"  # EASE's B is fitted on binary interactions (not a parameter here)
 
-    @classmethod
-    def suggest_params(cls, trial: Any) -> dict[str, Any]:
-        """Search space for an Optuna trial."""
-        return {
-            # a grid, so trials share EASE's inverse (cached per lambda)
-            "regularization": trial.suggest_categorical("regularization", [50.0, 100.0, 200.0, 400.0, 800.0, 1600.0]),
-            "tau": trial.suggest_float("tau", 1.0, 100.0, log=True),
-            "floor": trial.suggest_float("floor", 0.0, 0.6),
-            "beta": trial.suggest_float("beta", 0.0, 2.0),
-        }
-
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if not (self.tau > 0 and 0 <= self.floor <= 1 and self.beta >= 0 and self.window >= 1):
             raise ConfigError("SeqEASE needs tau > 0, floor in [0, 1], beta >= 0 and window >= 1.")
@@ -138,27 +138,44 @@ class SeqEASE(EASE):
         X.data[:] = 1.0
         self._fit_weights(X, train)
         pos = positions_from_end(train).astype(np.float64)
-        shape = (train.n_users, train.n_items)
+        self.user_items_, self.recent_ = self._histories(pos, train.user_idx, train.item_idx,
+                                                         (train.n_users, train.n_items))
+        self.transitions_ = transition_matrix(train, int(self.window))
+
+    def _histories(self, pos: np.ndarray, user_idx: np.ndarray, item_idx: np.ndarray,
+                   shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """(recency-weighted histories, transition query weights), both CSR of `shape`,
+        from each interaction's position from the end of its user's history (float64)."""
         w = self.floor + (1.0 - self.floor) * np.exp(-pos / float(self.tau))
-        H = sp.csr_matrix((w.astype(np.float32), (train.user_idx, train.item_idx)), shape=shape)
+        H = sp.csr_matrix((w.astype(np.float32), (user_idx, item_idx)), shape=shape)
         H.sum_duplicates()  # a movie rated twice keeps the sum of its weights
-        self.user_items_ = H
         recent = pos < self.window + _RECENT_EXTRA
         R = sp.csr_matrix(
-            (np.exp(-pos[recent] / _RECENT_TAU).astype(np.float32), (train.user_idx[recent], train.item_idx[recent])),
+            (np.exp(-pos[recent] / _RECENT_TAU).astype(np.float32), (user_idx[recent], item_idx[recent])),
             shape=shape,
         )
         R.sum_duplicates()
-        self.recent_ = R
-        self.transitions_ = transition_matrix(train, int(self.window))
+        return H, R
+
+    def _score_histories(self, H: sp.csr_matrix, R: sp.csr_matrix) -> np.ndarray:
+        scores = self._score_from(H)
+        if self.beta > 0:
+            scores += np.float32(self.beta) * (R @ self.transitions_).toarray()
+        return scores
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
         rows = np.asarray(user_idx, dtype=np.int64)
-        scores = self._score_from(self.user_items_[rows])
-        if self.beta > 0:
-            scores += np.float32(self.beta) * (self.recent_[rows] @ self.transitions_).toarray()
-        return scores
+        return self._score_histories(self.user_items_[rows], self.recent_[rows])
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+        """Scores of a new person whose history is `item_idx` in the order given, oldest
+        first: the same recency weights and transition query as a training user with
+        that history (ratings are not used: B is fitted on binary interactions)."""
+        m = len(item_idx)
+        pos = (m - 1 - np.arange(m)).astype(np.float64)
+        H, R = self._histories(pos, np.zeros(m, dtype=np.int64), item_idx, (1, self.n_items_))
+        return self._score_histories(H, R)[0], None
 
     @staticmethod
     def _pack(prefix: str, M: sp.csr_matrix) -> dict[str, np.ndarray]:

@@ -1,39 +1,22 @@
 """Trainer: the epoch loop shared by every PyTorch model.
 
-It owns device choice, seeding, fast in-memory batching, early stopping with best-weights
-restore, per-epoch history (for learning curves) and an optional progress bar.
-Models stay small `nn.Module`s that know nothing about training.
+It owns fast in-memory batching, the epoch loop, early stopping with best-weights
+restore, per-epoch history (for learning curves) and the optional progress bar.
+Runtime options (device, seed, threads) live in `movierec.training.options`, the
+early-stop-then-refit policy in `movierec.training.early_stopping`, the losses in
+`movierec.training.losses`. Models stay small `nn.Module`s that know nothing about training.
 """
 
 from __future__ import annotations
 
 import copy
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
-import numpy as np
 import torch
 
 Batch = tuple[torch.Tensor, ...]
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a torch.Generator for shuffling."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    return gen
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> CUDA when present, else CPU; anything else is passed to torch.device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: torch.Generator | None = None,
@@ -68,12 +51,21 @@ class History:
         return [r.get(key) for r in self.records]
 
     def to_dict(self) -> dict:
+        """JSON-serialisable form (numbers as plain floats), for a model's `_meta()`."""
+        records = [{k: (v if isinstance(v, (int, str)) or v is None else float(v)) for k, v in r.items()}
+                   for r in self.records]
         return {
-            "records": self.records,
+            "records": records,
             "best_epoch": self.best_epoch,
-            "best_value": self.best_value,
-            "stopped_early": self.stopped_early,
+            "best_value": None if self.best_value is None else float(self.best_value),
+            "stopped_early": bool(self.stopped_early),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        """The inverse of `to_dict`."""
+        return cls(records=list(d.get("records", [])), best_epoch=d.get("best_epoch"),
+                   best_value=d.get("best_value"), stopped_early=bool(d.get("stopped_early", False)))
 
 
 class Trainer:
@@ -82,7 +74,7 @@ class Trainer:
     Args:
         max_epochs: upper bound on epochs.
         patience: epochs without improvement of the validation value before stopping
-            (ignored without a validate function).
+            (ignored without a validate function; 0 never stops early).
         mode: "min" when lower validation values are better (RMSE), "max" otherwise (NDCG).
         min_delta: improvement smaller than this does not count.
         progress: draw a tqdm bar on stderr.
@@ -170,7 +162,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("train_loss", "val")})
-                if validate is not None and bad_epochs >= self.patience:
+                if validate is not None and self.patience > 0 and bad_epochs >= self.patience:
                     history.stopped_early = True
                     break
         finally:
@@ -182,3 +174,19 @@ class Trainer:
             history.best_epoch = len(history.records)
         module.eval()
         return history
+
+
+def history_meta(model: object) -> dict:
+    """A torch model's `_meta()`: its best epoch and early-stopping history (JSON values)."""
+    meta: dict = {"best_epoch": getattr(model, "best_epoch_", None)}
+    history = getattr(model, "history_", None)
+    if history is not None:
+        meta["history"] = history.to_dict()
+    return meta
+
+
+def set_history_meta(model: object, meta: dict) -> None:
+    """A torch model's `_set_meta(meta)`: the inverse of `history_meta`."""
+    model.best_epoch_ = meta.get("best_epoch")  # type: ignore[attr-defined]
+    if meta.get("history"):
+        model.history_ = History.from_dict(meta["history"])  # type: ignore[attr-defined]

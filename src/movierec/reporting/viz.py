@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from movierec.data.dataset import Dataset  # noqa: E402
+from movierec.data.dataset import Catalog, Dataset  # noqa: E402
 
 
 def save_figure(fig, path: Path) -> Path:
@@ -133,24 +133,33 @@ def primary_genres(genres: list[list[str]]) -> list[str]:
     return [min(gl, key=lambda g: rank.get(g, len(rank))) if gl else "unknown" for gl in genres]
 
 
-def item_embedding_map(model, min_ratings: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """2-D t-SNE coordinates of item embeddings of movies with >= min_ratings ratings.
+def item_embedding_map(model, catalog: Catalog, min_ratings: int = 50, seed: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """2-D t-SNE coordinates of the movie vectors of movies with >= min_ratings ratings.
+
+    Args:
+        model: a fitted model declaring `similar_items` (vectors it compares) or
+            `embeddings` (the item side).
+        catalog: titles/genres in the model's item index order (e.g. `bundle.catalog`).
 
     Returns:
         (coordinates shape (n, 2), item indices shape (n,), primary genre per movie).
     """
     from sklearn.manifold import TSNE
 
-    from movierec.errors import ConfigError
+    from movierec.errors import CapabilityError, ConfigError
+    from movierec.evaluation.runner import item_vectors
 
     model._check_fitted()
-    emb = getattr(model, "item_embeddings_", None)
+    emb = item_vectors(model)
     if emb is None:
-        raise ConfigError(f"{type(model).__name__} has no item embeddings to map.")
+        raise CapabilityError(f"Model {model.name!r} has no movie vectors to map.")
+    if len(catalog.genres) != model.n_items_:
+        raise ConfigError("The catalog does not match the model's movies.")
     counts = np.asarray(model.seen_.sum(axis=0)).ravel()
     keep = np.flatnonzero(counts >= min_ratings)
     if len(keep) < 10:
-        raise ConfigError(f"Only {len(keep)} movies have {min_ratings}+ ratings; lower --min-ratings.")
+        raise ConfigError(f"Only {len(keep)} movies have {min_ratings}+ ratings; lower the minimum.")
     e = np.asarray(emb, dtype=np.float32)[keep]
     e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
     # one thread: for a few hundred points threading gains little, and on a busy machine
@@ -160,13 +169,14 @@ def item_embedding_map(model, min_ratings: int = 50, seed: int = 0) -> tuple[np.
     with threadpool_limits(limits=1):
         coords = TSNE(n_components=2, perplexity=min(30.0, (len(keep) - 1) / 3), metric="cosine",
                       init="pca", random_state=seed, n_jobs=1).fit_transform(e)
-    genres = primary_genres([model.catalog_.genres[i] for i in keep])
+    genres = primary_genres([catalog.genres[i] for i in keep])
     return coords, keep, genres
 
 
-def plot_item_embedding_map(model, path: Path, min_ratings: int = 50, seed: int = 0, n_genres: int = 9) -> Path:
-    """t-SNE map of item embeddings coloured by primary genre (the `n_genres` most common; others grey)."""
-    coords, _, genres = item_embedding_map(model, min_ratings=min_ratings, seed=seed)
+def plot_item_embedding_map(model, catalog: Catalog, path: Path, min_ratings: int = 50, seed: int = 0,
+                            n_genres: int = 9) -> Path:
+    """t-SNE map of movie vectors coloured by primary genre (the `n_genres` most common; others grey)."""
+    coords, _, genres = item_embedding_map(model, catalog, min_ratings=min_ratings, seed=seed)
     names, counts = np.unique(genres, return_counts=True)
     shown = [n for n, _ in sorted(zip(names, counts), key=lambda t: -t[1])[:n_genres]]
     fig, ax = plt.subplots(figsize=(7, 6))

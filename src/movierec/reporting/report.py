@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from movierec.evaluation.runner import Comparison  # noqa: E402
-from movierec.viz import save_figure  # noqa: E402
+from movierec.reporting.viz import save_figure  # noqa: E402
 
 #: metric order in tables (per K)
 TABLE_METRICS = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded",
@@ -207,6 +207,18 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
                  f"< {info.get('strata', (10, 100))[1]} <= heavy):")
     lines.append("")
     lines.append(_markdown(strat.map(lambda v: f"{v:.4f}" if isinstance(v, float) else v), "stratum"))
+    used = info.get("models_config", {})
+    if used:
+        lines += ["", "## Models and hyperparameters", ""]
+        if info.get("config_root"):
+            lines.append(f"Tuned configurations looked up under `{info['config_root']}`.")
+            lines.append("")
+        lines += ["| model | tuned config | hyperparameters |", "|---|---|---|"]
+        for name, u in used.items():
+            params = ", ".join(f"{k}={v!r}" for k, v in u.get("params", {}).items())
+            lines.append(f"| {name} | {u.get('config') or '(defaults)'} | {params} |")
+    for note in info.get("notes", []) + info.get("warnings", []):
+        lines += ["", f"> {note}"]
     timing = info.get("timing", {})
     if timing:
         lines += ["", "## Timing", ""]

@@ -1,0 +1,187 @@
+"""Compare several models on one leak-free split (the pipeline behind `movierec compare`).
+
+Every model is fitted on the same data (train + validation; hyperparameters come from
+tuned configurations chosen on validation), evaluated on the same test users with the
+same candidates, and tested against the best baseline (paired t-test + Wilcoxon,
+Holm-corrected) with bootstrap 95% CIs.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from movierec.data.dataset import Dataset
+from movierec.errors import ConfigError
+from movierec.evaluation.runner import Comparison
+from movierec.experiments.configs import config_root, find_tuned, protocol_key
+from movierec.experiments.data import dataset_name, load_data
+from movierec.experiments.models import build_model, check_params, model_class
+
+
+@dataclass
+class CompareSpec:
+    """What to compare, on which data and how.
+
+    Attributes:
+        dataset: MovieLens name (e.g. "ml-100k") or a Dataset; or give `data`, or
+            `train` and `test` files.
+        data: path of a ratings file.
+        train, test: explicit training and test files (the "files" protocol).
+        protocol: "temporal", "leave-last" or "random" (see
+            `movierec.evaluation.protocols.build_splits`).
+        holdout: the protocol's test amount (leave-last: 1 = last item, 0.2 = last 20%).
+        models: registered model names.
+        ks: cut-offs, e.g. (10, 20).
+        metrics: metric names (default: the runner's standard set).
+        relevance_threshold: "auto" (4 on a 1-5 scale), None (every test item
+            relevant) or a number.
+        sampled_negatives: rank among this many sampled negatives instead of all movies
+            (0 = full ranking, recommended).
+        seed: seed of the split, the models and the bootstrap.
+        config_root: root of tuned configurations (default `config_root()`).
+        params: per-model hyperparameters overriding tuned ones, {model: {key: value}}.
+    """
+
+    dataset: str | Dataset | None = None
+    data: str | Path | None = None
+    train: str | Path | None = None
+    test: str | Path | None = None
+    protocol: str = "temporal"
+    holdout: float | None = None
+    models: Sequence[str] = ("random", "pop")
+    ks: Sequence[int] = (10,)
+    metrics: Sequence[str] | None = None
+    relevance_threshold: float | str | None = "auto"
+    sampled_negatives: int = 0
+    seed: int = 42
+    config_root: str | Path | None = None
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _check_spec(spec: CompareSpec) -> tuple[list[str], list[int], list[str] | None]:
+    from movierec.evaluation.runner import ALL_METRICS
+
+    names = list(spec.models)
+    if not names:
+        raise ConfigError("Name at least one model to compare.")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"A model is listed twice: {', '.join(names)}.")
+    ks = sorted({int(k) for k in spec.ks}) if spec.ks else []
+    if not ks or any(k < 1 for k in ks):
+        raise ConfigError(f"Cut-offs K must be positive whole numbers, got {list(spec.ks)!r}.")
+    metrics = list(spec.metrics) if spec.metrics else None
+    if metrics:
+        bad = sorted(set(metrics) - set(ALL_METRICS))
+        if bad:
+            raise ConfigError(f"Unknown metric(s) {', '.join(bad)}; choose from: {', '.join(ALL_METRICS)}.")
+    for name in names:
+        model_class(name)  # fail fast, before loading data
+    for name, params in spec.params.items():
+        if name not in names:
+            raise ConfigError(f"Hyperparameters are given for {name!r}, which is not among the compared models.")
+        check_params(name, params)
+    return names, ks, metrics
+
+
+def resolve_threshold(value: float | str | None, ds: Dataset) -> float | None:
+    """"auto" -> the dataset's default (`default_relevance_threshold`); None -> every
+    test interaction relevant; a number -> itself."""
+    from movierec.evaluation.protocols import default_relevance_threshold
+
+    if isinstance(value, str):
+        low = value.lower()
+        if low == "auto":
+            return default_relevance_threshold(ds)
+        if low in ("none", "off", "all"):
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"The relevance threshold is a number, 'auto' or 'none'; got {value!r}.") from None
+    return None if value is None else float(value)
+
+
+def model_settings(names: Sequence[str], dataset: str | None, key: str | None, seed: int,
+                   root: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
+                   ) -> dict[str, dict[str, Any]]:
+    """For each model: {"params": tuned params overridden by `overrides`, "config": the
+    tuned config file used or None} (tuned configs from `find_tuned`)."""
+    out = {}
+    for name in names:
+        tuned = find_tuned(name, dataset, key, root)
+        params = {**(tuned.params if tuned else {}), **(overrides or {}).get(name, {})}
+        out[name] = {"params": params, "config": str(tuned.path) if tuned else None}
+    return out
+
+
+def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comparison:
+    """Fit every model of `spec` on one split and compare them on its test part.
+
+    Args:
+        spec: see `CompareSpec`.
+        log: called with progress lines.
+
+    Returns:
+        Comparison; ``info["models_config"]`` records every model's full parameters and
+        the tuned config file used (or None), ``info["warnings"]`` any warning (e.g. of
+        sampled-negative evaluation).
+    """
+    from movierec.evaluation.protocols import SampledEvaluationWarning, build_split, sample_negatives, split_summary
+    from movierec.evaluation.runner import compare_models
+
+    log = log or (lambda msg: None)
+    names, ks, metrics = _check_spec(spec)
+    if (spec.train is None) != (spec.test is None):
+        raise ConfigError("Give both a training file and a test file (or neither).")
+    if spec.train is not None:
+        if spec.dataset is not None or spec.data is not None:
+            raise ConfigError("Explicit training and test files replace the dataset; give one or the other.")
+        split = build_split(None, "files", files=(spec.train, spec.test))
+        protocol, name = "files", None
+    else:
+        ds = load_data(spec.dataset, spec.data)
+        split = build_split(ds, spec.protocol, holdout=spec.holdout, seed=spec.seed)
+        # tuned configs are per MovieLens dataset; a ratings file only uses root-level ones
+        protocol, name = spec.protocol, (dataset_name(ds) if spec.data is None else None)
+    summary = split_summary(split)
+    dropped = summary.get("dropped", {})
+    if dropped.get("test_unseen_users"):
+        log(f"dropped {dropped['test_unseen_users']} test users with no training history "
+            f"({dropped['test_unseen_user_ratings']} ratings)")
+    threshold = resolve_threshold(spec.relevance_threshold, split.train)
+    history = split.train_full()
+    candidates, messages = None, []
+    if spec.sampled_negatives:
+        from movierec.config import cache_dir
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SampledEvaluationWarning)
+            candidates = sample_negatives(history, split.test, n_negatives=spec.sampled_negatives, seed=spec.seed,
+                                          cache_dir=cache_dir() / "negatives")
+        messages += [str(w.message) for w in caught if issubclass(w.category, SampledEvaluationWarning)]
+
+    root = Path(spec.config_root) if spec.config_root is not None else config_root()
+    settings = model_settings(names, name, protocol_key(protocol, spec.holdout), spec.seed, root, spec.params)
+    fitted, timing, used = {}, {}, {}
+    for model_name in names:
+        model = build_model(model_name, settings[model_name]["params"], spec.seed)
+        used[model_name] = {"params": model.get_params(), "config": settings[model_name]["config"]}
+        log(f"fitting {model_name} ...")
+        t0, c0 = time.perf_counter(), time.process_time()
+        # hyperparameters come from validation (tuned configs); the test run fits on
+        # train + validation, so no model loses the interactions just before the test period
+        model.fit(history)
+        timing[model_name] = {"fit_s": time.perf_counter() - t0, "fit_cpu_s": time.process_time() - c0}
+        fitted[model_name] = model
+    info = {"protocol": protocol, "dataset": name, "split": summary, "timing": timing, "models_config": used,
+            "config_root": str(root), "sampled_negatives": spec.sampled_negatives or None, "warnings": messages}
+    log("evaluating ...")
+    return compare_models(fitted, history, split.test, ks=ks, metrics=metrics, relevance_threshold=threshold,
+                          candidates=candidates, seed=spec.seed, info=info)
+
+
+__all__ = ["CompareSpec", "compare", "model_settings", "resolve_threshold"]

@@ -1,0 +1,338 @@
+"""Bundles: round trips, full verification of every file, atomic and careful writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import movierec
+from movierec.artifacts import (
+    FORMAT_VERSION,
+    Bundle,
+    is_bundle_dir,
+    load_bundle,
+    read_manifest,
+    save_bundle,
+    verify_bundle,
+)
+from movierec.artifacts import bundle as bundle_mod
+from movierec.data import load_ratings
+from movierec.errors import BundleError, UnknownUserError
+from movierec.models import create
+
+ROUND_TRIP = [("bias", {}), ("pop", {}), ("ease", {}), ("mf", {"epochs": 3, "dim": 8})]
+
+
+@pytest.fixture(scope="module")
+def fitted(small_split):
+    """name -> model fitted on small_split.train, each fitted once, when first asked for."""
+    params = dict(ROUND_TRIP)
+
+    class Fitted(dict):
+        def __missing__(self, name):
+            self[name] = create(name, **params[name]).fit(small_split.train)
+            return self[name]
+
+    return Fitted()
+
+
+@pytest.fixture(scope="module")
+def bias_bundle(fitted, small_split) -> Bundle:
+    return Bundle.from_model(fitted["bias"], small_split.train, metrics={"rmse": 0.95}, info={"split": "small"})
+
+
+@pytest.fixture
+def saved(bias_bundle, tmp_path) -> Path:
+    return save_bundle(bias_bundle, tmp_path / "bias")
+
+
+def one_sentence(exc: BaseException, folder: Path, *fragments: str) -> None:
+    msg = str(exc)
+    assert "\n" not in msg and msg.endswith("."), msg
+    assert str(folder) in msg, msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def edit_manifest(folder: Path, change) -> None:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def resign(folder: Path) -> None:
+    """Rewrite the manifest's file list to match the folder (a consistent but wrong bundle)."""
+    edit_manifest(folder, lambda m: m.__setitem__("files", {
+        p.name: {"sha256": sha(p), "bytes": p.stat().st_size}
+        for p in folder.iterdir() if p.name != "manifest.json"}))
+
+
+# -- round trips --------------------------------------------------------------------
+@pytest.mark.parametrize("name", [n for n, _ in ROUND_TRIP])
+def test_round_trip_answers_identically(name, fitted, small_split, tmp_path):
+    model = fitted[name]
+    train = small_split.train
+    bundle = Bundle.from_model(model, train, metrics={"ndcg@10": 0.25})
+    loaded = load_bundle(save_bundle(bundle, tmp_path / name))
+    again = loaded.model
+    assert type(again) is type(model) and again.get_params() == model.get_params()
+    assert again.users_ == model.users_ and again.items_ == model.items_
+    users = train.users.raw_ids[::7]
+    np.testing.assert_array_equal(again.score(users), model.score(users))
+    for exclude in (True, False):
+        a, b = model.recommend(users, k=15, exclude_seen=exclude), again.recommend(users, k=15, exclude_seen=exclude)
+        np.testing.assert_array_equal(a.item_ids, b.item_ids)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.lengths, b.lengths)
+    if model.capabilities.predicts_ratings:
+        test = small_split.test
+        u, i = test.users.raw(test.user_idx), test.items.raw(test.item_idx)
+        np.testing.assert_array_equal(again.predict(u, i), model.predict(u, i))
+    if model.capabilities.similar_items:
+        movies = train.items.raw_ids[:20]
+        np.testing.assert_array_equal(again.similar_items(movies, k=5).item_ids, model.similar_items(movies, k=5).item_ids)
+    m = loaded.manifest
+    assert m["format_version"] == FORMAT_VERSION and m["movierec_version"] == movierec.__version__
+    assert m["model_name"] == name == loaded.name and m["metrics"] == {"ndcg@10": 0.25} == loaded.metrics
+    assert m["data_fingerprint"] == train.fingerprint()
+    assert m["capabilities"] == model.capabilities.names()
+    assert set(m["files"]) == {"state.safetensors", "users.npy", "items.npy", "catalog.parquet"}
+
+
+def test_catalog_round_trip(bias_bundle, saved, small_split):
+    cat, original = load_bundle(saved).catalog, small_split.train.catalog
+    assert list(cat.titles) == list(original.titles) and cat.label(0) == original.label(0) == "Toy Story (1995)"
+    np.testing.assert_array_equal(cat.years, original.years)
+    assert cat.genres == original.genres and cat.genre_names == original.genre_names
+    np.testing.assert_array_equal(cat.genre_matrix, original.genre_matrix)
+
+
+def test_catalog_genre_order_kept(fitted, small_split, tmp_path):
+    """The genre vocabulary keeps its column order (not re-sorted), so genre_matrix columns mean the same."""
+    from movierec.data.dataset import Catalog
+
+    base = small_split.train.catalog
+    names = base.genre_names[::-1]
+    order = [base.genre_names.index(g) for g in names]
+    catalog = Catalog(titles=base.titles.copy(), years=base.years.copy(), genres=[list(g) for g in base.genres],
+                      genre_names=names, genre_matrix=base.genre_matrix[:, order])
+    loaded = load_bundle(save_bundle(Bundle.from_model(fitted["pop"], catalog=catalog), tmp_path / "b"))
+    assert loaded.catalog.genre_names == names and loaded.manifest["data_fingerprint"] is None
+    np.testing.assert_array_equal(loaded.catalog.genre_matrix, catalog.genre_matrix)
+
+
+def test_empty_catalog(fitted, tmp_path):
+    loaded = load_bundle(save_bundle(Bundle.from_model(fitted["pop"]), tmp_path / "b"))
+    n = len(fitted["pop"].items_)
+    assert len(loaded.catalog.titles) == n and loaded.catalog.genre_names == [] and loaded.catalog.years.max() == -1
+
+
+def test_string_ids_round_trip(tmp_path):
+    rows = [(f"user-{u}", f"tt{1000 + i:07d}", 1 + (u * 7 + i) % 5) for u in range(30) for i in range(40) if (u + i) % 3]
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n" + "".join(f"{u},{i},{r}\n" for u, i, r in rows))
+    ds = load_ratings(path)
+    assert ds.users.raw_ids.dtype.kind in "OU"
+    model = create("bias").fit(ds)
+    loaded = load_bundle(save_bundle(Bundle.from_model(model, ds), tmp_path / "b")).model
+    assert np.load(tmp_path / "b" / "users.npy", allow_pickle=False).dtype.kind == "U"
+    a, b = model.recommend(["user-3", "user-17"], k=5), loaded.recommend(["user-3", "user-17"], k=5)
+    assert [list(x) for x in b.item_ids] == [list(x) for x in a.item_ids] and str(b.item_ids[0, 0]).startswith("tt")
+    np.testing.assert_array_equal(loaded.predict(["user-1"], ["tt0001001"]), model.predict(["user-1"], ["tt0001001"]))
+    with pytest.raises(UnknownUserError):
+        loaded.recommend(["nobody"])
+
+
+def test_from_model_refuses_other_movies(fitted, ml100k):
+    from movierec.errors import ConfigError
+
+    other = ml100k.subset(ml100k.user_idx < 5)
+    other = type(other)(other.name, other.users, type(other.items)(other.items.raw_ids[:-1]), other.user_idx[:0],
+                        other.item_idx[:0], other.rating[:0], other.timestamp[:0])
+    with pytest.raises(ConfigError, match="not the movies"):
+        Bundle.from_model(fitted["bias"], other)
+
+
+# -- verification -------------------------------------------------------------------
+def flip_byte(folder: Path) -> None:
+    path = folder / "state.safetensors"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def truncate(folder: Path) -> None:
+    path = folder / "items.npy"
+    path.write_bytes(path.read_bytes()[:-8])
+
+
+def drop_files_and_tamper(folder: Path) -> None:
+    # the old hole: without a file list, verification was skipped and a tampered state loaded
+    flip_byte(folder)
+    edit_manifest(folder, lambda m: m.pop("files"))
+
+
+def newer_minor(m: dict) -> None:
+    major, minor = movierec.__version__.split(".")[:2]
+    m["movierec_version"] = f"{major}.{int(minor) + 1}.0"
+
+
+def unlisted_required(folder: Path) -> None:
+    (folder / "catalog.parquet").unlink()
+    edit_manifest(folder, lambda m: m["files"].pop("catalog.parquet"))
+
+
+def traversal(folder: Path) -> None:
+    (folder.parent / "outside.txt").write_text("x")
+    edit_manifest(folder, lambda m: m["files"].__setitem__("../outside.txt", {"sha256": sha(folder.parent / "outside.txt"), "bytes": 1}))
+
+
+CORRUPTIONS = {
+    "flipped byte": (flip_byte, ["state.safetensors", "checksum"]),
+    "truncated": (truncate, ["items.npy", "truncated"]),
+    "missing file": (lambda f: (f / "users.npy").unlink(), ["users.npy is missing"]),
+    "extra file": (lambda f: (f / "notes.txt").write_text("hi"), ["does not list: notes.txt"]),
+    "extra folder": (lambda f: (f / "sub").mkdir(), ["does not list: sub"]),
+    "files deleted": (drop_files_and_tamper, ["no file list"]),
+    "files empty": (lambda f: edit_manifest(f, lambda m: m.__setitem__("files", {})), ["empty"]),
+    "files not a dict": (lambda f: edit_manifest(f, lambda m: m.__setitem__("files", ["state.safetensors"])), ["malformed"]),
+    "required not listed": (unlisted_required, ["does not list catalog.parquet"]),
+    "path traversal": (traversal, ["invalid file name"]),
+    "unknown format": (lambda f: edit_manifest(f, lambda m: m.__setitem__("format_version", 99)), ["format version 99"]),
+    "no format": (lambda f: edit_manifest(f, lambda m: m.pop("format_version")), ["no format_version"]),
+    "newer movierec": (lambda f: edit_manifest(f, newer_minor), ["newer"]),
+    "older movierec": (lambda f: edit_manifest(f, lambda m: m.__setitem__("movierec_version", "0.0.9")), ["0.0.9"]),
+    "no movierec version": (lambda f: edit_manifest(f, lambda m: m.pop("movierec_version")), ["which movierec"]),
+    "class outside": (lambda f: edit_manifest(f, lambda m: m.__setitem__("model_class", "os:system")), ["outside movierec"]),
+    "unknown class": (lambda f: edit_manifest(f, lambda m: m.__setitem__("model_class", "movierec.models.bias:Nope")),
+                      ["unknown model class"]),
+    "not a model class": (lambda f: edit_manifest(f, lambda m: m.__setitem__("model_class", "movierec.data.idmap:IdMap")),
+                          ["not a movierec model class"]),
+    "corrupt json": (lambda f: (f / "manifest.json").write_text('{"format_version": 2, '), ["not valid JSON"]),
+    "json list": (lambda f: (f / "manifest.json").write_text("[2]"), ["not a JSON object"]),
+    "no manifest": (lambda f: (f / "manifest.json").unlink(), ["no manifest.json"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS))
+def test_verification_refuses(case, saved):
+    corrupt, fragments = CORRUPTIONS[case]
+    corrupt(saved)
+    with pytest.raises(BundleError) as verified:
+        verify_bundle(saved)
+    one_sentence(verified.value, saved, *fragments)
+    with pytest.raises(BundleError) as loaded:
+        load_bundle(saved)
+    assert str(loaded.value) == str(verified.value)
+
+
+def test_patch_release_and_intact_bundle_accepted(saved):
+    assert verify_bundle(saved)["model_name"] == "bias" and is_bundle_dir(saved)
+    major, minor = movierec.__version__.split(".")[:2]
+    edit_manifest(saved, lambda m: m.__setitem__("movierec_version", f"{major}.{minor}.99"))
+    assert read_manifest(saved)["movierec_version"].endswith(".99")
+    assert load_bundle(saved).model.name == "bias"
+
+
+def test_no_folder(tmp_path):
+    with pytest.raises(BundleError) as exc:
+        load_bundle(tmp_path / "nowhere")
+    one_sentence(exc.value, tmp_path / "nowhere", "No model bundle folder")
+
+
+def test_state_not_matching_id_maps_refused(saved):
+    np.save(saved / "users.npy", np.arange(1, 11), allow_pickle=False)  # fewer users than the state
+    resign(saved)
+    verify_bundle(saved)  # consistent files: only loading can tell
+    with pytest.raises(BundleError) as exc:
+        load_bundle(saved)
+    one_sentence(exc.value, saved, "does not fit")
+
+
+@pytest.mark.parametrize("name,content", [("state.safetensors", b"not safetensors"), ("items.npy", b"garbage"),
+                                          ("catalog.parquet", b"PAR1 nope")])
+def test_unreadable_files_refused(saved, name, content):
+    (saved / name).write_bytes(content)
+    resign(saved)
+    with pytest.raises(BundleError) as exc:
+        load_bundle(saved)
+    one_sentence(exc.value, saved, name)
+
+
+def test_pickled_ids_refused(saved):
+    np.save(saved / "items.npy", np.array([object()] * 3, dtype=object), allow_pickle=True)
+    resign(saved)
+    with pytest.raises(BundleError, match="items.npy cannot be read"):
+        load_bundle(saved)
+
+
+# -- writing ------------------------------------------------------------------------
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def test_crash_mid_write_keeps_old_bundle(bias_bundle, saved, monkeypatch):
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(bundle_mod, "_write_catalog", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_bundle(bias_bundle, saved, overwrite=True)
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    assert leftovers(saved.parent) == []
+    assert load_bundle(saved).model.name == "bias"
+
+
+def test_unserialisable_state_keeps_old_bundle(fitted, small_split, saved):
+    from movierec.models.base import ModelState
+
+    model = create("pop").fit(small_split.train)
+    model.state_dict = lambda: ModelState(arrays={"model.bad": np.array(["a", "b"], dtype=object)})
+    with pytest.raises(BundleError, match="not numeric"):
+        save_bundle(Bundle.from_model(model, small_split.train), saved, overwrite=True)
+    assert load_bundle(saved).model.name == "bias" and leftovers(saved.parent) == []
+
+
+def test_overwrite_replaces_a_bundle_only(fitted, small_split, saved, tmp_path, monkeypatch):
+    pop = Bundle.from_model(fitted["pop"], small_split.train)
+    with pytest.raises(BundleError, match="already exists"):
+        save_bundle(pop, saved)
+    save_bundle(pop, saved, overwrite=True)
+    assert load_bundle(saved).model.name == "pop" and leftovers(tmp_path) == []
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(BundleError, match="is a file"):
+            save_bundle(pop, plain, overwrite=overwrite)
+    assert plain.read_text() == "keep me"
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    with pytest.raises(BundleError, match="not a movierec bundle"):
+        save_bundle(pop, folder, overwrite=True)
+    assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert load_bundle(save_bundle(pop, empty)).model.name == "pop"
+
+    work = tmp_path / "work"
+    save_bundle(pop, work)
+    monkeypatch.chdir(work)
+    for target in (".", "..", str(work)):
+        with pytest.raises(BundleError, match="working folder"):
+            save_bundle(pop, target, overwrite=True)
+    assert verify_bundle(work)["model_name"] == "pop"

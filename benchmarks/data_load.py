@@ -12,7 +12,10 @@ Seconds are wall-clock for the parse alone (imports excluded), CPU seconds inclu
 thread; peak RSS is the child process's ru_maxrss (imports included). Medians of --repeats.
 
     .venv/bin/python benchmarks/data_load.py              # 25M rows
-    .venv/bin/python benchmarks/data_load.py --rows 1000000 --repeats 3
+    .venv/bin/python benchmarks/data_load.py --rows 1000000 --repeats 3 --out /tmp/data_load.json
+
+Writes its figures to benchmarks/results/data_load.json (`--out` elsewhere), which
+`benchmarks/render.py` turns into BENCHMARKS.md's "Data loading" table.
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder for the generated file (default: $MOVIEREC_CACHE/bench or the temp folder)")
     parser.add_argument("--regenerate", action="store_true", help="generate the file again even if cached")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw figures to this JSON file")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default benchmarks/results/data_load.json)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -143,9 +148,14 @@ def main() -> None:
     ok_mem = med["movierec"]["peak_rss_gb"] < 3.0
     print(f"\ntarget: within 1.5x of pandas time ({'met' if ok_time else 'MISSED'}), "
           f"under 3 GB peak ({'met' if ok_mem else 'MISSED'})")
+    figures = {"rows": args.rows, "repeats": args.repeats, "file": str(path), "generate": gen,
+               "runs": results, "median": med}
     if args.json:
-        args.json.write_text(json.dumps({"rows": args.rows, "file": str(path), "generate": gen,
-                                         "runs": results, "median": med}, indent=2))
+        args.json.write_text(json.dumps(figures, indent=2))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from render import write_results
+
+    print(f"results: {write_results('data_load', figures, args.out)}")
 
 
 if __name__ == "__main__":

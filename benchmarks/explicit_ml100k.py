@@ -5,6 +5,7 @@ Run (from the repository root)::
     .venv/bin/python benchmarks/explicit_ml100k.py            # the full table (~15 min on 2 cores)
     .venv/bin/python benchmarks/explicit_ml100k.py --folds u1 # one fold
     .venv/bin/python benchmarks/explicit_ml100k.py --tune     # redo the validation selection first
+    .venv/bin/python benchmarks/explicit_ml100k.py --folds u1 --no-surprise --no-blend --out /tmp/x.json  # smoke
 
 Every algorithm is fitted on a fold's training file and scored on its test file, in the
 same run (`movierec.experiments.evaluate_ratings`). No hyperparameter is ever chosen on a
@@ -20,6 +21,11 @@ The blend refits each base model on the whole training fold with the base's own
 hyperparameters; those refitted bases are exactly what `movierec` fits for the base
 names alone (same class, parameters and seed), so their test RMSE is reported as the
 base model's row and their refit time as its fit time, instead of fitting them twice.
+
+The tuned `mf` configuration (`configs/tuned/ml-100k/ml100k-folds/mf.json`, chosen on
+validation inside u1.base) is scored on the same folds too, apart from the table.
+Everything is written to benchmarks/results/explicit_ml100k.json (`--out` elsewhere), which
+`benchmarks/render.py` turns into BENCHMARKS.md's table and README's headline figures.
 """
 
 from __future__ import annotations
@@ -39,9 +45,23 @@ from movierec.data import load_movielens  # noqa: E402
 from movierec.evaluation.metrics import mae, rmse  # noqa: E402
 from movierec.evaluation.protocols import build_splits  # noqa: E402
 from movierec.evaluation.runner import evaluate_ratings as score_ratings  # noqa: E402
-from movierec.experiments import build_model, evaluate_ratings, tune as tune_model, tuning_split  # noqa: E402
+from movierec.experiments import TunedConfig, build_model, evaluate_ratings, tune as tune_model, tuning_split  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render import ROOT, write_results  # noqa: E402
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
+TUNED_MF = Path("configs/tuned/ml-100k/ml100k-folds/mf.json")
+
+
+def summarize(per: dict[str, dict], folds: list[str]) -> dict:
+    """Means over the folds of one algorithm's per-fold {rmse, mae, fit_s}, plus its per-fold RMSE."""
+    done = [f for f in folds if f in per]
+    fits = [per[f]["fit_s"] for f in done]
+    return {"rmse": float(np.mean([per[f]["rmse"] for f in done])),
+            "mae": float(np.mean([per[f]["mae"] for f in done])),
+            "fit_s": float(np.mean(fits)), "fit_s_median": float(np.median(fits)),
+            "folds": {f: float(per[f]["rmse"]) for f in done}}
 
 
 def blend_rows(model) -> dict[str, dict]:
@@ -107,7 +127,13 @@ def main(argv=None) -> int:
     parser.add_argument("--no-surprise", action="store_true", help="skip the scikit-surprise peers")
     parser.add_argument("--tune", action="store_true", help="re-select hyperparameters on u1-train validation")
     parser.add_argument("--trials", type=int, default=20, help="tuning trials per model (with --tune)")
+    parser.add_argument("--no-blend", action="store_true", help="skip the blend and its bases (quick runs)")
+    parser.add_argument("--tuned-mf", type=Path, default=TUNED_MF,
+                        help="tuned mf config scored on the same folds (relative to the repository root)")
+    parser.add_argument("--no-tuned-mf", action="store_true", help="skip the tuned mf config")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default benchmarks/results/explicit_ml100k.json)")
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -126,6 +152,9 @@ def main(argv=None) -> int:
 
     folds = [f.strip() for f in args.folds.split(",") if f.strip()]
     results: dict[str, dict[str, dict]] = {}
+    tuned_mf: dict[str, dict] = {}
+    tuned_path = args.tuned_mf if args.tuned_mf.is_absolute() else ROOT / args.tuned_mf
+    tuned_cfg = None if args.no_tuned_mf or not tuned_path.is_file() else TunedConfig.load(tuned_path)
 
     def record(name: str, fold: str, values: dict) -> None:
         results.setdefault(name, {})[fold] = values
@@ -139,16 +168,21 @@ def main(argv=None) -> int:
         for name in ("global-mean", "bias", "mf", "item-knn"):
             row = evaluate_ratings(name, split, params=base_params.get(name, {}), seed=None).folds[0]
             record(name, fold, {"rmse": row["rmse"], "mae": row["mae"], "fit_s": row["fit_seconds"]})
-        start = time.perf_counter()
-        blend = build_model("blend", {"models": blend_bases}).fit(train)
-        fit_s = time.perf_counter() - start
-        r, m = score(blend, test)
-        rows = blend_rows(blend)
-        for name, row in rows.items():
-            br, bm = score(row["model"], test)
-            record(name, fold, {"rmse": br, "mae": bm, "fit_s": row["fit_s"]})
-        record("blend", fold, {"rmse": r, "mae": m, "fit_s": fit_s,
-                               "weights": blend.coef_.tolist(), "validation": blend.validation_rmse_})
+        if tuned_cfg is not None:
+            row = evaluate_ratings("mf", split, params=tuned_cfg.params, seed=None).folds[0]
+            tuned_mf[fold] = {"rmse": row["rmse"], "mae": row["mae"], "fit_s": row["fit_seconds"]}
+            log(f"  {fold} {'mf (tuned config)':24s} RMSE {row['rmse']:.4f}  fit {row['fit_seconds']:.1f}s")
+        if not args.no_blend:
+            start = time.perf_counter()
+            blend = build_model("blend", {"models": blend_bases}).fit(train)
+            fit_s = time.perf_counter() - start
+            r, m = score(blend, test)
+            rows = blend_rows(blend)
+            for name, row in rows.items():
+                br, bm = score(row["model"], test)
+                record(name, fold, {"rmse": br, "mae": bm, "fit_s": row["fit_s"]})
+            record("blend", fold, {"rmse": r, "mae": m, "fit_s": fit_s,
+                                   "weights": blend.coef_.tolist(), "validation": blend.validation_rmse_})
         if not args.no_surprise:
             for name, values in run_surprise(train, test).items():
                 record(name, fold, values)
@@ -166,6 +200,12 @@ def main(argv=None) -> int:
         print(f"| {name} | {mean['rmse']:.4f} | {mean['mae']:.4f} | {mean['fit_s']:.1f} | {cells} |")
     if args.json:
         args.json.write_text(json.dumps({"folds": folds, "base_params": base_params, "results": results}, indent=2))
+    figures = {"folds": folds, "order": names, "summary": {n: summarize(results[n], folds) for n in names},
+               "results": results, "base_params": base_params, "tuned": {}}
+    if tuned_mf:
+        figures["tuned"]["mf"] = {**summarize(tuned_mf, folds), "config": str(args.tuned_mf),
+                                  "params": tuned_cfg.params, "per_fold": tuned_mf}
+    log(f"results: {write_results('explicit_ml100k', figures, args.out)}")
     return 0
 
 

@@ -5,13 +5,21 @@ rating >= 4). Models are fitted on train + validation (`Split.train_full()`); ou
 early-stop on an internal holdout of it, then refit. NDCG@10 ranks every movie, training
 items excluded.
 
-Run: .venv/bin/python benchmarks/neural_ranking.py [--models neumf,mf-rank,...]
+The epochs column is the epoch count each PyTorch model kept (`best_epoch_`: the best
+early-stopping epoch, which the refit then trains for); empty for the other models.
+
+Writes its figures to benchmarks/results/neural_ranking.json (`--out` elsewhere), which
+`benchmarks/render.py` turns into BENCHMARKS.md's "NeuMF vs dot product" table.
+
+Run: .venv/bin/python benchmarks/neural_ranking.py [--models neumf,mf-rank,...] [--epochs N] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 from movierec.data import load_movielens
 from movierec.data.split import leave_last_k_split
@@ -20,34 +28,58 @@ from movierec.experiments import build_model
 from movierec.experiments.train import history_summary
 from movierec.models import available
 
-PROTOCOLS = [("leave-last-1", 1, None), ("last-20% (rating>=4)", 0.2, 4.0)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render import write_results  # noqa: E402
+
+PROTOCOLS = [("leave-last-1", 1, None), ("last-20%, rating>=4 relevant", 0.2, 4.0)]
 DEFAULT_MODELS = ["pop", "ease", "als", "bpr", "mf-rank", "mf-rank-bpr", "neumf"]
+NEURAL = ("mf-rank", "neumf")
 
 
-def make(name: str):
+def make(name: str, epochs: int | None = None):
+    extra = {"epochs": epochs} if epochs is not None else {}
     if name == "mf-rank-bpr":
-        return build_model("mf-rank", {"loss": "bpr", "n_neg": 4, "lr": 0.005, "reg": 1e-3}, seed=42)
-    return build_model(name, seed=42 if name in ("mf-rank", "neumf") else None)
+        return build_model("mf-rank", {"loss": "bpr", "n_neg": 4, "lr": 0.005, "reg": 1e-3, **extra}, seed=42)
+    if name in NEURAL:
+        return build_model(name, extra or None, seed=42)
+    return build_model(name, seed=None)
 
 
-def main() -> None:
+def epochs_of(model) -> tuple[int | None, int | None]:
+    """(epochs kept, epochs run by early stopping) of a fitted model; (None, None) without training epochs."""
+    summary = history_summary(model)
+    best = getattr(model, "best_epoch_", None)
+    best = summary.get("best_epoch") if best is None else best
+    return (None if best is None else int(best)), summary.get("epochs_run")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
-    args = parser.parse_args()
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="maximum epochs of the PyTorch models (default: their own; small for a quick run)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default benchmarks/results/neural_ranking.json)")
+    args = parser.parse_args(argv)
     names = [n for n in args.models.split(",") if n in available() or n == "mf-rank-bpr"]
     ds = load_movielens("ml-100k")
-    print(f"{'protocol':24s} {'model':12s} {'NDCG@10':>8s} {'fit wall s':>10s} {'fit cpu s':>9s} {'epochs':>6s}")
+    rows = []
+    print(f"{'protocol':30s} {'model':12s} {'NDCG@10':>8s} {'fit wall s':>10s} {'fit cpu s':>9s} {'epochs':>6s}")
     for label, k, threshold in PROTOCOLS:
         split = leave_last_k_split(ds, k)
         train = split.train_full()
         for name in names:
-            model = make(name)
+            model = make(name, args.epochs)
             wall, cpu = time.perf_counter(), time.process_time()
             model.fit(train)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             ndcg = evaluate_ranking(model, train, split.test, ks=(10,), relevance_threshold=threshold).summary["ndcg@10"]
-            epochs = history_summary(model).get("best_epoch")
-            print(f"{label:24s} {name:12s} {ndcg:8.4f} {wall:10.1f} {cpu:9.1f} {epochs if epochs else '':>6}", flush=True)
+            epochs, epochs_run = epochs_of(model)
+            rows.append({"protocol": label, "model": name, "ndcg@10": float(ndcg), "fit_s": wall, "fit_cpu_s": cpu,
+                         "epochs": epochs, "epochs_run": epochs_run})
+            shown = "" if epochs is None else epochs
+            print(f"{label:30s} {name:12s} {ndcg:8.4f} {wall:10.1f} {cpu:9.1f} {shown:>6}", flush=True)
+    print(f"results: {write_results('neural_ranking', {'seed': 42, 'epochs': args.epochs, 'rows': rows}, args.out)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job on MovieLens 100K:
-# fetch + verify, describe, evaluate against baselines, train, recommend, similar movies.
+# fetch + verify, describe, evaluate against baselines, compare rankers, train the strongest,
+# recommend (for a known user and for a new person), similar movies, teaching plots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
@@ -13,24 +14,33 @@ echo "== 1. Fetch and verify MovieLens 100K"
 $MR data fetch ml-100k
 
 echo "== 2. Describe it (plots in $OUT/plots)"
-$MR data describe ml-100k --plots "$OUT/plots"
+$MR data describe --dataset ml-100k --plots "$OUT/plots"
 
 echo "== 3. Rating prediction on the canonical folds u1..u5: baselines vs BiasedMF"
 for model in global-mean bias mf; do
   $MR evaluate --dataset ml-100k --model "$model" --protocol ml100k-folds
 done
 
-echo "== 4. Top-10 ranking, per-user temporal last-20% split (tuned configs from configs/tuned/ml-100k/last20)"
+echo "== 4. Top-10 ranking, leave-last protocol: each user's last 20% held out (tuned configs from configs/tuned/ml-100k/last20)"
 $MR compare --dataset ml-100k --protocol leave-last --holdout 0.2 --models random,pop,mf,als,ease,seq-ease -k 10,20 --out "$OUT/compare"
 
-echo "== 5. Train BiasedMF on all of ML-100K (model folder: $OUT/mf; also a version in the registry $OUT/registry)"
-$MR train --dataset ml-100k --model mf --out "$OUT/mf" --registry "$OUT/registry"
+echo "== 5. Train SeqEASE, step 4's strongest ranker, on all of ML-100K with its tuned config"
+echo "      (model folder: $OUT/seq-ease; also a version in the registry $OUT/registry)"
+$MR train --dataset ml-100k --model seq-ease --config configs/tuned/ml-100k/last20/seq-ease.json \
+  --out "$OUT/seq-ease" --registry "$OUT/registry"
 $MR models list --registry "$OUT/registry"
 
-echo "== 6. Pictures: learning curve and t-SNE map of the movie embeddings ($OUT)"
+echo "== 6. Recommendations for user 42 (from the registry's current seq-ease; movies with 20+ ratings only),"
+echo "      and the movies most like Star Wars (movie 50)"
+$MR recommend --registry "$OUT/registry" --name seq-ease --user 42 -k 10 --min-ratings 20
+$MR similar --model-dir "$OUT/seq-ease" --movie 50 -k 10
+
+echo "== 7. Cold start: a new person who liked Star Wars, Empire Strikes Back and Return of the Jedi,"
+echo "      and one who liked Toy Story, The Lion King, Aladdin and Beauty and the Beast (no retraining)"
+$MR recommend --model-dir "$OUT/seq-ease" --liked 50,172,181 -k 10 --min-ratings 20
+$MR recommend --model-dir "$OUT/seq-ease" --liked 1,71,95,588 -k 10 --min-ratings 20
+
+echo "== 8. Teaching pictures from BiasedMF ($OUT/mf): learning curve and t-SNE map of its movie embeddings"
+$MR train --dataset ml-100k --model mf --out "$OUT/mf"
 $MR plot learning-curve --model-dir "$OUT/mf" --out "$OUT/learning_curve.png"
 $MR plot tsne --model-dir "$OUT/mf" --out "$OUT/tsne.png"
-
-echo "== 7. Recommendations for user 42 (from the registry's current mf), and the movies most like Star Wars (movie 50)"
-$MR recommend --registry "$OUT/registry" --name mf --user 42 -k 10
-$MR similar --model-dir "$OUT/mf" --movie 50 -k 10

@@ -196,7 +196,27 @@ def traversal(folder: Path) -> None:
     edit_manifest(folder, lambda m: m["files"].__setitem__("../outside.txt", {"sha256": sha(folder.parent / "outside.txt"), "bytes": 1}))
 
 
+def symlinked(folder: Path) -> None:
+    # the same bytes (checksum intact), but through a link that could point anywhere
+    target = folder.parent / "users-elsewhere.npy"
+    target.write_bytes((folder / "users.npy").read_bytes())
+    (folder / "users.npy").unlink()
+    (folder / "users.npy").symlink_to(target)
+
+
+def rewrite_ids(folder: Path, change) -> None:
+    np.save(folder / "items.npy", change(np.load(folder / "items.npy")))
+    resign(folder)
+
+
 CORRUPTIONS = {
+    "symlinked file": (symlinked, ["users.npy is not a regular file"]),
+    "malformed entry": (lambda f: edit_manifest(f, lambda m: m["files"].__setitem__("users.npy", {"sha256": 5, "bytes": 1})),
+                        ["malformed entry for users.npy"]),
+    "backslash name": (lambda f: edit_manifest(f, lambda m: m["files"].__setitem__("a\\b", {"sha256": "0", "bytes": 1})),
+                       ["invalid file name"]),
+    "class without module": (lambda f: edit_manifest(f, lambda m: m.__setitem__("model_class", "movierec.models.bias.BiasOnly")),
+                             ["names no valid model class"]),
     "flipped byte": (flip_byte, ["state.safetensors", "checksum"]),
     "truncated": (truncate, ["items.npy", "truncated"]),
     "missing file": (lambda f: (f / "users.npy").unlink(), ["users.npy is missing"]),
@@ -221,6 +241,18 @@ CORRUPTIONS = {
     "json list": (lambda f: (f / "manifest.json").write_text("[2]"), ["not a JSON object"]),
     "no manifest": (lambda f: (f / "manifest.json").unlink(), ["no manifest.json"]),
 }
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda ids: ids.reshape(1, -1), "items.npy does not hold a list of IDs"),
+    (lambda ids: ids[::-1].copy(), "items.npy holds repeated or unsorted IDs"),
+])
+def test_loading_refuses_bad_id_lists(change, fragment, saved):
+    """Intact checksums (re-signed) but ID lists a bundle never writes."""
+    rewrite_ids(saved, change)
+    with pytest.raises(BundleError) as loaded:
+        load_bundle(saved)
+    one_sentence(loaded.value, saved, fragment)
 
 
 @pytest.mark.parametrize("case", list(CORRUPTIONS))

@@ -30,16 +30,11 @@ def test_declared_capabilities_and_search_space():
     assert GlobalMean.search_space == {}
 
 
-def test_rmse_bands_and_state_round_trip(small_split):
+def test_rmse_bands(small_split):
+    """(The state round trip of both is the contract's.)"""
     train, test = small_split.train, small_split.test
     for cls, band in ((GlobalMean, 1.25), (BiasOnly, 1.0)):
-        model = cls().fit(train)
-        assert _rmse(model, test) <= band
-        loaded = cls().load_state_dict(model.state_dict(), model.users_, model.items_)
-        users = train.users.raw(np.arange(10))
-        np.testing.assert_array_equal(loaded.score(users), model.score(users))
-        tu, ti = test.users.raw(test.user_idx[:200]), test.items.raw(test.item_idx[:200])
-        np.testing.assert_array_equal(loaded.predict(tu, ti), model.predict(tu, ti))
+        assert _rmse(cls().fit(train), test) <= band
 
 
 def test_global_mean_predicts_the_mean(small_split):

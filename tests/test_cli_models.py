@@ -232,7 +232,7 @@ def test_console_script_unknown_user(model_dir, tmp_path):
     proc = subprocess.run([str(SCRIPT), "recommend", "--model-dir", str(model_dir), "--user", "999999"],
                           capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == "error: Unknown user ID: 999999."
+    assert proc.stderr.strip().startswith("error: Unknown user ID: 999999 (not one of the 943 users")
 
 
 @pytest.mark.parametrize("model", ["ease", "seq-ease", "mf-rank"])
@@ -254,3 +254,68 @@ def test_tune_leave_last_writes_config_compare_reads(ratings_files, tmp_path):
     assert saved["protocol"] == "last20" and saved["dataset"] == "all"
     assert set(saved["params"]) == {"regularization"} and 0 < saved["validation"]["ndcg@10"] <= 1
     assert data["out"] == str(out)
+
+
+# -- progress: bars on a terminal only, never on stdout ---------------------------------
+BAR = "━"  # rich's bar
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch):
+    args = ["evaluate", "--model", "bias", "--dataset", "ml-100k", "--protocol", "ml100k-folds", "--json"]
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    plain = runner.invoke(app, args)  # CliRunner's stderr is not a terminal
+    assert plain.exit_code == 0 and BAR not in plain.stderr and "\x1b[" not in plain.stderr
+    assert plain.stderr.count("fitting bias on") == 5  # a plain line per fold instead
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich (and so movierec) now sees a terminal
+    bar = runner.invoke(app, args)
+    assert bar.exit_code == 0 and BAR in bar.stderr and "evaluating" in bar.stderr
+    assert json.loads(bar.stdout)["rmse"] == json.loads(plain.stdout)["rmse"]  # stdout: the JSON only
+    quiet = runner.invoke(app, [*args, "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == "" and json.loads(quiet.stdout)["rmse"] == json.loads(plain.stdout)["rmse"]
+
+
+def test_torch_epoch_bar_on_a_terminal_only(monkeypatch):
+    args = ["evaluate", "--model", "mf", "--dataset", "ml-100k", "--protocol", "random", *QUICK, "--json"]
+    plain = runner.invoke(app, args)
+    assert plain.exit_code == 0 and "epoch" not in plain.stderr
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    bar = runner.invoke(app, args)
+    assert bar.exit_code == 0 and "epoch" in bar.stderr  # the model's per-epoch bar (its `progress` option)
+    doc, ref = json.loads(bar.stdout), json.loads(plain.stdout)
+    assert doc["rmse"] == ref["rmse"] and doc["params"]["progress"] is False  # results never depend on the terminal
+    quiet = runner.invoke(app, [*args, "--quiet"])
+    assert "epoch" not in quiet.stderr and quiet.stderr == ""
+
+
+def test_tune_and_compare_bars(monkeypatch, ratings_files, tmp_path):
+    path = str(ratings_files / "all.csv")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    tune = runner.invoke(app, ["tune", "--model", "bias", "--data", path, "--trials", "2", "--out",
+                               str(tmp_path / "b.json"), "--json"])
+    assert tune.exit_code == 0 and BAR in tune.stderr and "trial 0: validation" in tune.stderr
+    json.loads(tune.stdout)
+    comp = runner.invoke(app, ["compare", "--data", path, "--models", "random,pop", "--json"])
+    assert comp.exit_code == 0 and BAR in comp.stderr and "compare" in comp.stderr
+    json.loads(comp.stdout)
+    monkeypatch.delenv("TTY_COMPATIBLE")
+    lines = runner.invoke(app, ["compare", "--data", path, "--models", "random,pop", "--json"])
+    assert BAR not in lines.stderr and "fitting pop" in lines.stderr
+    for quiet in (runner.invoke(app, ["compare", "--data", path, "--models", "pop", "--json", "-q"]),
+                  runner.invoke(app, ["tune", "--model", "bias", "--data", path, "--trials", "1", "--out",
+                                      str(tmp_path / "q.json"), "--json", "--quiet"])):
+        assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_train_refuses_a_registry_that_is_a_file_before_loading_or_training(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    import movierec.cli.models as cli_models
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data was loaded before the registry was checked")
+
+    monkeypatch.setattr(cli_models, "load_dataset", no_loading)
+    result = invoke("train", "--dataset", "ml-100k", "--model", "pop", "--registry", str(afile))
+    assert isinstance(result.exception, BundleError)  # RegistryError; main() prints it as one sentence
+    assert "is a file, not a model registry folder" in str(result.exception)
+    assert afile.read_text() == "x"

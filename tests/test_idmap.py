@@ -158,6 +158,9 @@ def test_from_values_edge_cases_match_pandas():
         np.array([0, 5, 0, 3]),
         np.array([-7, 10**12, -7, 3]),
         np.array([2**40, 2**40 + 2, 2**40]),
+        # the widest span the presence table takes, starting at 1 (shifted by the minimum)
+        np.array([1, 2**20, 1]),
+        np.array([5, 2**20 + 4]),
     ]
     for values in cases:
         idmap, codes = IdMap.from_values(values)
@@ -165,3 +168,13 @@ def test_from_values_edge_cases_match_pandas():
         assert codes.tolist() == ref_codes.tolist(), values
         assert idmap.raw_ids.tolist() == ref_uniques.tolist(), values
         assert idmap.lookup(values).tolist() == codes.tolist()
+
+
+def test_unknown_text_ids_are_quoted_as_given():
+    """A text ID is shown quoted and as typed (never the "nan" a numeric map coerces it to)."""
+    with pytest.raises(UnknownIdError) as info:
+        IdMap(np.array(["a", "b"], dtype=object)).lookup(["zz"])
+    assert str(info.value) == "Unknown id ID: 'zz'."
+    with pytest.raises(UnknownIdError) as info:
+        IdMap([1, 2]).lookup(np.array(["x", "7"], dtype=object))
+    assert str(info.value) == "Unknown id IDs: 'x', '7'."

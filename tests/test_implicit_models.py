@@ -1,5 +1,9 @@
-"""The implicit-feedback models (ALS, BPR, EASE, SeqEASE): ranking, embeddings, similar
-movies, cold start (fold-in) and quality, on real ML-100K."""
+"""The implicit-feedback models (ALS, BPR, EASE, SeqEASE): their own promises about
+embeddings, similar movies, cold start (fold-in) and quality, on real ML-100K.
+
+The generic contract (unfitted errors, k and seen movies, unknown IDs, state round trip,
+determinism, embeddings ranking as recommend, capability errors) runs over every model in
+tests/test_contract.py (`movierec.testing.contract`)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import numpy as np
 import pytest
 
 from movierec.data.split import leave_last_k_split
-from movierec.errors import CapabilityError, ConfigError, NotFittedError, UnknownItemError, UnknownUserError
+from movierec.errors import ConfigError
 from movierec.evaluation.runner import evaluate_ranking
 from movierec.models.registry import create, get_class
 from movierec.models.seq_ease import positions_from_end
@@ -68,56 +72,6 @@ def _history_in_time_order(train, u) -> np.ndarray:
     return train.items.raw(train.item_idx[mine[np.argsort(-pos[mine], kind="stable")]])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_unfitted_raises(name):
-    with pytest.raises(NotFittedError):
-        create(name).recommend([1])
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_k_and_exclude_seen(name, fitted, train):
-    model = fitted[name]
-    users = train.users.raw(np.arange(5))
-    recs = model.recommend(users, k=7)
-    assert recs.item_ids.shape == (5, 7)
-    assert np.all(np.diff(recs.scores, axis=1) <= 0)
-    seen = train.to_csr("ones")
-    for row in range(5):
-        assert not set(train.items.raw(seen[row].indices).tolist()) & set(recs.item_ids[row].tolist())
-        assert len(set(recs.item_ids[row].tolist())) == 7
-    # without exclusion the list is the plain top-7 of the scores, seen movies included
-    top_all = model.recommend(users, k=7, exclude_seen=False)
-    best = np.argsort(-model.score(users), axis=1, kind="stable")[:, :7]
-    np.testing.assert_array_equal(np.sort(top_all.item_ids, axis=1), np.sort(train.items.raw(best), axis=1))
-    assert any(seen[row, model.item_index(top_all.item_ids[row])].sum() > 0 for row in range(5))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_unknown_user_and_movie(name, fitted):
-    with pytest.raises(UnknownUserError):
-        fitted[name].recommend([10**9], k=5)
-    with pytest.raises(UnknownItemError):
-        fitted[name].fold_in([10**9])
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_state_round_trip_identical_scores(name, fitted, train):
-    model = fitted[name]
-    loaded = create(name, **FAST[name]).load_state_dict(model.state_dict(), model.users_, model.items_)
-    users = train.users.raw(np.arange(10))
-    np.testing.assert_array_equal(loaded.score(users), model.score(users))
-    np.testing.assert_array_equal(loaded.recommend(users, k=10).item_ids, model.recommend(users, k=10).item_ids)
-    items = train.items.raw([0, 5, 9])
-    np.testing.assert_array_equal(loaded.fold_in(items).scores, model.fold_in(items).scores)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_model(name, train, fitted):
-    again = create(name, **FAST[name]).fit(train)
-    users = train.users.raw(np.arange(20))
-    np.testing.assert_array_equal(again.score(users), fitted[name].score(users))
-
-
 def test_search_spaces_as_the_tuner_sampled_them():
     """Same names, ranges, log flags and order as the former suggest_params."""
     assert list(get_class("als").search_space.items()) == [
@@ -143,22 +97,6 @@ def test_no_blas_thread_warning(train):
         create("bpr", factors=8, iterations=2).fit(train)
 
 
-@pytest.mark.parametrize("name", ["als", "bpr"])
-def test_embeddings_reproduce_the_ranking(name, fitted, train):
-    """For every user of the slice, the top-10 of users @ items.T (seen excluded) is
-    `recommend`'s top-10."""
-    model = fitted[name]
-    emb = model.embeddings()
-    assert emb.users.shape[0] == train.n_users and emb.items.shape[0] == train.n_items
-    active = train.active_users()
-    scores = emb.users[active] @ emb.items.T
-    seen = train.to_csr("ones")[active].toarray() > 0
-    scores[seen] = -np.inf
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-    recs = model.recommend(train.users.raw(active), k=10)
-    np.testing.assert_array_equal(recs.item_ids, train.items.raw(top))
-
-
 def test_bpr_embedding_layout_and_similarity_vectors(fitted, train):
     """implicit's bias column: user side all ones, item side the bias; similar movies
     compare the pure factors (cosine), never the popularity column."""
@@ -181,15 +119,6 @@ def test_als_orientation_and_similar_items(fitted, train):
     q = train.items.raw([0])
     sims = als.similar_items(q, k=5)
     assert sims.item_ids.shape == (1, 5) and q[0] not in sims.items_of(0)
-
-
-def test_capability_errors(fitted, train):
-    items = train.items.raw([0, 1])
-    for name in ("ease", "seq-ease"):
-        with pytest.raises(CapabilityError):
-            fitted[name].embeddings()
-    with pytest.raises(CapabilityError):
-        fitted["ease"].predict(train.users.raw([0]), items[:1])
 
 
 def test_bad_params(train):

@@ -33,15 +33,11 @@ def test_registered_names():
         assert get_class(name).predicts_ratings
 
 
-def _check_quality_and_state(model, split, max_rmse: float, atol: float = 0.0):
-    """Test RMSE within the band; a state round trip gives the same scores and predictions."""
-    assert evaluate_ratings(model, split.test)["rmse"] <= max_rmse
-    loaded = type(model)(**model.get_params()).load_state_dict(model.state_dict(), model.users_, model.items_)
-    users = split.train.users.raw(np.arange(8))
-    np.testing.assert_allclose(loaded.score(users), model.score(users), atol=atol, rtol=0)
-    tu, ti = split.test.users.raw(split.test.user_idx[:500]), split.test.items.raw(split.test.item_idx[:500])
-    np.testing.assert_allclose(loaded.predict(tu, ti), model.predict(tu, ti), atol=atol, rtol=0)
-    return loaded
+def _check_quality(model, split, max_rmse: float) -> float:
+    """Test RMSE within the band (the state round trip is the contract's); returns it."""
+    rmse = evaluate_ratings(model, split.test)["rmse"]
+    assert rmse <= max_rmse
+    return rmse
 
 
 def _own_ratings_overlap(model, train, n_users: int = 30) -> float:
@@ -57,9 +53,9 @@ def _own_ratings_overlap(model, train, n_users: int = 30) -> float:
     return float(np.mean(overlaps))
 
 
-def test_autorec_quality_and_state(u1):
+def test_autorec_quality(u1):
     model = AutoRec(**SMALL_AUTOREC).fit(u1.train)
-    _check_quality_and_state(model, u1, max_rmse=0.95)
+    _check_quality(model, u1, max_rmse=0.95)
     assert 1 <= model.best_epoch_ <= SMALL_AUTOREC["epochs"]
 
 
@@ -68,8 +64,8 @@ def bpmf_u1(u1):
     return BayesianMF(**SMALL_BPMF).fit(u1.train)
 
 
-def test_bpmf_quality_and_state(bpmf_u1, u1):
-    _check_quality_and_state(bpmf_u1, u1, max_rmse=0.93)
+def test_bpmf_quality(bpmf_u1, u1):
+    _check_quality(bpmf_u1, u1, max_rmse=0.93)
     assert bpmf_u1.item_embeddings_.shape == (u1.train.n_items, SMALL_BPMF["dim"])
     with pytest.raises(CapabilityError):
         bpmf_u1.embeddings()  # sample average, clipped: no exact dot product (see the module)
@@ -103,8 +99,8 @@ def knn_u1(u1):
     return ItemKNN(k=30).fit(u1.train)
 
 
-def test_item_knn_quality_and_state(knn_u1, u1):
-    _check_quality_and_state(knn_u1, u1, max_rmse=0.95)
+def test_item_knn_quality(knn_u1, u1):
+    _check_quality(knn_u1, u1, max_rmse=0.95)
 
 
 def test_item_knn_fold_in_is_the_trained_prediction(knn_u1, u1):
@@ -140,19 +136,29 @@ def test_item_knn_similar_items_are_the_stored_neighbours(knn_u1, u1):
 
 
 def test_blend_quality_weights_and_state(u1):
+    """The ridge weights are fitted on a share of the training ratings the bases did not
+    see; the claim that matters is generalisation, so it is measured on u1.test, which the
+    blend never saw: the blend beats each of its own (refitted) bases there by a margin.
+    Measured: blend .9133, bpmf .9160, item-knn .9372 (weights .71 / .36). Fitting the
+    weights on ratings the bases were trained on (the stacking leak) gives .9725 on u1.test
+    while its in-sample "validation" RMSE (.62) still beats both bases there, which is why
+    `validation_rmse_` proves nothing about generalisation."""
     bases = [["bpmf", SMALL_BPMF], ["item-knn", {"k": 30}]]
     model = Blend(models=bases, seed=0).fit(u1.train)
-    loaded = _check_quality_and_state(model, u1, max_rmse=0.93)
-    assert [type(b) for b in loaded.bases_] == [BayesianMF, ItemKNN]
-    assert loaded.validation_rmse_ == model.validation_rmse_
-    # weights fitted on held-out training ratings; the blend beats each base there
-    val = model.validation_rmse_
-    assert val["blend"] <= min(val["bpmf"], val["item-knn"]) + 1e-9
+    blend_rmse = _check_quality(model, u1, max_rmse=0.93)
+    base_rmse = {name: evaluate_ratings(base, u1.test)["rmse"] for (name, _), base in zip(bases, model.bases_)}
+    assert blend_rmse < min(base_rmse.values()) - 0.001, (blend_rmse, base_rmse)
+    # the weights used both bases
+    assert np.all(np.abs(model.coef_[:2]) > 0.05), model.coef_
     assert [type(b) for b in model.bases_] == [BayesianMF, ItemKNN]
     # refitted bases are plain models fitted on all training data
     direct = BayesianMF(**SMALL_BPMF).fit(u1.train)
     users = u1.train.users.raw(np.arange(5))
     np.testing.assert_allclose(model.bases_[0].score(users), direct.score(users), atol=1e-6)
+    # the blend's own metadata travels with its state (scores are the contract's check)
+    loaded = Blend(**model.get_params()).load_state_dict(model.state_dict(), model.users_, model.items_)
+    assert [type(b) for b in loaded.bases_] == [BayesianMF, ItemKNN]
+    assert loaded.validation_rmse_ == model.validation_rmse_ and set(model.validation_rmse_) == {"bpmf", "item-knn", "blend"}
     with pytest.raises(CapabilityError):
         model.fold_in([50, 172])
     with pytest.raises(CapabilityError):

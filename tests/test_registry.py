@@ -182,3 +182,19 @@ def test_version_numbers_never_reused(reg):
     assert reg.current("bias") is None
     bundle = reg.load("bias", "2")
     assert reg.add(bundle).version == "4"
+
+
+def test_a_file_where_the_registry_or_its_name_folder_should_be_is_refused_before_any_work(tmp_path):
+    from movierec.artifacts import ModelRegistry
+    from movierec.errors import RegistryError
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a registry")
+    with pytest.raises(RegistryError, match="is a file, not a model registry folder"):
+        ModelRegistry(afile).check_writable("ease")
+    root = tmp_path / "reg"
+    root.mkdir()
+    (root / "ease").write_text("in the way")
+    with pytest.raises(RegistryError, match="cannot keep versions of 'ease'"):
+        ModelRegistry(root).check_writable("ease")
+    ModelRegistry(tmp_path / "new").check_writable("ease")  # a registry that does not exist yet is fine

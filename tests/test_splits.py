@@ -12,6 +12,8 @@ from movierec.data.movielens import build_dataset
 from movierec.data.readers import RatingsTable
 from movierec.data.split import (
     Split,
+    carve_validation,
+    concat,
     drop_unseen,
     files_split,
     kfold_splits,
@@ -311,6 +313,10 @@ def test_ml100k_u1(ml100k):
     assert (split.train.n_ratings, split.test.n_ratings) == (80_000, 20_000)
     assert split.train.users is ml100k.users and split.test.items is ml100k.items
     assert split.info == {"protocol": "ml100k-folds", "fold": "u1"}
+    assert (split.train.name, split.test.name) == (f"{ml100k.name}:u1:train", f"{ml100k.name}:u1:test")
+    ml100k.to_csr("rating")  # cached on the full dataset: the fold parts must not reuse it
+    assert split.train.to_csr("rating").nnz == 80_000 and ml100k_fold(ml100k, "u1").test.to_csr("rating").nnz == 20_000
+    assert split.train.has_timestamps and split.test.has_timestamps and split.test.rating.dtype == np.float32
     assert split.train.user_idx.dtype == np.int32 and split.test.timestamp.dtype == np.int64
     # the first line of u1.test is "1 6 5 887431973"
     first = (split.test.users.raw(split.test.user_idx[0]), split.test.items.raw(split.test.item_idx[0]))
@@ -346,6 +352,9 @@ def test_files_split_shares_idmaps(tmp_path):
     train.write_text("user,item,rating,timestamp\n1,10,4,1\n1,20,3,2\n2,10,5,3\n")
     test.write_text("user,item,rating,timestamp\n2,20,2,4\n3,10,1,5\n1,30,4,6\n")
     split = files_split(train, test)
+    assert split.info == {"protocol": "files", "train": str(train), "test": str(test)}
+    assert (split.train.name, split.test.name) == ("train:train", "train:test")
+    assert split.test.has_timestamps and split.test.timestamp.tolist() == [4, 5, 6]
     assert split.train.users is split.test.users and split.train.items is split.test.items
     assert split.train.users.to_list() == [1, 2, 3]  # the test-only user is in the map
     assert split.train.items.to_list() == [10, 20, 30]
@@ -367,6 +376,11 @@ def test_files_split_mixed_id_types(tmp_path):
     split = files_split(train, test)
     assert split.train.users is split.test.users
     assert split.test.users.raw(split.test.user_idx).tolist() == ["alice", "1"]
+    # "1" in the test file is user 1 of the training file (one user, one index), both ways round
+    assert len(split.train.users) == 3 and split.test.user_idx[1] == split.train.user_idx[0]
+    back = files_split(test, train)
+    assert len(back.train.users) == 3 and back.train.user_idx[1] == back.test.user_idx[0]
+    assert not split.test.has_timestamps
 
 
 def test_files_split_needs_matching_timestamps(tmp_path):
@@ -374,5 +388,170 @@ def test_files_split_needs_matching_timestamps(tmp_path):
     test = tmp_path / "test.csv"
     train.write_text("user,item,rating,timestamp\n1,10,4,1\n")
     test.write_text("user,item,rating\n1,10,3\n")
-    with pytest.raises(SplitError, match="timestamps"):
+    with pytest.raises(SplitError, match=r"^The train and test files must both have timestamps or both lack them\.$"):
         files_split(train, test)
+
+
+# -- what each split records, and its exact refusals (found by mutation testing) -------------
+def twelve():
+    """3 users x 4 movies, every user rated every movie at distinct times."""
+    user = np.repeat([1, 2, 3], 4)
+    item = np.tile([10, 20, 30, 40], 3)
+    return build_dataset("twelve", RatingsTable(user, item, np.arange(12) / 4.0 + 1, np.arange(12) * 10))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda ds: random_split(ds, test_fraction=0), "test_fraction must be in (0, 1), got 0."),
+        (lambda ds: random_split(ds, test_fraction=1), "test_fraction must be in (0, 1), got 1."),
+        (lambda ds: random_split(ds, validation_fraction=-0.1), "validation_fraction must be in [0, 1), got -0.1."),
+        (lambda ds: random_split(ds, test_fraction=0.5, validation_fraction=0.5),
+         "test_fraction + validation_fraction must be below 1."),
+        (lambda ds: random_split(ds, test_fraction=0.6, validation_fraction=0.4),
+         "test_fraction + validation_fraction must be below 1."),
+        (lambda ds: temporal_split(ds, 1.5, 0.0, -0.5), "train fraction must be in [0, 1], got 1.5."),
+        (lambda ds: temporal_split(ds, 0.5, -0.5, 1.0), "validation fraction must be in [0, 1], got -0.5."),
+        (lambda ds: temporal_split(ds, 0.0, 0.0, 1.0),
+         "train, validation and test fractions must be positive (validation may be 0) and sum to 1, got 0.0, 0.0, 1.0."),
+        (lambda ds: temporal_split(ds, 1.0, 0.0, 0.0),
+         "train, validation and test fractions must be positive (validation may be 0) and sum to 1, got 1.0, 0.0, 0.0."),
+        (lambda ds: leave_last_k_split(ds, k=0), "k must be at least 1 (or a fraction in (0, 1))."),
+        (lambda ds: leave_last_k_split(ds, k=0.0), "k must be at least 1 (or a fraction in (0, 1))."),
+        (lambda ds: leave_last_k_split(ds, k=2.5),
+         "holdout must be a whole number >= 0 or a fraction in (0, 1), got 2.5."),
+        (lambda ds: list(kfold_splits(ds, n_folds=1)), "n_folds must be at least 2, got 1."),
+        (lambda ds: list(kfold_splits(ds, n_folds=2.0)), "n_folds must be at least 2, got 2.0."),
+        (lambda ds: list(kfold_splits(ds, n_folds=13)), "n_folds (13) exceeds the number of ratings (12)."),
+        (lambda ds: ml100k_fold(ds, "u9"), "Unknown ML-100K fold 'u9'; choose one of u1, u2, u3, u4, u5, ua, ub."),
+        (lambda ds: concat(ds, tiny()), "Cannot join parts of different datasets (their ID maps differ)."),
+        (lambda ds: carve_validation(ds, 0), "fraction must be in (0, 1), got 0."),
+        (lambda ds: temporal_split(build_dataset("nots", RatingsTable(np.array([1]), np.array([1]), np.array([1.0]), None))),
+         "A temporal split needs timestamps, and nots has none."),
+        (lambda ds: leave_last_k_split(build_dataset("nots", RatingsTable(np.array([1]), np.array([1]), np.array([1.0]), None))),
+         "A leave-last split needs timestamps, and nots has none."),
+        (lambda ds: temporal_split(ds, 0.5, 0.0, 1.5), "test fraction must be in [0, 1], got 1.5."),
+        (lambda ds: temporal_split(ds, 0.5, 0.46, 0.04),
+         "The temporal split of twelve left train or test empty; use more data or other fractions."),
+        (lambda ds: random_split(ds.subset(ds.user_idx == 0), test_fraction=0.1),
+         "The random split of twelve left train or test empty; use more data or other fractions."),
+    ],
+)
+def test_refusals_say_exactly_what_is_wrong(call, message):
+    with pytest.raises(SplitError) as info:
+        call(twelve())
+    assert str(info.value) == message
+
+
+def test_every_protocol_records_how_it_split_and_names_its_parts():
+    ds = twelve()
+    split = random_split(ds, test_fraction=0.25, validation_fraction=0.25, seed=3)
+    assert split.info == {"protocol": "random", "seed": 3, "test_fraction": 0.25, "validation_fraction": 0.25}
+    assert [p.name for p in split.parts().values()] == ["twelve:train", "twelve:validation", "twelve:test"]
+    assert [p.n_ratings for p in split.parts().values()] == [6, 3, 3]
+    assert repr(split) == f"Split(train=6, validation=3, test=3, info={split.info})"
+    assert random_split(ds).info["seed"] == 42 and random_split(ds).validation is None
+    assert repr(random_split(ds)).startswith("Split(train=10, test=2, info=")
+    assert same(random_split(ds), random_split(ds, seed=42))
+    # one training rating is enough
+    two = ds.subset(ds.item_idx == 0).subset(np.arange(3) < 2)
+    assert random_split(two, test_fraction=0.5).train.n_ratings == 1
+
+    split = temporal_split(ds, 0.5, 0.25, 0.25)
+    assert split.info == {"protocol": "temporal", "fractions": [0.5, 0.25, 0.25], "test_start": 90}
+    assert split.train.timestamp.max() == 50 and split.test.timestamp.min() == 90
+    assert temporal_split(ds, 0.75, 0.0, 0.25).info["test_start"] == 90
+    assert temporal_split(ds).info["fractions"] == [0.8, 0.1, 0.1]
+    # ties keep file order: with one timestamp for all, the first rows train
+    tied = build_dataset("tied", RatingsTable(np.arange(100) % 7, np.arange(100) % 11, np.arange(100) / 128 + 1,
+                                              np.repeat([5, 3], 50)))
+    t = temporal_split(tied, 0.3, 0.0, 0.7)
+    assert sorted(np.round((t.train.rating - 1) * 128).astype(int).tolist()) == list(range(50, 80))
+
+    split = leave_last_k_split(ds, k=1)
+    assert split.info == {"protocol": "leave-last", "k": 1, "validation_k": 1, "min_train": 1}
+    assert split.test.timestamp.tolist() == [30, 70, 110] and split.validation.timestamp.tolist() == [20, 60, 100]
+    assert [p.name for p in split.parts().values()] == ["twelve:train", "twelve:validation", "twelve:test"]
+    # whole numbers given as floats, and min_train defaulting to 1: a 3-rating user keeps 1 in train
+    split = leave_last_k_split(ds.subset(ds.timestamp != 0), k=1.0 * 2, validation_k=0)
+    assert split.info["k"] == 2.0 and split.train.n_ratings == 5 and split.validation is None
+    assert split.train.user_counts().tolist() == [1, 2, 2]
+    assert leave_last_k_split(ds).info == {"protocol": "leave-last", "k": 1, "validation_k": 1, "min_train": 1}
+    assert leave_last_k_split(ds, k=1.0).test.n_ratings == 3  # 1.0 is one rating, not the whole history
+    assert leave_last_k_split(ds, k=1, validation_k=0.0).validation is None
+    # fractions: round(4 * 0.5) = 2 per user
+    assert leave_last_k_split(ds, k=0.5, validation_k=0).test.n_ratings == 6
+
+    folds = list(kfold_splits(ds, n_folds=3, seed=5))
+    assert [f.info for f in folds] == [{"protocol": "kfold", "fold": f, "n_folds": 3, "seed": 5} for f in range(3)]
+    assert [f.test.n_ratings for f in folds] == [4, 4, 4] and folds[0].test.name == "twelve:test"
+    assert all(f.test.rating.dtype == np.float32 and f.validation is None for f in folds)
+    assert [f.info["seed"] for f in kfold_splits(ds)] == [42] * 5
+    assert len(list(kfold_splits(ds, n_folds=12))) == 12  # one rating per fold is allowed
+
+
+def test_drop_unseen_names_every_count(tmp_path):
+    ds = twelve()
+    # user 3 only in validation/test, movie 40 only in test
+    labels_train = (ds.user_idx != 2) & (ds.item_idx != 3)
+    split = Split(train=ds.subset(labels_train), validation=ds.subset((ds.user_idx == 2) & (ds.item_idx == 0)),
+                  test=ds.subset(~labels_train & ~((ds.user_idx == 2) & (ds.item_idx == 0))), info={"protocol": "x"})
+    out = drop_unseen(split)
+    assert out.info == {"protocol": "x", "dropped": {
+        "validation_unseen_user_ratings": 1, "validation_unseen_users": 1,
+        "validation_unseen_item_ratings": 0, "validation_unseen_items": 0,
+        "test_unseen_user_ratings": 3, "test_unseen_users": 1,
+        "test_unseen_item_ratings": 2, "test_unseen_items": 1}}
+    assert out.validation.n_ratings == 0 and out.test.n_ratings == 0
+    assert split.info == {"protocol": "x"}  # the input is left alone
+    only_items = drop_unseen(split, users=False)
+    assert only_items.info["dropped"] == {"validation_unseen_item_ratings": 0, "validation_unseen_items": 0,
+                                          "test_unseen_item_ratings": 3, "test_unseen_items": 1}
+    assert only_items.validation.n_ratings == 1 and only_items.test.n_ratings == 2
+    no_val = drop_unseen(Split(train=split.train, test=split.test))
+    assert no_val.validation is None and set(no_val.info["dropped"]) == {
+        "test_unseen_user_ratings", "test_unseen_users", "test_unseen_item_ratings", "test_unseen_items"}
+    # the split functions pass drop_unseen_test on
+    assert "dropped" in temporal_split(ds, 0.5, 0.0, 0.5, drop_unseen_test=True).info
+    assert "dropped" in leave_last_k_split(ds, drop_unseen_test=True).info
+    assert "dropped" in random_split(ds, drop_unseen_test=True).info
+    assert "dropped" not in temporal_split(ds, 0.5, 0.0, 0.5).info
+
+
+def test_concat_and_train_full():
+    ds = twelve()
+    split = random_split(ds, test_fraction=0.25, validation_fraction=0.25, seed=1)
+    full = split.train_full()
+    assert full.name == "twelve:train" and full.n_ratings == 9
+    assert full.users is ds.users and rows(full) == sorted(rows(split.train) + rows(split.validation))
+    assert concat(split.train, split.test).name == "twelve:train"
+    assert concat(split.train, split.test, name="both").name == "both"
+    plain = random_split(ds)
+    assert plain.train_full() is plain.train
+    # equal (not identical) ID maps join; the joined CSR is rebuilt
+    split.train.to_csr("rating")  # cached on the part; the joined data must not reuse it
+    rebuilt = build_dataset("twelve", RatingsTable(np.repeat([1, 2, 3], 4), np.tile([10, 20, 30, 40], 3),
+                                                   np.ones(12), np.arange(12)))
+    assert concat(split.train, rebuilt).to_csr("rating").nnz == 12
+
+
+def test_carve_validation_partitions_the_training_data():
+    ds = twelve()
+    fit, val = carve_validation(ds, 0.25, seed=7)
+    assert (fit.n_ratings, val.n_ratings) == (9, 3) and (fit.name, val.name) == ("twelve:fit", "twelve:validation")
+    assert sorted(rows(fit) + rows(val)) == rows(ds)
+    again = carve_validation(ds, 0.25, seed=7)[1]
+    assert rows(again) == rows(val) and rows(carve_validation(ds, 0.25)[1]) == rows(carve_validation(ds, 0.25, seed=42)[1])
+    assert carve_validation(ds, 0.01)[1].n_ratings == 1  # at least one
+    assert sorted(carve_validation(ds, 0.25)[1].timestamp.tolist()) != [90, 100, 110]  # random unless asked
+    latest = carve_validation(ds, 0.25, temporal=True)[1]
+    assert sorted(latest.timestamp.tolist()) == [90, 100, 110]
+
+
+def test_files_split_passes_reader_options(tmp_path):
+    train = tmp_path / "train.csv"
+    test = tmp_path / "test.csv"
+    train.write_text("who,what,stars\n1,10,4\n2,10,5\n")
+    test.write_text("who,what,stars\n2,10,2\n")
+    split = files_split(train, test, user_col="who", item_col="what", rating_col="stars")
+    assert split.train.rating.tolist() == [4.0, 5.0] and split.test.rating.tolist() == [2.0]

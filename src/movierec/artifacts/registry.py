@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -52,7 +52,7 @@ class ModelVersion:
     version: str
     path: Path
     current: bool
-    manifest: dict
+    manifest: dict = field(repr=False, compare=False)
 
     @property
     def created(self) -> str | None:
@@ -110,6 +110,19 @@ class ModelRegistry:
 
     def _dir(self, name: str) -> Path:
         return self.root / self._check_name(name)
+
+    def check_writable(self, name: str | None = None) -> None:
+        """Refuse, before any work is done, a root or a name folder that is not a folder.
+
+        Raises:
+            RegistryError: when the root (or `<root>/<name>`) exists but is a file.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise RegistryError(f"{self.root} is a file, not a model registry folder; name a folder.")
+        if name is not None:
+            folder = self._dir(name)
+            if folder.exists() and not folder.is_dir():
+                raise RegistryError(f"{folder} is a file, so the registry cannot keep versions of {name!r} there.")
 
     def pointer_path(self, name: str) -> Path:
         """`<root>/<name>/CURRENT.json`, the name's current-version pointer."""
@@ -231,6 +244,7 @@ class ModelRegistry:
             The new version.
         """
         name = self._check_name(name or bundle.model.name)
+        self.check_writable(name)
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
         version = self._allocate(name, folder)

@@ -20,7 +20,24 @@ from movierec.cli import data as _data  # noqa: E402,F401  (data fetch, data des
 from movierec.cli import synth as _synth  # noqa: E402,F401  (data synth)
 from movierec.cli import models as _models  # noqa: E402,F401  (train, evaluate, recommend, similar, tune, plot)
 from movierec.cli import compare as _compare  # noqa: E402,F401  (compare)
-from movierec.cli import registry as _registry  # noqa: E402,F401  (models list/show/promote/rollback/verify)
+from movierec.cli import registry as _registry  # noqa: E402,F401  (models list/show/promote/rollback/verify/available)
+from movierec.cli import movies as _movies  # noqa: E402,F401  (movies search)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from movierec import __version__
+
+        typer.echo(f"movierec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                 help="Print movierec's version and exit."),
+) -> None:
+    """Build, evaluate and serve movie recommenders on MovieLens."""
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -1,19 +1,25 @@
 """Shared CLI plumbing: one vocabulary of options, --dataset/--data loading, --param parsing,
-progress bars and JSON output."""
+progress bars and JSON output.
+
+Progress bars go to stderr and are drawn only when stderr is a terminal (rich's
+detection, so `TTY_COMPATIBLE=1` or `FORCE_COLOR=1` force them) and `--quiet` is not
+given; stdout keeps only the answer (a table, or one JSON object with `--json`).
+No heavy module (numpy, pandas, torch, the models) is imported here at start-up.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from movierec.errors import ConfigError
+from movierec.errors import ConfigError, MovierecError
 
 console = Console(stderr=True)
 out = Console()
@@ -30,17 +36,77 @@ data_app = typer.Typer(help="Fetch, describe and synthesise rating data.", no_ar
 app.add_typer(data_app, name="data")
 
 
-def fetch_progress(name: str):
-    """A context manager yielding a progress(done, total) callback drawing a download bar on stderr."""
+def bars_on(quiet: bool = False) -> bool:
+    """Whether progress bars are drawn: stderr is a terminal and --quiet was not given."""
+    return not quiet and Console(stderr=True).is_terminal
+
+
+class Steps:
+    """Progress over a known number of steps (folds, trials, model fits) on stderr.
+
+    On a terminal: a transient rich bar with elapsed time; otherwise (or with `live`
+    False, when something inside draws its own bar) one dim line per step; with `quiet`
+    nothing at all.
+    """
+
+    def __init__(self, label: str, total: int | None, quiet: bool = False, live: bool = True):
+        self.label, self.total, self.quiet = label, total, quiet
+        self.done = 0
+        self._bar = None
+        # a console of its own: terminal detection as of now, not as of import
+        self._console = Console(stderr=True)
+        if not quiet and self._console.is_terminal and live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self._console, transient=True)
+            self._task = self._bar.add_task(label, total=total)
+
+    def __enter__(self) -> "Steps":
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def start(self, text: str) -> None:
+        """A step begins (the previous one, if any, is done)."""
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, description=f"{self.label}: {text}")
+        elif not self.quiet:
+            self._console.print(f"[dim]{text}[/dim]", highlight=False, soft_wrap=True)
+        self.done += 1
+
+    def advance(self, text: str | None = None) -> None:
+        """A step has finished (for steps reported when they end, such as tuning trials)."""
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done,
+                             **({"description": f"{self.label}: {text}"} if text else {}))
+
+    def note(self, text: str) -> None:
+        """A line worth keeping (e.g. a trial's result): above the bar, or plain; not with --quiet."""
+        if not self.quiet:
+            self._console.print(text, highlight=False, soft_wrap=True)
+
+
+def fetch_progress(name: str, quiet: bool = False):
+    """A context manager yielding a progress(done, total) callback drawing a download bar on
+    stderr (a terminal only, not with quiet)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    bar_console = Console(stderr=True)
     progress = Progress(
         TextColumn(f"fetching {name}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=bar_console,
         transient=True,
-        disable=not console.is_terminal,
+        disable=quiet or not bar_console.is_terminal,
     )
 
     class _Ctx:
@@ -58,16 +124,77 @@ def fetch_progress(name: str):
     return _Ctx()
 
 
-def load_dataset(dataset: str | None, data: Path | None, **read_options):
-    """The Dataset named by --dataset, or read from --data; exactly one must be given."""
+_LIBRARY_OPTIONS = re.compile(r"\b(user_col|item_col|rating_col|time_col|rating_range)\b")
+
+
+def cli_words(text: str) -> str:
+    """A library message with its reading options named as the CLI spells them
+    ("name it with time_col" -> "name it with --time-col")."""
+    return _LIBRARY_OPTIONS.sub(lambda m: "--" + m.group(1).replace("_", "-"), text)
+
+
+def read_options(movies: Path | None = None, user_col: str | None = None, item_col: str | None = None,
+                 rating_col: str | None = None, time_col: str | None = None, sep: str | None = None,
+                 rating_range: str | None = None) -> dict[str, Any]:
+    """The --data reading options given on the command line, as `load_ratings` keywords."""
+    given = {"movies": movies, "user_col": user_col, "item_col": item_col, "rating_col": rating_col,
+             "time_col": time_col, "sep": sep, "rating_range": parse_range(rating_range)}
+    if sep is not None:
+        given["sep"] = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
+        if not given["sep"]:
+            raise ConfigError("--sep needs a separator such as ',' or 'tab'.")
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@contextmanager
+def reading_data() -> Iterator[None]:
+    """Around code that reads a --data file: its DataWarnings (ignored columns, untitled
+    movies) are printed on stderr, and library option names in its errors are spelled as
+    the CLI spells them."""
+    import warnings
+
+    from movierec.data.readers import DataWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            yield
+        except MovierecError as exc:
+            if cli_words(str(exc)) == str(exc):
+                raise
+            raise type(exc)(cli_words(str(exc))) from None
+        finally:
+            for w in caught:
+                if issubclass(w.category, DataWarning):
+                    console.print(f"[yellow]warning:[/yellow] {cli_words(str(w.message))}", highlight=False,
+                                  soft_wrap=True)
+
+
+def check_read_options(dataset: str | None, options: dict[str, Any]) -> None:
+    """Reading options (--movies, --user-col ...) belong to --data, never to --dataset."""
+    if dataset is not None and options:
+        flags = ", ".join("--" + k.replace("_", "-") for k in options)
+        raise ConfigError(f"{flags} go{'es' if len(options) == 1 else ''} with --data (your own ratings file); "
+                          f"{dataset} comes with its own movies and columns.")
+
+
+def load_dataset(dataset: str | None, data: Path | None, quiet: bool = False, **options):
+    """The Dataset named by --dataset, or read from --data; exactly one must be given.
+
+    `options` are `read_options(...)` for --data (a movies file, column names ...);
+    warnings about the file (ignored columns, untitled movies) are printed on stderr.
+    """
     from movierec.experiments.data import load_data
 
     if (dataset is None) == (data is None):
         raise ConfigError("Give either --dataset NAME (such as ml-100k) or --data PATH, not both or neither.")
-    if data is not None:
-        return load_data(data=data, **read_options)
-    with fetch_progress(dataset) as progress:
-        return load_data(dataset, progress=progress)
+    options = {k: v for k, v in options.items() if v is not None}
+    check_read_options(dataset, options)
+    if data is None:
+        with fetch_progress(dataset, quiet) as progress:
+            return load_data(dataset, progress=progress)
+    with reading_data():
+        return load_data(data=data, **options)
 
 
 def parse_value(text: str) -> Any:
@@ -141,6 +268,8 @@ def parse_range(value: str | None) -> tuple[float, float] | None:
 
 
 def _default(value: Any):
+    import numpy as np
+
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -160,6 +289,18 @@ def print_json(obj: Any) -> None:
 
 DATASET_OPT = typer.Option(None, "--dataset", "-d", help="MovieLens dataset name, e.g. ml-100k.")
 DATA_OPT = typer.Option(None, "--data", help="Your own ratings file (CSV, TSV, :: or Parquet).")
+MOVIES_OPT = typer.Option(None, "--movies",
+                          help="With --data: a movies file for titles and genres (MovieLens movies.csv layout "
+                               "movieId,title,genres, or a CSV with id, title and genres columns).")
+USER_COL_OPT = typer.Option(None, "--user-col", help="With --data: the column holding user IDs.")
+ITEM_COL_OPT = typer.Option(None, "--item-col", help="With --data: the column holding movie IDs.")
+RATING_COL_OPT = typer.Option(None, "--rating-col", help="With --data: the column holding ratings.")
+TIME_COL_OPT = typer.Option(None, "--time-col",
+                            help="With --data: the column holding rating times (dates or Unix seconds); "
+                                 "found by name or by its values when not given.")
+SEP_OPT = typer.Option(None, "--sep", help="With --data: the field separator (default: from the file; 'tab' for tabs).")
+RATING_RANGE_OPT = typer.Option(None, "--rating-range", help="With --data: valid ratings, e.g. 1,5.")
+QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bars or progress lines on stderr.")
 TRAIN_OPT = typer.Option(None, "--train", help="Explicit training ratings file (with --test; no split is made).")
 TEST_OPT = typer.Option(None, "--test", help="Explicit test ratings file (with --train).")
 PARAM_OPT = typer.Option(None, "--param", "-p", help="Model hyperparameter key=value (repeatable), e.g. dim=64.")

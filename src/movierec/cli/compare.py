@@ -11,15 +11,27 @@ from movierec.cli.common import (
     DATA_OPT,
     DATASET_OPT,
     HOLDOUT_HELP,
+    ITEM_COL_OPT,
     JSON_OPT,
+    MOVIES_OPT,
     PROTOCOLS_HELP,
+    QUIET_OPT,
+    RATING_COL_OPT,
+    RATING_RANGE_OPT,
     SEED_OPT,
+    SEP_OPT,
     TEST_OPT,
+    TIME_COL_OPT,
     TRAIN_OPT,
+    USER_COL_OPT,
+    Steps,
+    check_read_options,
     console,
     out,
     parse_value,
     print_json,
+    read_options,
+    reading_data,
 )
 from movierec.errors import ConfigError
 
@@ -69,14 +81,36 @@ def parse_threshold(value: str | None):
         raise ConfigError(f"--relevance-threshold takes a number, 'auto' or 'none'; got {value!r}.") from None
 
 
+def holdout_words(summary: dict) -> str:
+    """What a split held out, in words, from its summary (for table titles)."""
+    protocol = summary.get("protocol")
+    if protocol == "leave-last" and summary.get("k") is not None:
+        k = float(summary["k"])
+        if k < 1:
+            return f"each user's last {k:.0%} held out"
+        return "each user's last movie held out" if k == 1 else f"each user's last {int(k)} movies held out"
+    if protocol == "temporal" and summary.get("fractions"):
+        return f"the last {float(summary['fractions'][-1]):.0%} of ratings in time held out"
+    if protocol == "random" and summary.get("test_fraction") is not None:
+        return f"a random {float(summary['test_fraction']):.0%} of ratings held out"
+    return ""
+
+
 @app.command("compare")
 def compare_cmd(
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
+    movies: Path = MOVIES_OPT,
+    user_col: str = USER_COL_OPT,
+    item_col: str = ITEM_COL_OPT,
+    rating_col: str = RATING_COL_OPT,
+    time_col: str = TIME_COL_OPT,
+    sep: str = SEP_OPT,
+    rating_range: str = RATING_RANGE_OPT,
     train: Path = TRAIN_OPT,
     test: Path = TEST_OPT,
     protocol: str = typer.Option("temporal", "--protocol", help=PROTOCOLS_HELP + "."),
-    holdout: float = typer.Option(None, "--holdout", help=HOLDOUT_HELP + " Default 0.1 / 1."),
+    holdout: float = typer.Option(None, "--holdout", "--test-fraction", help=HOLDOUT_HELP + " Default 0.1 / 1."),
     models: str = typer.Option("random,pop", "--models", "-m", help="Comma-separated model names, e.g. random,pop,mf."),
     k: str = typer.Option("10", "-k", "--k", help="Cut-offs, e.g. 10,20."),
     relevance_threshold: str = typer.Option(
@@ -93,18 +127,33 @@ def compare_cmd(
     config_dir: Path = typer.Option(None, "--config-dir",
                                     help="Root of tuned configs <dir>/<dataset>/<protocol key>/<model>.json "
                                          "(default: the project's configs/tuned or $MOVIEREC_CONFIGS)."),
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Compare models on one split: means, 95% CIs and significance against the best baseline."""
     from movierec.experiments import CompareSpec, compare
 
+    options = read_options(movies, user_col, item_col, rating_col, time_col, sep, rating_range)
+    check_read_options(dataset, options)
+    if options and data is None:
+        raise ConfigError(f"{', '.join('--' + o.replace('_', '-') for o in options)} go with --data "
+                          f"(your own ratings file).")
+    names = parse_models(models)
     spec = CompareSpec(dataset=dataset, data=data, train=train, test=test, protocol=protocol, holdout=holdout,
-                       models=parse_models(models), ks=parse_ks(k),
+                       models=names, ks=parse_ks(k),
                        metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
                        relevance_threshold=parse_threshold(relevance_threshold), sampled_negatives=sampled_negatives,
-                       seed=seed, config_root=config_dir, params=parse_model_params(param))
+                       seed=seed, config_root=config_dir, params=parse_model_params(param), read_options=options)
     if (dataset is None) == (data is None) and train is None and test is None:
         raise ConfigError("Give either --dataset NAME (such as ml-100k), --data PATH, or --train and --test files.")
-    comp = compare(spec, log=lambda m: console.print(f"[dim]{m}[/dim]"))
+
+    with Steps("compare", len(names) + 1, quiet=quiet) as steps, reading_data():
+        def log(message: str) -> None:
+            if message.startswith(("fitting", "evaluating")):
+                steps.start(message)
+            else:
+                steps.note(f"[dim]{message}[/dim]")
+
+        comp = compare(spec, log=log)
     for msg in comp.info.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {msg}")
     paths = {}
@@ -125,7 +174,9 @@ def compare_cmd(
     frame = comparison_table(comp).T  # metrics as rows, models as columns: fits a terminal
     first = next(iter(comp.results.values()))
     thr = comp.info["relevance_threshold"]
-    title = (f"{comp.info['protocol']} protocol, {first.info['n_evaluated_users']} test users, "
+    held = holdout_words(comp.info.get("split", {}))
+    title = (f"{comp.info['protocol']} protocol{f' ({held})' if held else ''}, "
+             f"{first.info['n_evaluated_users']} test users, "
              f"relevant = {'rating >= ' + format(thr, 'g') if thr is not None else 'all'}")
     table = Table(title=title)
     table.add_column("metric", style="bold")

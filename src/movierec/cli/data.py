@@ -6,7 +6,25 @@ from pathlib import Path
 
 import typer
 
-from movierec.cli.common import DATA_OPT, DATASET_OPT, data_app, fetch_progress, load_dataset, out, parse_range, print_json
+from movierec.cli.common import (
+    DATA_OPT,
+    DATASET_OPT,
+    ITEM_COL_OPT,
+    JSON_OPT,
+    MOVIES_OPT,
+    RATING_COL_OPT,
+    RATING_RANGE_OPT,
+    SEP_OPT,
+    TIME_COL_OPT,
+    USER_COL_OPT,
+    data_app,
+    fetch_progress,
+    load_dataset,
+    out,
+    print_json,
+    read_options,
+)
+from movierec.errors import ConfigError
 
 
 @data_app.command("fetch")
@@ -24,21 +42,26 @@ def fetch_cmd(
 
 @data_app.command("describe")
 def describe_cmd(
-    name: str = typer.Argument(None, help="MovieLens dataset name (or use --data)."),
+    name: str = typer.Argument(None, help="MovieLens dataset name (or use --dataset, or --data)."),
+    dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    movies: Path = MOVIES_OPT,
+    user_col: str = USER_COL_OPT,
+    item_col: str = ITEM_COL_OPT,
+    rating_col: str = RATING_COL_OPT,
+    time_col: str = TIME_COL_OPT,
+    sep: str = SEP_OPT,
+    rating_range: str = RATING_RANGE_OPT,
+    as_json: bool = JSON_OPT,
     plots: Path = typer.Option(None, "--plots", help="Write PNG plots into this folder."),
-    user_col: str = typer.Option(None, "--user-col"),
-    item_col: str = typer.Option(None, "--item-col"),
-    rating_col: str = typer.Option(None, "--rating-col"),
-    time_col: str = typer.Option(None, "--time-col"),
-    rating_range: str = typer.Option(None, "--rating-range", help="Valid ratings, e.g. 1,5."),
 ) -> None:
     """Summary statistics (and plots) of a dataset."""
     from movierec.data.describe import describe
 
-    ds = load_dataset(name, data, user_col=user_col, item_col=item_col, rating_col=rating_col,
-                      time_col=time_col, rating_range=parse_range(rating_range))
+    if name is not None and dataset is not None and name != dataset:
+        raise ConfigError(f"Name one dataset: {name!r} or --dataset {dataset!r}.")
+    ds = load_dataset(name or dataset, data, **read_options(movies, user_col, item_col, rating_col, time_col, sep,
+                                                           rating_range))
     stats = describe(ds)
     if plots is not None:
         from movierec.reporting.viz import plot_dataset

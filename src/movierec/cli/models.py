@@ -18,18 +18,29 @@ from movierec.cli.common import (
     DATA_OPT,
     DATASET_OPT,
     HOLDOUT_HELP,
+    ITEM_COL_OPT,
     JSON_OPT,
+    MOVIES_OPT,
     PARAM_OPT,
     PROTOCOLS_HELP,
+    QUIET_OPT,
+    RATING_COL_OPT,
+    RATING_RANGE_OPT,
     SEED_OPT,
+    SEP_OPT,
     TEST_OPT,
+    TIME_COL_OPT,
     TRAIN_OPT,
+    USER_COL_OPT,
+    Steps,
+    bars_on,
     console,
     load_dataset,
     model_and_params,
     out,
     parse_params,
     print_json,
+    read_options,
 )
 from movierec.errors import ConfigError
 
@@ -117,16 +128,64 @@ def _parse_threshold(value: str | None) -> Any:
 
 
 # -- train -----------------------------------------------------------------------------
+def _check_out(path: Path) -> None:
+    """Refuse, before any training, a --out that is not a new, empty or model folder."""
+    from movierec.artifacts import is_bundle_dir
+
+    resolved, cwd = path.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ConfigError(f"Refusing to write the model into {path}: it is the working folder or holds it; "
+                          f"name a new folder.")
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise ConfigError(f"Refusing to write the model over {path}: it is a file, not a model folder.")
+    if path.is_dir() and any(path.iterdir()) and not is_bundle_dir(path):
+        raise ConfigError(f"Refusing to replace {path}: it holds files but is not a movierec model folder; "
+                          f"name a new folder.")
+
+
+def _check_model_params(name: str, params: dict) -> None:
+    """Unknown or malformed hyperparameters, or a device this machine lacks: one sentence
+    before any data is loaded or anything is trained."""
+    from movierec.experiments.models import check_params
+
+    check_params(name, params)
+    if isinstance(params.get("device"), str):
+        from movierec.training.options import resolve_device
+
+        resolve_device(params["device"])
+
+
+def _runtime_progress(name: str, params: dict, quiet: bool) -> bool:
+    """Turn on a torch model's per-epoch bar (its `progress` runtime option) when bars are
+    on and the user did not set it; True when it was turned on here."""
+    from movierec.experiments.models import model_class
+
+    if "progress" in params or "progress" not in model_class(name).default_params() or not bars_on(quiet):
+        return False
+    params["progress"] = True
+    return True
+
+
 @app.command("train")
 def train_cmd(
     model: str = typer.Option(None, "--model", "-m", help="Registered model name, e.g. mf."),
-    out_dir: Path = typer.Option(None, "--out", "-o", help="Model folder to write (replaces an older model folder)."),
+    out_dir: Path = typer.Option(None, "--out", "-o",
+                                 help="Model folder to write: a new or empty folder, or an older model folder "
+                                      "(replaced); anything else is refused."),
     registry: Path = typer.Option(None, "--registry", help="Add the model as a new version to this registry folder."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
+    movies: Path = MOVIES_OPT,
+    user_col: str = USER_COL_OPT,
+    item_col: str = ITEM_COL_OPT,
+    rating_col: str = RATING_COL_OPT,
+    time_col: str = TIME_COL_OPT,
+    sep: str = SEP_OPT,
+    rating_range: str = RATING_RANGE_OPT,
     param: list[str] = PARAM_OPT,
     config: Path = CONFIG_OPT,
-    seed: int = typer.Option(None, "--seed", help="Seed for models that take one."),
+    seed: int = typer.Option(None, "--seed", help="Seed for models that take one (default: the model's own)."),
+    quiet: bool = QUIET_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Fit a model on a whole dataset; write a model folder (--out) and/or a registry version (--registry)."""
@@ -136,9 +195,24 @@ def train_cmd(
     name, params, config_path = model_and_params(model, config, param)
     if out_dir is None and registry is None:
         raise ConfigError("Say where the model goes: --out DIR and/or --registry DIR.")
-    ds = load_dataset(dataset, data)
-    with console.status(f"training {name} on {ds.name} ({ds.n_ratings:,} ratings)"):
+    _check_model_params(name, params)
+    if out_dir is not None:
+        _check_out(out_dir)
+    if registry is not None:
+        ModelRegistry(registry).check_writable(name)
+    ds = load_dataset(dataset, data, quiet, **read_options(movies, user_col, item_col, rating_col, time_col, sep,
+                                                           rating_range))
+    switched = _runtime_progress(name, params, quiet)
+    label = f"training {name} on {ds.name} ({ds.n_ratings:,} ratings)"
+    if switched or not bars_on(quiet):
+        if not quiet and not switched:
+            console.print(f"[dim]{label}[/dim]", highlight=False)
         bundle = train(name, ds, params=params, seed=seed)
+    else:
+        with console.status(label):
+            bundle = train(name, ds, params=params, seed=seed)
+    if switched:
+        bundle.model.progress = False  # only displayed; the saved parameters say what was asked for
     result: dict[str, Any] = {"model": bundle.name, "params": bundle.model.get_params(), "config": config_path,
                               "metrics": bundle.metrics}
     if out_dir is not None:
@@ -168,6 +242,13 @@ def evaluate_cmd(
     model: str = typer.Option(None, "--model", "-m", help="Registered rating model, e.g. mf, bias."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
+    movies: Path = MOVIES_OPT,
+    user_col: str = USER_COL_OPT,
+    item_col: str = ITEM_COL_OPT,
+    rating_col: str = RATING_COL_OPT,
+    time_col: str = TIME_COL_OPT,
+    sep: str = SEP_OPT,
+    rating_range: str = RATING_RANGE_OPT,
     train: Path = TRAIN_OPT,
     test: Path = TEST_OPT,
     protocol: str = typer.Option("random", "--protocol", help=PROTOCOLS_HELP + "."),
@@ -175,6 +256,7 @@ def evaluate_cmd(
     seed: int = SEED_OPT,
     param: list[str] = PARAM_OPT,
     config: Path = CONFIG_OPT,
+    quiet: bool = QUIET_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Rating prediction accuracy (RMSE, MAE) and fit time of a model under a protocol."""
@@ -183,6 +265,7 @@ def evaluate_cmd(
 
     name, params, config_path = model_and_params(model, config, param)
     build_model(name, params)  # unknown model or bad parameters: fail before loading data
+    _check_model_params(name, params)
     if (train is None) != (test is None):
         raise ConfigError("Give both --train and --test (or neither).")
     if train is not None:
@@ -191,12 +274,16 @@ def evaluate_cmd(
         splits = rating_splits(None, "files", files=(train, test))
         label = f"{train} -> {test}"
     else:
-        ds = load_dataset(dataset, data)
+        ds = load_dataset(dataset, data, quiet, **read_options(movies, user_col, item_col, rating_col, time_col,
+                                                               sep, rating_range))
         splits = rating_splits(ds, protocol, holdout, seed)
         label = ds.name
     info = {"seed": seed, "holdout": holdout, "config": config_path}
-    result = evaluate_ratings(name, splits, params=params, seed=seed, info=info,
-                              progress=lambda line: console.print(f"[dim]{line}[/dim]"))
+    switched = _runtime_progress(name, params, quiet)
+    with Steps("evaluating", len(splits), quiet=quiet, live=not switched) as steps:
+        result = evaluate_ratings(name, splits, params=params, seed=seed, info=info, progress=steps.start)
+    if switched:
+        result.params["progress"] = False  # only displayed; results never depend on the terminal
     result.dataset = label
     doc = result.to_json()
     if as_json:
@@ -218,26 +305,133 @@ def evaluate_cmd(
 
 
 # -- recommend / similar ---------------------------------------------------------------
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+def _new_person(bundle, rated: str | None, liked: str | None, ratings_file: Path | None) -> tuple[list, list | None]:
+    """(raw movie IDs, ratings or None) of a new person from --rated, --liked or --ratings-file."""
+    items = bundle.model.items_
+    if rated is not None:
+        pairs = _split_list(rated)
+        if not pairs:
+            raise ConfigError("--rated needs movie=rating pairs, like --rated 50=5,172=4.")
+        ids, ratings = [], []
+        for pair in pairs:
+            movie, eq, value = pair.partition("=")
+            if not eq or not movie.strip():
+                raise ConfigError(f"--rated takes movie=rating pairs like 50=5,172=4; {pair!r} is not one.")
+            try:
+                ratings.append(float(value))
+            except ValueError:
+                raise ConfigError(f"--rated: the rating in {pair!r} is not a number.") from None
+            ids.append(_raw_id(items, movie.strip()))
+        return ids, ratings
+    if liked is not None:
+        ids = [_raw_id(items, part) for part in _split_list(liked)]
+        if not ids:
+            raise ConfigError("--liked needs at least one movie ID, like --liked 1,71,95.")
+        return ids, None
+    from movierec.data.readers import read_new_user
+
+    raw, ratings = read_new_user(ratings_file)
+    return [_raw_id(items, str(r)) for r in raw], (None if ratings is None else ratings.tolist())
+
+
+def _fold_in_models() -> list[str]:
+    """Registered models that can recommend for a new person (declared capability)."""
+    from movierec.models.registry import available, get_class
+
+    return [n for n in available() if get_class(n).capabilities.fold_in]
+
+
+def _popular_enough(model, min_ratings: int):
+    """Raw IDs of the movies with at least `min_ratings` training ratings (None: no filter)."""
+    if min_ratings <= 0:
+        return None
+    import numpy as np
+
+    counts = np.asarray(model.seen_.getnnz(axis=0)).ravel()
+    keep = counts >= min_ratings
+    if not keep.any():
+        raise ConfigError(f"No movie has {min_ratings} training ratings (the most rated has {int(counts.max())}); "
+                          f"lower --min-ratings.")
+    return model.items_.raw_ids[keep]
+
+
 @app.command("recommend")
 def recommend_cmd(
     model_dir: Path = MODEL_DIR_OPT,
     registry: Path = REGISTRY_OPT,
     name: str = NAME_OPT,
     version: str = VERSION_OPT,
-    user: str = typer.Option(..., "--user", "-u", help="Raw user ID."),
+    user: str = typer.Option(None, "--user", "-u", help="Raw user ID of a user the model was trained on."),
+    rated: str = typer.Option(None, "--rated", help="A new person's ratings, movie=rating pairs, e.g. 50=5,172=4."),
+    liked: str = typer.Option(None, "--liked", help="A new person's liked movies, e.g. 1,71,95."),
+    ratings_file: Path = typer.Option(None, "--ratings-file",
+                                      help="A new person's movies as CSV: movie ID and rating columns, "
+                                           "or movie IDs only (liked movies)."),
     k: int = typer.Option(10, "-k", "--k", help="How many movies."),
-    include_seen: bool = typer.Option(False, "--include-seen", help="Also list movies the user already rated."),
+    min_ratings: int = typer.Option(0, "--min-ratings",
+                                    help="Only recommend movies with at least this many training ratings."),
+    include_seen: bool = typer.Option(False, "--include-seen",
+                                      help="Also list movies the user already rated (or the new person gave)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Top-k movies for a user of a saved model (a model folder or a registry version), with titles."""
+    """Top-k movies, with titles, from a saved model (a model folder or a registry version):
+    for a known user (--user), or for a new person from their ratings or liked movies
+    (--rated, --liked or --ratings-file), without retraining."""
     _check_k(k)
+    given = [flag for flag, value in (("--user", user), ("--rated", rated), ("--liked", liked),
+                                      ("--ratings-file", ratings_file)) if value is not None]
+    if len(given) != 1:
+        raise ConfigError("Give one of --user ID (a user the model knows) or a new person's --rated, --liked "
+                          f"or --ratings-file{'' if not given else ', not ' + ' and '.join(given) + ' together'}.")
+    if min_ratings < 0:
+        raise ConfigError(f"--min-ratings must be 0 or more, got {min_ratings}.")
     bundle = _bundle(model_dir, registry, name, version)
-    uid = _raw_id(bundle.model.users_, user)
-    rows = _rec_rows(bundle, bundle.model.recommend([uid], k=k, exclude_seen=not include_seen))
+    model = bundle.model
+    candidates = _popular_enough(model, min_ratings)
+    doc: dict[str, Any] = {"model": bundle.name, "version": bundle.version, "k": k, "min_ratings": min_ratings}
+    if user is not None:
+        uid = _raw_id(model.users_, user)
+        if uid not in model.users_:
+            from movierec.errors import UnknownUserError
+
+            hint = "; for someone new, give the movies they liked (--liked) or rated (--rated)" if (
+                model.capabilities.fold_in) else ""
+            raise UnknownUserError(f"Unknown user ID: {uid!r} (not one of the {len(model.users_):,} users the "
+                                   f"model was trained on){hint}.")
+        rec = model.recommend([uid], k=k, exclude_seen=not include_seen, candidates=candidates)
+        doc["user"] = uid
+        title = f"{bundle.name}: top {int(rec.lengths[0])} for user {uid}"
+    else:
+        if not model.capabilities.fold_in:
+            from movierec.errors import CapabilityError
+
+            raise CapabilityError(f"Model {bundle.name!r} cannot recommend for a new person without retraining; "
+                                  f"models that can: {', '.join(_fold_in_models())}.")
+        ids, ratings = _new_person(bundle, rated, liked, ratings_file)
+        rec = model.recommend_new(ids, ratings, k=k, exclude_given=not include_seen, candidates=candidates)
+        idx = model.items_.lookup(ids)
+        doc["new_user"] = [{"movie_id": _plain(m), "title": bundle.catalog.label(int(j)),
+                            **({"rating": r} if ratings is not None else {})}
+                           for m, j, r in zip(ids, idx, ratings if ratings is not None else [None] * len(ids))]
+        title = (f"{bundle.name}: top {int(rec.lengths[0])} for a new person who "
+                 f"{'rated' if ratings is not None else 'liked'} {len(ids)} movie{'s' if len(ids) > 1 else ''}")
+    rows = _rec_rows(bundle, rec)
     if as_json:
-        print_json({"user": uid, "model": bundle.name, "version": bundle.version, "k": k, "items": rows})
+        print_json({**doc, "items": rows})
         return
-    _print_rows(f"{bundle.name}: top {k} for user {uid}", rows, "score")
+    if "new_user" in doc:
+        given_movies = [f"{g['title']}" + (f" = {g['rating']:g}" if "rating" in g else "") for g in doc["new_user"]]
+        out.print("from: " + "; ".join(given_movies), highlight=False)
+    _print_rows(title + (f" (movies with {min_ratings}+ ratings)" if min_ratings else ""), rows, "score")
+
+
+def _plain(value):
+    """A numpy scalar as a plain Python value (for JSON)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 @app.command("similar")
@@ -268,6 +462,13 @@ def tune_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Registered model name, e.g. mf."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
+    movies: Path = MOVIES_OPT,
+    user_col: str = USER_COL_OPT,
+    item_col: str = ITEM_COL_OPT,
+    rating_col: str = RATING_COL_OPT,
+    time_col: str = TIME_COL_OPT,
+    sep: str = SEP_OPT,
+    rating_range: str = RATING_RANGE_OPT,
     protocol: str = typer.Option("random", "--protocol",
                                  help="leave-last (tunes on the validation part `compare` uses), ml100k-folds "
                                       "(inside u1.base), random or temporal (validation carved from training)."),
@@ -283,12 +484,13 @@ def tune_cmd(
     param: list[str] = typer.Option(None, "--param", "-p", help="Fixed hyperparameter key=value (not searched)."),
     out_path: Path = typer.Option(None, "--out", "-o",
                                   help="JSON to write; default <project>/configs/tuned/<dataset>/<protocol key>/<model>.json."),
+    quiet: bool = QUIET_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search hyperparameters with Optuna on validation data carved from the training data only."""
     from movierec.experiments import protocol_key, tune, tuning_split
     from movierec.experiments.compare import resolve_threshold
-    from movierec.experiments.models import check_params, model_class
+    from movierec.experiments.models import model_class
 
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}.")
@@ -296,17 +498,20 @@ def tune_cmd(
         raise ConfigError(f"--validation-fraction must be in (0, 0.5), got {validation_fraction}.")
     model_class(model)
     fixed = parse_params(param)
-    check_params(model, fixed)
-    ds = load_dataset(dataset, data)
+    _check_model_params(model, fixed)
+    ds = load_dataset(dataset, data, quiet, **read_options(movies, user_col, item_col, rating_col, time_col, sep,
+                                                           rating_range))
     split = tuning_split(ds, protocol, holdout, seed, validation_fraction)
     threshold = resolve_threshold(_parse_threshold(relevance_threshold), ds)
     key = protocol_key(protocol, holdout)
 
-    def progress(number: int, value: float, params: dict) -> None:
-        console.print(f"trial {number}: validation {value:.4f}  {params}", highlight=False, soft_wrap=True)
+    with Steps(f"tuning {model}", trials, quiet=quiet) as steps:
+        def progress(number: int, value: float, params: dict) -> None:
+            steps.note(f"trial {number}: validation {value:.4f}  {params}")
+            steps.advance(f"trial {number + 1}/{trials}")
 
-    tuned = tune(model, split, metric=metric, trials=trials, seed=seed, fixed=fixed, relevance_threshold=threshold,
-                 progress=progress, dataset=ds.name.split(":")[0], protocol=key)
+        tuned = tune(model, split, metric=metric, trials=trials, seed=seed, fixed=fixed,
+                     relevance_threshold=threshold, progress=progress, dataset=ds.name.split(":")[0], protocol=key)
     path = tuned.save(out_path)
     doc = {**tuned.to_dict(), "out": str(path)}
     if as_json:
@@ -334,7 +539,8 @@ def plot_learning_curve_cmd(
     records = history.get("records") if isinstance(history, dict) else getattr(history, "records", None)
     if not records:
         raise ConfigError(f"The model {bundle.name!r} has no training history to plot.")
-    out.print(str(plot_learning_curve(history, out_png, title=f"{bundle.name}: learning curve")))
+    out.print(str(plot_learning_curve(history, out_png, title=f"{bundle.name}: learning curve",
+                                              dataset=bundle.manifest.get("metrics", {}).get("dataset"))))
 
 
 @plot_app.command("tsne")
@@ -345,7 +551,7 @@ def plot_tsne_cmd(
     version: str = VERSION_OPT,
     out_png: Path = typer.Option(..., "--out", "-o", help="PNG to write."),
     min_ratings: int = typer.Option(50, "--min-ratings", help="Map only movies with this many training ratings."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seeds the t-SNE layout and the shuffled-genre comparison."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (path and genre agreement)."),
 ) -> None:
     """t-SNE map of movie vectors coloured by genre, and the genre agreement of neighbours."""
@@ -353,8 +559,9 @@ def plot_tsne_cmd(
     from movierec.reporting.viz import plot_item_embedding_map
 
     bundle = _bundle(model_dir, registry, name, version)
-    path = plot_item_embedding_map(bundle.model, bundle.catalog, out_png, min_ratings=min_ratings, seed=seed)
-    agreement = genre_agreement(bundle.model, bundle.catalog, k=10, seed=seed, min_ratings=min(min_ratings, 20))
+    path = plot_item_embedding_map(bundle.model, bundle.catalog, out_png, min_ratings=min_ratings, seed=seed,
+                                   dataset=bundle.manifest.get("metrics", {}).get("dataset"))
+    agreement = genre_agreement(bundle.model, bundle.catalog, k=10, seed=seed, min_ratings=min_ratings)
     if as_json:
         print_json({"out": str(path), "genre_agreement": agreement})
         return
@@ -367,9 +574,16 @@ def plot_tsne_cmd(
 def plot_long_tail_cmd(
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
+    user_col: str = USER_COL_OPT,
+    item_col: str = ITEM_COL_OPT,
+    rating_col: str = RATING_COL_OPT,
+    time_col: str = TIME_COL_OPT,
+    sep: str = SEP_OPT,
+    rating_range: str = RATING_RANGE_OPT,
     out_png: Path = typer.Option(..., "--out", "-o", help="PNG to write."),
 ) -> None:
     """Ratings per movie against popularity rank (log-log)."""
     from movierec.reporting.viz import plot_long_tail
 
-    out.print(str(plot_long_tail(load_dataset(dataset, data), out_png)))
+    ds = load_dataset(dataset, data, **read_options(None, user_col, item_col, rating_col, time_col, sep, rating_range))
+    out.print(str(plot_long_tail(ds, out_png)))

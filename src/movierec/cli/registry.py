@@ -1,4 +1,5 @@
-"""`movierec models ...`: list, show, promote, roll back and verify registry versions.
+"""`movierec models ...`: the models movierec offers (`available`); list, show, promote,
+roll back and verify registry versions.
 
 Other command modules may add commands to this group: `from movierec.cli.registry import models_app`.
 """
@@ -13,7 +14,7 @@ from movierec.cli.common import app
 from movierec.cli.common import out, print_json
 
 models_app = typer.Typer(
-    help="Manage a model registry: list, show, promote, roll back, verify versions.",
+    help="The models on offer (available); manage a registry: list, show, promote, roll back, verify versions.",
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
@@ -157,3 +158,63 @@ def verify_cmd(
         raise typer.Exit(1)
     if not results:
         out.print(f"The registry {registry} holds no models yet.")
+
+
+# -- the models movierec offers --------------------------------------------------------
+def _space_entry(dist) -> dict:
+    """A declared search-space entry as JSON: {"type", ...bounds or choices, "describe"}."""
+    from movierec.models.space import Categorical, Float
+
+    if isinstance(dist, Categorical):
+        doc = {"type": "categorical", "choices": list(dist.choices)}
+    else:
+        doc = {"type": "float" if isinstance(dist, Float) else "int", "low": dist.low, "high": dist.high,
+               "log": dist.log}
+    doc["describe"] = dist.describe()
+    return doc
+
+
+def model_info(name: str) -> dict:
+    """What `models available` shows for one registered model: its kind, declared
+    capabilities, constructor parameters with defaults and tunable parameters."""
+    from movierec.models.registry import get_class
+
+    cls = get_class(name)
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0]  # the first paragraph
+    return {
+        "name": name,
+        "class": f"{cls.__module__}:{cls.__name__}",
+        "kind": "rating" if cls.capabilities.predicts_ratings else "ranking",
+        "summary": " ".join(doc.split()),
+        "capabilities": cls.capabilities.names(),
+        "params": cls.default_params(),
+        "tunable": {key: _space_entry(dist) for key, dist in cls.search_space.items()},
+    }
+
+
+@models_app.command("available")
+def available_cmd(
+    model: str = typer.Argument(None, help="Only this model (default: every model)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """The models movierec offers: kind (rating/ranking), capabilities, parameters with defaults, tunable ones."""
+    from movierec.models import available
+
+    names = [model] if model is not None else available()
+    infos = [model_info(n) for n in names]
+    if as_json:
+        print_json({"models": infos})
+        return
+    from rich.markup import escape
+
+    for info in infos:
+        caps = ", ".join(info["capabilities"]) or "-"
+        out.print(f"[bold]{info['name']}[/bold]  ({info['kind']})  {escape(info['summary'])}", highlight=False)
+        out.print(f"  capabilities: {caps}", highlight=False)
+        params = ", ".join(f"{k}={v!r}" for k, v in info["params"].items()) or "-"
+        out.print(f"  parameters:   {escape(params)}", highlight=False)
+        tunable = "; ".join(f"{k}: {e['describe']}" for k, e in info["tunable"].items()) or "- (not tunable)"
+        out.print(f"  tunable:      {escape(tunable)}", highlight=False)
+    if model is None:
+        out.print("Train one with `movierec train --model NAME --param key=value`; "
+                  "`movierec tune --model NAME` searches the tunable parameters.", highlight=False)

@@ -17,9 +17,11 @@ def load_movielens(name: str, cache: Path | None = None, mirror: str | None = No
     return parse_movielens(spec, folder)
 
 
-def load_ratings(path: str | Path, **options) -> Dataset:
-    """A user's own ratings file (CSV, TSV, `::` or Parquet) as a Dataset."""
-    return parse_user_file(path, **options)
+def load_ratings(path: str | Path, movies: str | Path | None = None, **options) -> Dataset:
+    """A user's own ratings file (CSV, TSV, `::` or Parquet) as a Dataset, with titles and
+    genres from an optional movies file (MovieLens `movies.csv` layout or id/title/genres
+    columns). Options: user_col, item_col, rating_col, time_col, sep, rating_range."""
+    return parse_user_file(path, movies=movies, **options)
 
 
 __all__ = ["Catalog", "Dataset", "IdMap", "DATASETS", "fetch", "load_movielens", "load_ratings"]

@@ -68,6 +68,7 @@ class IdMap:
                 "mask" returns -1 for them.
         """
         values = np.atleast_1d(np.asarray(raw_ids))
+        original = values  # shown in errors as given (a text ID never becomes "nan")
         if values.dtype.kind in "iu" and self._index.dtype.kind == "O":
             values = values.astype(str)
         elif values.dtype.kind in "OUS" and self._index.dtype.kind in "iu":
@@ -75,8 +76,9 @@ class IdMap:
             values = coerced.to_numpy()
         idx = self._index.get_indexer(values)
         if missing == "raise" and (idx < 0).any():
-            bad = values[idx < 0]
-            shown = ", ".join(str(v) for v in bad[:5]) + (" ..." if len(bad) > 5 else "")
+            bad = original[idx < 0]
+            shown = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in bad[:5])
+            shown += " ..." if len(bad) > 5 else ""
             raise self.error(f"Unknown {self.kind} ID{'s' if len(bad) > 1 else ''}: {shown}.")
         return idx.astype(np.int64, copy=False)
 

@@ -229,6 +229,85 @@ def _read_csv_movies(path: Path) -> pd.DataFrame:
                          [_genre_list(g) for g in frame["genres"]])
 
 
+# -- a movies file of one's own --------------------------------------------------------
+_MOVIE_ID_COLUMNS = ("movieid", "itemid", "id", "movie", "item", "iid", "mid", "filmid", "film")
+_TITLE_COLUMNS = ("title", "movietitle", "name", "moviename", "filmtitle", "film", "movie")
+_GENRE_COLUMNS = ("genres", "genre", "categories", "category")
+_YEAR_COLUMNS = ("year", "releaseyear")
+
+
+def _pick(columns: list[str], candidates: tuple[str, ...], taken: set[str]) -> str | None:
+    normed = {re.sub(r"[\s_\-]", "", str(c).lower()): c for c in columns if c not in taken}
+    return next((normed[c] for c in candidates if c in normed), None)
+
+
+def _split_genres(values: list[str]) -> list[list[str]]:
+    """Genre texts -> lists: "|"-separated as in MovieLens, else ";" or "," when no value has "|"."""
+    texts = ["" if not isinstance(v, str) else v.strip() for v in values]
+    sep = "|" if any("|" in t for t in texts) else next((c for c in (";", ",") if any(c in t for t in texts)), "|")
+    return [[g.strip() for g in t.split(sep) if g.strip() and g.strip() != "(no genres listed)"] for t in texts]
+
+
+def read_movies(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """A movies file of one's own, as a frame with columns item_id, title, year, genres (lists).
+
+    Accepts MovieLens layouts (`movies.csv`: movieId,title,genres with "|"-separated
+    genres and "(year)" in titles; `movies.dat`: `id::title::genres`) and any CSV/TSV
+    with a header naming an ID column (movieId, item_id, id ...), a title column
+    (title, name) and optionally genres and year columns. Years are parsed from titles
+    such as "Toy Story (1995)" when there is no year column. IDs are whole numbers when
+    every ID is one, else text (as for ratings files, so the two match).
+
+    Raises:
+        ParseError: for a missing, empty, undecodable or malformed file, missing ID or
+            title columns, an empty or repeated movie ID.
+    """
+    from movierec.data.readers import _ids, detect_format
+
+    path = Path(path)
+    check_readable(path, "movies file")
+    check_encoding(path, encoding)
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        raise ParseError(f"{path}: give the movies as a CSV or TSV file with a header (id, title, genres).")
+    if fmt == "dat":
+        return _read_dat_movies(path, encoding)
+    sep = "\t" if fmt == "tsv" else ","
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        where = f", line {match.group(1)}" if match else ""
+        raise ParseError(f"{path}{where}: the number of fields differs from the header "
+                         f"(quote titles that contain {sep!r}).") from None
+    columns = list(frame.columns)
+    id_col = _pick(columns, _MOVIE_ID_COLUMNS, set())
+    title_col = _pick(columns, _TITLE_COLUMNS, {id_col})
+    if id_col is None or title_col is None:
+        missing = " and ".join(w for w, c in (("movie ID", id_col), ("title", title_col)) if c is None)
+        raise ParseError(f"{path}: cannot tell which column holds the {missing} (columns: "
+                         f"{', '.join(map(str, columns))}); a movies file needs a header such as movieId,title,genres.")
+    if frame.empty:
+        raise ParseError(f"{path} has a header but no movies.")
+    genre_col = _pick(columns, _GENRE_COLUMNS, {id_col, title_col})
+    year_col = _pick(columns, _YEAR_COLUMNS, {id_col, title_col, genre_col})
+    ids = frame[id_col].str.strip()
+    if (ids == "").any():
+        row = int(np.flatnonzero((ids == "").to_numpy())[0])
+        raise ParseError(f"{path}, line {row + 2}: the movie ID is empty.")
+    repeated = ids.duplicated(keep="first")
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise ParseError(f"{path}, line {row + 2}: movie ID {ids.iloc[row]!r} appears more than once.")
+    genres = _split_genres(frame[genre_col].tolist()) if genre_col else [[] for _ in range(len(frame))]
+    movies = _movies_frame(_ids(ids), frame[title_col].tolist(), genres)
+    if year_col is not None:
+        years = pd.to_numeric(frame[year_col], errors="coerce")
+        known = years.notna().to_numpy()
+        movies.loc[known, "year"] = years[known].astype(np.int32).to_numpy()
+    return movies
+
+
 def read_ratings(spec: MovieLensSpec, path: Path) -> RatingsTable:
     """Read one ratings file of a MovieLens layout (also used for the 100K fold files)."""
     if spec.layout == "csv":
@@ -293,8 +372,26 @@ def parse_movielens(spec: MovieLensSpec, folder: Path) -> Dataset:
     return build_dataset(spec.name, table, movies, users, spec.rating_scale)
 
 
-def parse_user_file(path: str | Path, **options) -> Dataset:
-    """A user's own ratings file (CSV, TSV, `::` or Parquet) as a Dataset. See read_user_ratings."""
+def parse_user_file(path: str | Path, movies: str | Path | None = None, **options) -> Dataset:
+    """A user's own ratings file (CSV, TSV, `::` or Parquet) as a Dataset. See read_user_ratings.
+
+    Args:
+        path: the ratings file.
+        movies: optional movies file (see `read_movies`) giving titles, years and genres;
+            rated movies it lacks are named in a DataWarning and shown without a title.
+        options: column names, separator, rating range (see `read_user_ratings`).
+    """
+    import warnings
+
+    from movierec.data.readers import DataWarning
+
     path = Path(path)
     table = read_user_ratings(path, **options)
-    return build_dataset(path.stem, table)
+    frame = read_movies(movies) if movies is not None else None
+    ds = build_dataset(path.stem, table, frame)
+    if frame is not None:
+        untitled = int((ds.catalog.titles == "").sum())
+        if untitled:
+            warnings.warn(f"{untitled:,} of the {ds.n_items:,} rated movies are not in {movies}; "
+                          f"they are shown without a title.", DataWarning, stacklevel=2)
+    return ds

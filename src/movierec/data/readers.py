@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,10 @@ USER_COLUMNS = ("user", "userid", "uid", "users", "customer", "customerid")
 ITEM_COLUMNS = ("item", "itemid", "iid", "movie", "movieid", "mid", "film", "filmid", "items")
 RATING_COLUMNS = ("rating", "ratings", "score", "stars", "value", "preference")
 TIME_COLUMNS = ("timestamp", "time", "ts", "date", "datetime", "unixtime")
+
+
+class DataWarning(UserWarning):
+    """Something in a data file was ignored or guessed (e.g. a column that was not used)."""
 
 
 @dataclass
@@ -57,7 +62,7 @@ def check_encoding(path: Path, encoding: str) -> None:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ParseError(
             f"{path}, line {line}: byte 0x{data[exc.start]:02x} is not valid {encoding} text; "
-            f"re-save the file as {encoding} or give its encoding."
+            f"re-save the file as {encoding} text."
         ) from None
 
 
@@ -186,7 +191,7 @@ def check_rating_range(path: Path, rating: np.ndarray, low: float | None, high: 
         if low is not None and high is not None:
             rng = f" (expected {low:g} to {high:g})"
         elif low is not None:
-            rng = f" (ratings must be at least {low:g}; give --rating-range for another scale)"
+            rng = f" (ratings must be at least {low:g}; give rating_range for another scale)"
         else:
             rng = f" (ratings must be at most {high:g})"
         raise ParseError(
@@ -211,9 +216,27 @@ def _find_column(columns: list[str], given: str | None, candidates: tuple[str, .
     if required:
         raise ParseError(
             f"{path}: cannot tell which column holds the {role} (columns: {', '.join(map(str, columns))}); "
-            f"name it with --{role}-col."
+            f"name it with {role}_col."
         )
     return None
+
+
+#: separators tried, in order of preference, when a text file's separator is not given
+SEPARATORS = ("::", "\t", ",", ";", "|")
+
+
+def sniff_separator(first_line: str, default: str) -> str:
+    """The separator that splits the first line into the most fields (at least 2), else `default`.
+
+    Lets a semicolon- or tab-separated file named `.csv` read without naming its separator.
+    """
+    line = first_line.rstrip("\r\n")
+    best, best_n = default, len(line.split(default)) if default else 1
+    for cand in SEPARATORS:
+        n = len(line.split(cand))
+        if n > best_n and n >= 2:
+            best, best_n = cand, n
+    return best
 
 
 def _looks_headerless(first_line: str, sep: str) -> bool:
@@ -283,9 +306,9 @@ def read_user_ratings(
             raise ParseError(f"{path} is not a readable Parquet file.") from None
     else:
         check_encoding(path, encoding)
-        sep = sep or {"dat": "::", "tsv": "\t", "csv": ","}[fmt]
         with open(path, encoding=encoding) as fh:
             first = fh.readline()
+        sep = sep or sniff_separator(first, {"dat": "::", "tsv": "\t", "csv": ","}[fmt])
         headerless = _looks_headerless(first, sep)
         n_fields = len(first.rstrip("\r\n").split(sep))
         if headerless:
@@ -327,6 +350,8 @@ def read_user_ratings(
         raise ParseError(f"{path}, line {row + first_line}: the rating is {shown}.")
     low, high = rating_range if rating_range else (0.0, None)
     check_rating_range(path, rating, low, high, first_line)
+    if tcol is None and first_line == 2:
+        tcol = _detect_time_column(frame, [c for c in columns if c not in (ucol, icol, rcol)], path)
     timestamp = None
     if tcol is not None:
         ts = frame[tcol]
@@ -339,6 +364,48 @@ def read_user_ratings(
     )
 
 
+#: epoch seconds accepted for a time column found by its values: 1973-03-03 .. 2103-02-04
+_EPOCH_RANGE = (1e8, 4.2e9)
+
+
+def _looks_like_times(values: pd.Series) -> bool:
+    """True when every value is a date/time text or a whole number of epoch seconds."""
+    values = values.dropna()
+    if values.empty:
+        return False
+    if values.dtype.kind == "M":
+        return True
+    numeric = pd.to_numeric(values, errors="coerce")
+    if not numeric.isna().any():
+        low, high = _EPOCH_RANGE
+        return bool(((numeric >= low) & (numeric <= high) & (numeric == numeric.round())).all())
+    text = values.astype(str).str.strip()
+    # a date has digits and a separator; plain words ("drama") or numbers are not dates
+    if not text.str.contains(r"\d").all() or not text.str.contains(r"[-/:.T ]").all():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+    return not parsed.isna().any()
+
+
+def _detect_time_column(frame: pd.DataFrame, others: list, path: Path) -> str | None:
+    """The one column among `others` whose values are all dates or epoch seconds, or None.
+
+    Other columns that are left unused are named in a DataWarning, so a time column under
+    a name nobody guessed is never dropped silently.
+    """
+    found = [c for c in others if _looks_like_times(frame[c])]
+    if len(found) == 1:
+        others = [c for c in others if c != found[0]]
+    if others:
+        shown = ", ".join(repr(str(c)) for c in others)
+        warnings.warn(f"{path}: ignored column{'s' if len(others) > 1 else ''} {shown} (not the user, movie, "
+                      f"rating or a time column); if one holds the rating times, name it with time_col.",
+                      DataWarning, stacklevel=3)
+    return found[0] if len(found) == 1 else None
+
+
 def _ids(col: pd.Series) -> np.ndarray:
     """Raw IDs as int64 when every value is a whole number, else as strings."""
     if col.dtype.kind in "iu":
@@ -348,3 +415,70 @@ def _ids(col: pd.Series) -> np.ndarray:
     if not numeric.isna().any() and (numeric == numeric.round()).all():
         return numeric.to_numpy().astype(np.int64)
     return values.to_numpy(dtype=object)
+
+
+def read_new_user(path: str | Path, encoding: str = "utf-8") -> tuple[np.ndarray, np.ndarray | None]:
+    """One new person's movies from a small CSV/TSV: (raw movie IDs (m,), ratings (m,) or None).
+
+    Accepted layouts: a header naming a movie column (movieId, item, movie ...) and
+    optionally a rating column (rating, score, stars ...); or no header with one field
+    per line (movie IDs: movies the person liked) or two (movie ID, rating). A user
+    column, if present, must hold one user only. Without ratings the movies count as
+    liked (see `Recommender.fold_in`).
+
+    Raises:
+        ParseError: for a missing, empty or malformed file, empty IDs, ratings that are
+            not numbers, or rows of several users.
+    """
+    path = Path(path)
+    check_readable(path, "ratings file")
+    check_encoding(path, encoding)
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        frame = pd.read_parquet(path).astype(str)
+        header = True
+    else:
+        with open(path, encoding=encoding) as fh:
+            first = fh.readline()
+        sep = sniff_separator(first, {"dat": "::", "tsv": "\t", "csv": ","}[fmt])
+        fields = [f.strip() for f in first.rstrip("\r\n").split(sep)]
+        header = not _looks_headerless(first, sep) and not (len(fields) == 1 and fields[0].isdigit())
+        try:
+            frame = pd.read_csv(path, sep=sep, engine="python" if len(sep) > 1 else "c", encoding=encoding,
+                                dtype=str, skipinitialspace=True, header=0 if header else None,
+                                keep_default_na=False)
+        except pd.errors.ParserError as exc:
+            match = re.search(r"line (\d+)", str(exc))
+            where = f", line {match.group(1)}" if match else ""
+            raise ParseError(f"{path}{where}: the number of fields differs from the first line.") from None
+    if frame.empty:
+        raise ParseError(f"{path} has no movies.")
+    first_line = 2 if header else 1
+    if header:
+        columns = list(frame.columns)
+        icol = _find_column(columns, None, ITEM_COLUMNS, "item", path, required=False)
+        if icol is None:
+            raise ParseError(f"{path}: cannot tell which column holds the movie IDs (columns: "
+                             f"{', '.join(map(str, columns))}); call it movieId.")
+        rcol = _find_column(columns, None, RATING_COLUMNS, "rating", path, required=False)
+        ucol = _find_column(columns, None, USER_COLUMNS, "user", path, required=False)
+        if ucol is not None and frame[ucol].str.strip().nunique() > 1:
+            raise ParseError(f"{path} holds the ratings of several users; give one person's movies only.")
+    else:
+        if frame.shape[1] > 2:
+            raise ParseError(f"{path}, line 1: expected a movie ID, or a movie ID and a rating; found "
+                             f"{frame.shape[1]} fields.")
+        icol, rcol = frame.columns[0], (frame.columns[1] if frame.shape[1] == 2 else None)
+    ids = frame[icol].str.strip()
+    if (ids == "").any():
+        row = int(np.flatnonzero((ids == "").to_numpy())[0])
+        raise ParseError(f"{path}, line {row + first_line}: the movie ID is empty.")
+    ratings = None
+    if rcol is not None:
+        raw = frame[rcol].str.strip()
+        ratings = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+        if np.isnan(ratings).any():
+            row = int(np.flatnonzero(np.isnan(ratings))[0])
+            shown = "empty" if not raw.iloc[row] else f"{raw.iloc[row]!r}, not a number"
+            raise ParseError(f"{path}, line {row + first_line}: the rating is {shown}.")
+    return _ids(ids), ratings

@@ -44,6 +44,8 @@ class CompareSpec:
         seed: seed of the split, the models and the bootstrap.
         config_root: root of tuned configurations (default `config_root()`).
         params: per-model hyperparameters overriding tuned ones, {model: {key: value}}.
+        read_options: how to read `data` (movies file, column names ...; see
+            `movierec.data.load_ratings`).
     """
 
     dataset: str | Dataset | None = None
@@ -60,6 +62,7 @@ class CompareSpec:
     seed: int = 42
     config_root: str | Path | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    read_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_spec(spec: CompareSpec) -> tuple[list[str], list[int], list[str] | None]:
@@ -143,7 +146,7 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
         split = build_split(None, "files", files=(spec.train, spec.test))
         protocol, name = "files", None
     else:
-        ds = load_data(spec.dataset, spec.data)
+        ds = load_data(spec.dataset, spec.data, **spec.read_options)
         split = build_split(ds, spec.protocol, holdout=spec.holdout, seed=spec.seed)
         # tuned configs are per MovieLens dataset; a ratings file only uses root-level ones
         protocol, name = spec.protocol, (dataset_name(ds) if spec.data is None else None)

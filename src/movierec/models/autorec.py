@@ -25,12 +25,10 @@ scores are not a dot product of user and movie vectors.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-import torch
-from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
@@ -41,21 +39,11 @@ from movierec.training.early_stopping import early_stop_then_refit, random_holdo
 from movierec.training.options import check_runtime_options, resolve_device, seed_everything, torch_threads
 from movierec.training.trainer import History, Trainer, history_meta, set_history_meta, tensor_batches
 
+if TYPE_CHECKING:  # torch is imported by training only: a saved model loads and answers without it
+    import torch
+    from torch import nn
 
-class AutoRecNet(nn.Module):
-    """The autoencoder: (batch, n_users) ratings -> (batch, n_users) reconstruction."""
-
-    def __init__(self, n_users: int, hidden: int):
-        super().__init__()
-        self.encoder = nn.Linear(n_users, hidden)
-        self.decoder = nn.Linear(hidden, n_users)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.sigmoid(self.encoder(x)))
-
-    def penalty(self) -> torch.Tensor:
-        """|W|^2 + |V|^2 (weights only, no biases)."""
-        return self.encoder.weight.pow(2).sum() + self.decoder.weight.pow(2).sum()
+    from movierec.models._nets import AutoRecNet
 
 
 def _item_matrix(ds: Dataset) -> sp.csr_matrix:
@@ -130,6 +118,10 @@ class AutoRec(Recommender):
     def _train(self, fit_part: Dataset, val_part: Dataset | None, max_epochs: int,
                seed: int) -> tuple[AutoRecNet, History]:
         """Train one network; returns it (best weights restored when validated) and its history."""
+        import torch
+
+        from movierec.models._nets import AutoRecNet
+
         device = resolve_device(self.device)
         gen = seed_everything(seed)
         n_items, n_users = fit_part.n_items, fit_part.n_users
@@ -273,3 +265,12 @@ class AutoRec(Recommender):
 
     def _set_meta(self, meta: dict[str, Any]) -> None:
         set_history_meta(self, meta)
+
+
+def __getattr__(name: str) -> Any:
+    """`AutoRecNet` (the torch network) lives in `movierec.models._nets`, imported on first use."""
+    if name == "AutoRecNet":
+        from movierec.models._nets import AutoRecNet
+
+        return AutoRecNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,6 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
@@ -98,6 +97,8 @@ def _draw_rows(
     prec = alpha * gram + lam[None]
     rhs = alpha * np.asarray(residual @ other) + (lam @ mean)[None]
     # x = L^-T (L^-1 rhs + z) has mean prec^-1 rhs and covariance prec^-1
+    import torch  # here, not at module top: loading a saved model needs no torch
+
     chol = torch.from_numpy(np.linalg.cholesky(prec))
     y = torch.linalg.solve_triangular(chol, torch.from_numpy(rhs[:, :, None]), upper=False)
     y += torch.from_numpy(rng.standard_normal((n, d, 1)))

@@ -20,7 +20,6 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
@@ -49,6 +48,8 @@ def ease_weights(gram: np.ndarray, regularization: float) -> np.ndarray:
     """
     if regularization <= 0:
         raise ConfigError(f"EASE regularization must be positive, got {regularization!r}.")
+    from scipy.linalg import lapack  # here, not at module top: loading a saved model needs no scipy.linalg
+
     A = np.array(gram, dtype=np.float32, order="F", copy=True)
     A[np.diag_indices_from(A)] += np.float32(regularization)
     # Cholesky inverse (symmetric positive definite): about 4x cheaper than a general inverse

@@ -34,11 +34,9 @@ Declared capabilities:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
@@ -46,66 +44,16 @@ from movierec.models._fold_in import liked_fold_in
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Categorical, Float
 from movierec.training.early_stopping import early_stop_then_refit, random_holdout
-from movierec.training.losses import mse_row_l2
 from movierec.training.options import check_runtime_options, resolve_device, seed_everything, torch_threads
 from movierec.training.trainer import History, Trainer, history_meta, set_history_meta, tensor_batches
 
+if TYPE_CHECKING:  # torch is imported by training only: a saved model loads and answers without it
+    import torch
+    from torch import nn
+
+    from movierec.models._nets import BiasedMFModule
+
 _OPTIMIZERS = ("adam", "sparse_adam", "adagrad", "sgd")
-
-
-class BiasedMFModule(nn.Module):
-    """The network: factors and biases, no training logic.
-
-    Each user row holds [p_u, b_u] and each movie row [q_i, b_i] in one table per side,
-    so a batch needs two lookups instead of four (the model is small; kernel calls
-    dominate its training time).
-
-    Args:
-        n_users, n_items: table sizes (user / item index spaces).
-        dim: factor dimension.
-        init_std: standard deviation of the normal initialisation of the factors
-            (biases start at zero).
-        global_mean: μ, the training mean rating.
-        rating_range: (low, high) for the scaled-sigmoid output, or None for a plain sum.
-        sparse: sparse gradients (for SparseAdam / SGD).
-    """
-
-    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, global_mean: float,
-                 rating_range: tuple[float, float] | None = None, sparse: bool = False):
-        super().__init__()
-        self.dim = dim
-        self.users = nn.Embedding(n_users, dim + 1, sparse=sparse)
-        self.items = nn.Embedding(n_items, dim + 1, sparse=sparse)
-        with torch.no_grad():
-            for table in (self.users, self.items):
-                nn.init.normal_(table.weight, 0.0, init_std)
-                table.weight[:, dim] = 0.0
-        self.rating_range = rating_range
-        if rating_range is not None:
-            low, high = rating_range
-            frac = min(max((global_mean - low) / (high - low), 1e-3), 1 - 1e-3)
-            offset = math.log(frac / (1 - frac))  # logit of the mean, so training starts at μ
-        else:
-            offset = global_mean
-        self.register_buffer("offset", torch.tensor(float(offset), dtype=torch.float32))
-
-    def forward(self, users: torch.Tensor, items: torch.Tensor):
-        """Predicted ratings for index pairs, shape (batch,), plus the user and movie rows
-        used, each shape (batch, dim + 1) (factors then bias; for the L2 penalty)."""
-        if self.users.sparse:
-            p, q = self.users(users), self.items(items)
-        else:  # same values; index_select's backward (index_add) is ~35% faster on CPU
-            p = self.users.weight.index_select(0, users)
-            q = self.items.weight.index_select(0, items)
-        d = self.dim
-        x = self.offset + p[:, d] + q[:, d] + (p[:, :d] * q[:, :d]).sum(-1)
-        return self.squash(x), (p, q)
-
-    def squash(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rating_range is None:
-            return x
-        low, high = self.rating_range
-        return low + (high - low) * torch.sigmoid(x)
 
 
 class BiasedMF(Recommender):
@@ -215,6 +163,8 @@ class BiasedMF(Recommender):
         return (float(low) - self.range_margin, float(high) + self.range_margin)
 
     def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        import torch
+
         params = list(module.parameters())
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.lr)
@@ -227,6 +177,11 @@ class BiasedMF(Recommender):
     def _train(self, train: Dataset, validation: Dataset | None, epochs: int, mu: float,
                track: bool = True) -> tuple[BiasedMFModule, History]:
         """A fresh network trained on `train`, early-stopped on `validation` RMSE when given."""
+        import torch
+
+        from movierec.models._nets import BiasedMFModule
+        from movierec.training.losses import mse_row_l2
+
         device = resolve_device(self.device)
         gen = seed_everything(int(self.seed))
         module = BiasedMFModule(
@@ -450,3 +405,12 @@ class BiasedMF(Recommender):
 
     def _set_meta(self, meta: dict[str, Any]) -> None:
         set_history_meta(self, meta)
+
+
+def __getattr__(name: str) -> Any:
+    """`BiasedMFModule` (the torch network) lives in `movierec.models._nets`, imported on first use."""
+    if name == "BiasedMFModule":
+        from movierec.models._nets import BiasedMFModule
+
+        return BiasedMFModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

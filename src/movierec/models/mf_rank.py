@@ -20,11 +20,9 @@ person from liked (or rated) movies by an implicit-feedback solve against the fr
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
@@ -32,37 +30,15 @@ from movierec.models._fold_in import liked_fold_in
 from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Categorical, Float
-from movierec.training.losses import bpr_loss, row_l2, sampled_softmax_loss
 from movierec.training.options import check_runtime_options, resolve_device, seed_everything
 from movierec.training.trainer import Trainer, history_meta, set_history_meta, tensor_batches
 
+if TYPE_CHECKING:  # torch is imported by training only: a saved model loads and answers without it
+    import torch
+
+    from movierec.models._nets import DotModule
+
 LOSSES = ("softmax", "bpr")
-
-
-class DotModule(nn.Module):
-    """User and item embeddings plus an item bias; scores are dot products."""
-
-    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float = 0.1):
-        super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
-        self.item_bias = nn.Embedding(n_items, 1)
-        nn.init.normal_(self.user.weight, std=init_std)
-        nn.init.normal_(self.item.weight, std=init_std)
-        nn.init.zeros_(self.item_bias.weight)
-
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Scores of aligned pairs: users (n,), items (n,) or (n, m) -> (n,) or (n, m)."""
-        p = self.user(users)
-        if items.dim() == 1:
-            return (p * self.item(items)).sum(-1) + self.item_bias(items).squeeze(-1)
-        return torch.einsum("nd,nmd->nm", p, self.item(items)) + self.item_bias(items).squeeze(-1)
-
-    def score_items(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores of each user against one shared item list (all items when None): (n, m)."""
-        q = self.item.weight if items is None else self.item(items)
-        b = self.item_bias.weight[:, 0] if items is None else self.item_bias(items)[:, 0]
-        return self.user(users) @ q.T + b
 
 
 class MFRank(Recommender):
@@ -157,6 +133,11 @@ class MFRank(Recommender):
     def _train(self, users: np.ndarray, items: np.ndarray, epochs: int, validator, seed: int):
         """A fresh module trained on the pairs (users, items); negatives avoid only these pairs
         (never a held-out one, which would leak it)."""
+        import torch
+
+        from movierec.models._nets import DotModule
+        from movierec.training.losses import bpr_loss, row_l2, sampled_softmax_loss
+
         gen = seed_everything(seed)
         rng = np.random.default_rng(seed)
         device = resolve_device(self.device)
@@ -285,6 +266,8 @@ class _SeenLookup:
 
     def __init__(self, keys: np.ndarray, n_users: int, n_items: int, device: torch.device,
                  max_dense: int = 64_000_000):
+        import torch
+
         self.n_items = n_items
         keys_t = torch.as_tensor(keys, device=device)
         if n_users * n_items <= max_dense:
@@ -299,12 +282,25 @@ class _SeenLookup:
         """Broadcasts users and items against each other; a bool tensor of their shape."""
         if self.dense is not None:
             return self.dense[users, items]
+        import torch
+
         k = users * self.n_items + items
         pos = torch.searchsorted(self.keys, k.reshape(-1)).clamp_(max=len(self.keys) - 1).reshape(k.shape)
         return self.keys[pos] == k
 
 
 def _score_numpy(module: DotModule, user_idx: np.ndarray, device: torch.device) -> np.ndarray:
+    import torch
+
     with torch.no_grad():
         users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64), device=device)
         return module.score_items(users).float().cpu().numpy()
+
+
+def __getattr__(name: str) -> Any:
+    """`DotModule` (the torch network) lives in `movierec.models._nets`, imported on first use."""
+    if name == "DotModule":
+        from movierec.models._nets import DotModule
+
+        return DotModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

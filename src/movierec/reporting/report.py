@@ -1,19 +1,19 @@
-"""Comparison tables, Markdown reports and PNG plots of a `runner.Comparison`."""
+"""Comparison tables, Markdown reports and PNG plots of a `runner.Comparison`.
+
+matplotlib is imported by the plot functions only (through `movierec.reporting.viz`), so
+the tables (`comparison_table`, used by `movierec compare` without a report folder) do
+not pay for it. Every plot title names the dataset and the protocol.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from movierec.evaluation.runner import Comparison  # noqa: E402
-from movierec.reporting.viz import save_figure  # noqa: E402
+from movierec.evaluation.runner import Comparison
 
 #: metric order in tables (per K)
 TABLE_METRICS = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded",
@@ -79,12 +79,29 @@ def _markdown(frame: pd.DataFrame, index_name: str = "model") -> str:
 # plots
 
 
-def plot_metric_bars(comp: Comparison, path: Path, metrics: list[str] | None = None) -> Path:
+def comparison_context(comp: Comparison) -> tuple[str | None, str | None]:
+    """(dataset, protocol label) of a comparison, for plot titles."""
+    from movierec.reporting.viz import protocol_label
+
+    info = comp.info
+    return info.get("dataset"), protocol_label(info.get("protocol"), info.get("split"))
+
+
+def _title(comp: Comparison, main: str):
+    from movierec.reporting.viz import plot_title
+
+    dataset, protocol = comparison_context(comp)
+    return plot_title(main, dataset or "own data", protocol)
+
+
+def metric_bars_figure(comp: Comparison, metrics: list[str] | None = None):
     """Grouped bars: one group per metric, one bar per model, 95% bootstrap CI whiskers."""
+    from movierec.reporting.viz import plt  # pyplot on the Agg backend
+
     metrics = metrics or table_columns(comp, accuracy_only=True)
     names = list(comp.results)
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(metrics) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(metrics) + 2), 4), layout="constrained")
     x = np.arange(len(metrics))
     for j, name in enumerate(names):
         means = np.array([comp.results[name].summary.get(m, np.nan) for m in metrics])
@@ -93,42 +110,78 @@ def plot_metric_bars(comp: Comparison, path: Path, metrics: list[str] | None = N
         err = np.vstack([np.nan_to_num(means - lo), np.nan_to_num(hi - means)])
         ax.bar(x + (j - (len(names) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=name)
     ax.set_xticks(x, metrics, rotation=30, ha="right")
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("mean over test users")
-    ax.set_title(f"Ranking accuracy with 95% bootstrap CIs ({comp.info.get('protocol', '')})")
-    ax.legend()
+    ax.set_title(_title(comp, "Ranking accuracy with 95% bootstrap CIs"))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never covers a bar
     ax.grid(axis="y", alpha=0.3)
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_recall_curves(comp: Comparison, path: Path, metric: str = "recall") -> Path:
+def plot_metric_bars(comp: Comparison, path: Path, metrics: list[str] | None = None) -> Path:
+    """Grouped bars: one group per metric, one bar per model, 95% bootstrap CI whiskers."""
+    from movierec.reporting.viz import save_figure
+
+    return save_figure(metric_bars_figure(comp, metrics), path)
+
+
+def recall_curves_figure(comp: Comparison, metric: str = "recall"):
     """metric@K against K for every model (one line per model)."""
+    from movierec.reporting.viz import plt  # pyplot on the Agg backend
+
     ks = comp.info.get("ks", [])
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     for name, res in comp.results.items():
         ys = [res.summary.get(f"{metric}@{k}", np.nan) for k in ks]
         ax.plot(ks, ys, marker="o", label=name)
     ax.set_xlabel("K")
     ax.set_ylabel(f"{metric}@K")
-    ax.set_title(f"{metric}@K curves")
+    ax.set_ylim(bottom=0)
+    ax.set_title(_title(comp, f"{metric}@K curves"))
     ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def plot_recall_curves(comp: Comparison, path: Path, metric: str = "recall") -> Path:
+    """metric@K against K for every model (one line per model)."""
+    from movierec.reporting.viz import save_figure
+
+    return save_figure(recall_curves_figure(comp, metric), path)
+
+
+def coverage_vs_accuracy_figure(comp: Comparison):
+    """Catalog coverage@K (x) against the primary accuracy metric (y), one labelled point
+    per model; labels are placed so that none overlaps another or leaves the axes."""
+    from movierec.reporting.viz import place_labels, plt
+
+    k = comp.primary.split("@")[-1]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    names = list(comp.results)
+    xs = np.array([comp.results[n].summary.get(f"coverage@{k}", np.nan) for n in names], dtype=float)
+    ys = np.array([comp.results[n].summary.get(comp.primary, np.nan) for n in names], dtype=float)
+    cmap = plt.get_cmap("tab10")
+    for j, (x, y) in enumerate(zip(xs, ys)):
+        ax.scatter([x], [y], s=60, color=cmap(j % 10), zorder=3)
+    finite_x, finite_y = xs[np.isfinite(xs)], ys[np.isfinite(ys)]
+    # room around the points for their labels; both axes from zero (shares and accuracies)
+    x_hi = max(float(finite_x.max()) if len(finite_x) else 1.0, 1e-3)
+    y_hi = max(float(finite_y.max()) if len(finite_y) else 1.0, 1e-3)
+    ax.set_xlim(-0.08 * x_hi, 1.25 * x_hi)
+    ax.set_ylim(-0.08 * y_hi, 1.25 * y_hi)
+    ax.set_xlabel(f"catalog coverage@{k}")
+    ax.set_ylabel(comp.primary)
+    ax.set_title(_title(comp, "Coverage vs accuracy"))
+    ax.grid(alpha=0.3)
+    place_labels(ax, xs, ys, names)
+    return fig
 
 
 def plot_coverage_vs_accuracy(comp: Comparison, path: Path) -> Path:
     """Catalog coverage@K (x) against the primary accuracy metric (y), one point per model."""
-    k = comp.primary.split("@")[-1]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, res in comp.results.items():
-        x = res.summary.get(f"coverage@{k}", np.nan)
-        y = res.summary.get(comp.primary, np.nan)
-        ax.scatter([x], [y], s=60)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5))
-    ax.set_xlabel(f"catalog coverage@{k}")
-    ax.set_ylabel(comp.primary)
-    ax.set_title("Coverage vs accuracy")
-    ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    from movierec.reporting.viz import save_figure
+
+    return save_figure(coverage_vs_accuracy_figure(comp), path)
 
 
 # --------------------------------------------------------------------------------------
@@ -246,5 +299,6 @@ def _json_default(value):
     raise TypeError(type(value).__name__)
 
 
-__all__ = ["comparison_table", "table_columns", "plot_metric_bars", "plot_recall_curves",
-           "plot_coverage_vs_accuracy", "write_report"]
+__all__ = ["comparison_table", "table_columns", "comparison_context", "metric_bars_figure", "plot_metric_bars",
+           "recall_curves_figure", "plot_recall_curves", "coverage_vs_accuracy_figure", "plot_coverage_vs_accuracy",
+           "write_report"]

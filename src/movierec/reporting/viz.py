@@ -1,4 +1,9 @@
-"""Plots written as PNG files (matplotlib, no display needed)."""
+"""Plots written as PNG files (matplotlib, no display needed).
+
+Every title names what the plot is about: the dataset, and for results the evaluation
+protocol (`plot_title`). Each plot has a `*_figure` function that builds the figure (for
+tests and notebooks) and a `plot_*` function that writes it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,83 @@ import numpy as np  # noqa: E402
 from movierec.data.dataset import Catalog, Dataset  # noqa: E402
 
 
+def plot_title(main: str, dataset: str | None = None, protocol: str | None = None,
+               subtitle: str | None = None) -> str:
+    """`main` plus a second line naming the dataset, the protocol and any subtitle:
+    ("Coverage vs accuracy", "ml-100k", "leave-last") -> "Coverage vs accuracy\nml-100k, leave-last"."""
+    context = ", ".join(str(part) for part in (dataset, protocol, subtitle) if part)
+    return f"{main}\n{context}" if context else main
+
+
+def protocol_label(protocol: str | None, split: dict | None = None) -> str | None:
+    """A protocol name with its test amount, for titles: "leave-last (last item per user)",
+    "leave-last (last 20% per user)", "temporal (test 20%)"; from a split summary's "holdout"."""
+    if not protocol:
+        return None
+    holdout = (split or {}).get("holdout")
+    if holdout is None:
+        return protocol
+    h = float(holdout)
+    if protocol == "leave-last":
+        if h.is_integer():
+            what = "last item" if int(h) == 1 else f"last {int(h)} items"
+        else:
+            what = f"last {h:.0%}"
+        return f"{protocol} ({what} per user)"
+    if protocol in ("temporal", "random") and 0 < h < 1:
+        return f"{protocol} (test {h:.0%})"
+    return protocol
+
+
+def place_labels(ax, xs, ys, labels, fontsize: float = 9) -> list:
+    """Annotate points so that no label overlaps another label or a point, and every
+    label lies inside the axes: each label tries positions around its point, nearest
+    first, and keeps the first that fits (else the least-overlapping one).
+
+    Returns:
+        The annotation artists, one per label (NaN points are skipped).
+    """
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    pts = [(x, y) for x, y in zip(xs, ys) if np.isfinite(x) and np.isfinite(y)]
+    # points as small boxes in display coordinates (a marker is about 8 px across)
+    from matplotlib.transforms import Bbox
+
+    disp = ax.transData.transform(np.array(pts, dtype=float)) if pts else np.zeros((0, 2))
+    taken = [Bbox.from_extents(px - 5, py - 5, px + 5, py + 5) for px, py in disp]
+    directions = [(1, 1, "left", "bottom"), (1, -1, "left", "top"), (-1, 1, "right", "bottom"),
+                  (-1, -1, "right", "top"), (0, 1, "center", "bottom"), (0, -1, "center", "top"),
+                  (1, 0, "left", "center"), (-1, 0, "right", "center")]
+    artists = []
+    for x, y, label in zip(xs, ys, labels):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        best, best_cost = None, None
+        for dist in (6, 12, 20, 30, 42):
+            for dx, dy, ha, va in directions:
+                ann = ax.annotate(label, (x, y), xytext=(dx * dist, dy * dist), textcoords="offset points",
+                                  ha=ha, va=va, fontsize=fontsize)
+                box = ann.get_window_extent(renderer).expanded(1.06, 1.15)
+                outside = not (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+                               and box.y1 <= inside.y1)
+                cost = 100 * outside + sum(box.overlaps(t) for t in taken)
+                if best_cost is None or cost < best_cost:
+                    if best is not None:
+                        best.remove()
+                    best, best_cost, best_box = ann, cost, box
+                else:
+                    ann.remove()
+                if best_cost == 0:
+                    break
+            if best_cost == 0:
+                break
+        taken.append(best_box)
+        artists.append(best)
+    return artists
+
+
 def save_figure(fig, path: Path) -> Path:
     """Save a figure as PNG atomically (temp file, then rename) and close it."""
     path = Path(path)
@@ -24,35 +106,48 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
-def plot_rating_distribution(ds: Dataset, path: Path) -> Path:
+def rating_distribution_figure(ds: Dataset, subtitle: str | None = None):
+    """Bars of how many ratings each rating value has."""
     values, counts = np.unique(ds.rating, return_counts=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     width = float(np.min(np.diff(values))) * 0.8 if len(values) > 1 else 0.8
     ax.bar(values, counts, width=width, color="#4C72B0")
     ax.set_xlabel("rating")
     ax.set_ylabel("number of ratings")
-    ax.set_title(f"{ds.name}: rating distribution")
-    return save_figure(fig, path)
+    ax.set_title(plot_title("Rating distribution", ds.name, subtitle=subtitle))
+    return fig
 
 
-def plot_long_tail(ds: Dataset, path: Path) -> Path:
+def plot_rating_distribution(ds: Dataset, path: Path, subtitle: str | None = None) -> Path:
+    return save_figure(rating_distribution_figure(ds, subtitle), path)
+
+
+def long_tail_figure(ds: Dataset, subtitle: str | None = None):
+    """Ratings per movie against popularity rank (log-log), the top 20% marked."""
     counts = np.sort(ds.item_counts())[::-1]
     counts = counts[counts > 0]
     ranks = np.arange(1, len(counts) + 1)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     ax.loglog(ranks, counts, color="#C44E52")
     top = max(1, int(np.ceil(len(counts) * 0.2)))
     share = counts[:top].sum() / counts.sum()
     ax.axvline(top, color="grey", ls="--", lw=1)
-    ax.text(top, counts.max(), f" top 20% of items: {share:.0%} of ratings", va="top", fontsize=8)
-    ax.set_xlabel("item popularity rank")
-    ax.set_ylabel("ratings per item")
-    ax.set_title(f"{ds.name}: popularity long tail (log-log)")
-    return save_figure(fig, path)
+    # bottom left: below the curve (which falls from the top left) and left of the line
+    ax.text(0.03, 0.05, f"top 20% of movies (left of the\ndashed line): {share:.0%} of the ratings", ha="left",
+            va="bottom", fontsize=8, transform=ax.transAxes)
+    ax.set_xlabel("movie popularity rank")
+    ax.set_ylabel("ratings per movie")
+    ax.set_title(plot_title("Popularity long tail (log-log)", ds.name, subtitle=subtitle))
+    return fig
 
 
-def plot_ratings_over_time(ds: Dataset, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+def plot_long_tail(ds: Dataset, path: Path, subtitle: str | None = None) -> Path:
+    return save_figure(long_tail_figure(ds, subtitle), path)
+
+
+def ratings_over_time_figure(ds: Dataset, subtitle: str | None = None):
+    """Ratings per calendar month; the count axis starts at zero."""
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     if ds.has_timestamps and ds.n_ratings:
         months = ds.timestamp.astype("datetime64[s]").astype("datetime64[M]")
         uniq, counts = np.unique(months, return_counts=True)
@@ -60,18 +155,23 @@ def plot_ratings_over_time(ds: Dataset, path: Path) -> Path:
         fig.autofmt_xdate()
     else:
         ax.text(0.5, 0.5, "no timestamps", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("ratings per month")
-    ax.set_title(f"{ds.name}: ratings over time")
-    return save_figure(fig, path)
+    ax.set_title(plot_title("Ratings over time", ds.name, subtitle=subtitle))
+    return fig
 
 
-def plot_dataset(ds: Dataset, folder: Path) -> list[Path]:
+def plot_ratings_over_time(ds: Dataset, path: Path, subtitle: str | None = None) -> Path:
+    return save_figure(ratings_over_time_figure(ds, subtitle), path)
+
+
+def plot_dataset(ds: Dataset, folder: Path, subtitle: str | None = None) -> list[Path]:
     """The three describe plots into `folder`."""
     folder = Path(folder)
     return [
-        plot_rating_distribution(ds, folder / "rating_distribution.png"),
-        plot_long_tail(ds, folder / "long_tail.png"),
-        plot_ratings_over_time(ds, folder / "ratings_over_time.png"),
+        plot_rating_distribution(ds, folder / "rating_distribution.png", subtitle),
+        plot_long_tail(ds, folder / "long_tail.png", subtitle),
+        plot_ratings_over_time(ds, folder / "ratings_over_time.png", subtitle),
     ]
 
 
@@ -94,18 +194,15 @@ def _records(history) -> list[dict]:
     return list(history or [])
 
 
-def plot_learning_curve(history, path: Path, title: str = "learning curve") -> Path:
-    """Training and validation RMSE (or loss) per epoch, best epoch marked.
-
-    Args:
-        history: a training History (e.g. `model.history_`), its dict, or its records.
-        path: the PNG to write.
-    """
+def learning_curve_figure(history, title: str = "Learning curve", dataset: str | None = None,
+                          subtitle: str | None = None):
+    """Training and validation RMSE (or loss) per epoch, best epoch marked (see `plot_learning_curve`)."""
     records = _records(history)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    ax.set_title(plot_title(title, dataset, subtitle=subtitle))
     if not records:
         ax.text(0.5, 0.5, "no training history", ha="center", va="center", transform=ax.transAxes)
-        return save_figure(fig, path)
+        return fig
     epochs = [r["epoch"] for r in records]
     if all("train_rmse" in r for r in records):
         ax.plot(epochs, [r["train_rmse"] for r in records], marker=".", label="train RMSE", color="#4C72B0")
@@ -122,9 +219,20 @@ def plot_learning_curve(history, path: Path, title: str = "learning curve") -> P
         ax.text(best_e, best_v, f" best epoch {best_e}: {best_v:.4f}", va="bottom", fontsize=8)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.legend()
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_learning_curve(history, path: Path, title: str = "Learning curve", dataset: str | None = None,
+                        subtitle: str | None = None) -> Path:
+    """Training and validation RMSE (or loss) per epoch, best epoch marked.
+
+    Args:
+        history: a training History (e.g. `model.history_`), its dict, or its records.
+        path: the PNG to write.
+        title: the first title line; `dataset` and `subtitle` make the second.
+    """
+    return save_figure(learning_curve_figure(history, title, dataset, subtitle), path)
 
 
 def primary_genres(genres: list[list[str]]) -> list[str]:
@@ -173,13 +281,12 @@ def item_embedding_map(model, catalog: Catalog, min_ratings: int = 50, seed: int
     return coords, keep, genres
 
 
-def plot_item_embedding_map(model, catalog: Catalog, path: Path, min_ratings: int = 50, seed: int = 0,
-                            n_genres: int = 9) -> Path:
-    """t-SNE map of movie vectors coloured by primary genre (the `n_genres` most common; others grey)."""
-    coords, _, genres = item_embedding_map(model, catalog, min_ratings=min_ratings, seed=seed)
+def item_embedding_map_figure(coords: np.ndarray, genres: list[str], model_name: str, min_ratings: int,
+                              n_genres: int = 9, dataset: str | None = None, subtitle: str | None = None):
+    """The t-SNE scatter of `item_embedding_map`'s output; the title counts exactly the points drawn."""
     names, counts = np.unique(genres, return_counts=True)
     shown = [n for n, _ in sorted(zip(names, counts), key=lambda t: -t[1])[:n_genres]]
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
     labels = np.array(genres, dtype=object)
     other = ~np.isin(labels, shown)
     if other.any():
@@ -190,6 +297,19 @@ def plot_item_embedding_map(model, catalog: Catalog, path: Path, min_ratings: in
         ax.scatter(coords[sel, 0], coords[sel, 1], s=10, color=cmap(j % 10), label=g)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"t-SNE of {type(model).__name__} movie embeddings ({len(labels)} movies, {min_ratings}+ ratings)")
-    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    ax.set_title(plot_title(f"t-SNE of {model_name} movie vectors: {len(coords)} movies with {min_ratings}+ ratings",
+                            dataset, subtitle=subtitle))
+    ax.legend(fontsize=7, markerscale=1.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="primary genre",
+              title_fontsize=7)
+    return fig
+
+
+def plot_item_embedding_map(model, catalog: Catalog, path: Path, min_ratings: int = 50, seed: int = 0,
+                            n_genres: int = 9, dataset: str | None = None, subtitle: str | None = None) -> Path:
+    """t-SNE map of movie vectors coloured by primary genre (the `n_genres` most common; others grey).
+
+    The title states how many movies are drawn (those with `min_ratings`+ training ratings).
+    """
+    coords, _, genres = item_embedding_map(model, catalog, min_ratings=min_ratings, seed=seed)
+    fig = item_embedding_map_figure(coords, genres, model.name, min_ratings, n_genres, dataset, subtitle)
     return save_figure(fig, path)

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where it is used, so loading a saved model needs no torch
+    import torch
 
 from movierec.errors import ConfigError
 
@@ -49,6 +51,8 @@ def resolve_device(device: str = "auto", cuda_devices: int | None = None) -> tor
     """
     if not isinstance(device, str) or not _DEVICE.match(device.strip().lower()):
         raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}.")
+    import torch
+
     device = device.strip().lower()
     if cuda_devices is None:
         cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -68,6 +72,8 @@ def resolve_device(device: str = "auto", cuda_devices: int | None = None) -> tor
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a torch.Generator (CPU) for shuffling."""
+    import torch
+
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -101,6 +107,8 @@ class torch_threads:
         self.previous: int | None = None
 
     def __enter__(self) -> "torch_threads":
+        import torch
+
         if self.n is not None:
             self.previous = torch.get_num_threads()
             if self.previous != self.n:
@@ -108,6 +116,8 @@ class torch_threads:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import torch
+
         if self.previous is not None and torch.get_num_threads() != self.previous:
             torch.set_num_threads(self.previous)
 

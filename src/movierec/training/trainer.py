@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used, so loading a saved model needs no torch
+    import torch
 
-Batch = tuple[torch.Tensor, ...]
+Batch = tuple["torch.Tensor", ...]
 
 
 def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: torch.Generator | None = None,
@@ -25,6 +26,8 @@ def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: 
 
     Indexing preloaded tensors is far faster than a DataLoader for small rows.
     """
+    import torch
+
     n = tensors[0].shape[0]
     if shuffle:
         order = torch.randperm(n, generator=generator).to(tensors[0].device)
@@ -118,6 +121,8 @@ class Trainer:
             epoch_metrics: optional module -> {name: value} computed the same way after
                 each epoch and added to its record (e.g. training RMSE for learning curves).
         """
+        import torch
+
         history = History()
         best_state = None
         bad_epochs = 0

@@ -119,7 +119,7 @@ def test_config_root_is_the_project_not_the_cwd(tmp_path, monkeypatch):
 
 def test_tuned_config_formats(tmp_path):
     # the ranking tuner's committed format: model/dataset/key from the path
-    old = TunedConfig.load(ROOT / "configs" / "tuned" / "ml-100k" / "loo" / "ease.json")
+    old = TunedConfig.load(CONFIGS_BEFORE / "ml-100k" / "loo" / "ease.json")
     assert (old.model, old.dataset, old.protocol, old.trials, old.seed) == ("ease", "ml-100k", "loo", 10, 42)
     # the CLI's committed format
     mf = TunedConfig.load(ROOT / "configs" / "tuned" / "ml-100k" / "ml100k-folds" / "mf.json")
@@ -155,13 +155,22 @@ def loo(ml100k):
 
 def test_tune_reproduces_the_committed_config(loo):
     """The one loop samples exactly as the old ranking tuner did: same seed, same trials
-    -> the committed configs/tuned/ml-100k/loo/ease.json (its best of 10 was trial 3,
-    among TPE's seeded start-up trials, so 4 trials reproduce it)."""
-    committed = TunedConfig.load(ROOT / "configs" / "tuned" / "ml-100k" / "loo" / "ease.json")
+    -> the config committed before the equal-budget re-tune (tests/fixtures/configs_before:
+    its best of 10 was trial 3, among TPE's seeded start-up trials, so 4 trials reproduce it)."""
+    committed = TunedConfig.load(CONFIGS_BEFORE / "ml-100k" / "loo" / "ease.json")
     cfg = tune("ease", loo, trials=4, seed=42)
     assert cfg.params == committed.params
     assert cfg.validation["ndcg@10"] == pytest.approx(committed.validation["ndcg@10"], rel=1e-9)
     assert (cfg.dataset, cfg.protocol, cfg.trials) == ("ml-100k", "loo", 4)
+
+
+def test_tune_reproduces_the_project_config_with_its_budget(loo):
+    """The project's configs/tuned/ml-100k/loo/ease.json (20 trials, benchmarks/topk.py) is
+    regenerated exactly by `tune` with the trial count it records."""
+    committed = TunedConfig.load(ROOT / "configs" / "tuned" / "ml-100k" / "loo" / "ease.json")
+    cfg = tune("ease", loo, trials=committed.trials, seed=committed.seed)
+    assert cfg.params == committed.params
+    assert cfg.validation["ndcg@10"] == pytest.approx(committed.validation["ndcg@10"], rel=1e-9)
 
 
 def test_tune_scores_validation_only(loo):

@@ -158,7 +158,7 @@ def test_from_model_refuses_other_movies(fitted, ml100k):
     other = ml100k.subset(ml100k.user_idx < 5)
     other = type(other)(other.name, other.users, type(other.items)(other.items.raw_ids[:-1]), other.user_idx[:0],
                         other.item_idx[:0], other.rating[:0], other.timestamp[:0])
-    with pytest.raises(ConfigError, match="not the movies"):
+    with pytest.raises(ConfigError, match=r"^The dataset's movies are not the movies the model was fitted on\.$"):
         Bundle.from_model(fitted["bias"], other)
 
 
@@ -211,6 +211,8 @@ def rewrite_ids(folder: Path, change) -> None:
 
 CORRUPTIONS = {
     "symlinked file": (symlinked, ["users.npy is not a regular file"]),
+    "boolean size": (lambda f: edit_manifest(f, lambda m: m["files"]["users.npy"].__setitem__("bytes", True)),
+                     ["malformed entry for users.npy"]),
     "malformed entry": (lambda f: edit_manifest(f, lambda m: m["files"].__setitem__("users.npy", {"sha256": 5, "bytes": 1})),
                         ["malformed entry for users.npy"]),
     "backslash name": (lambda f: edit_manifest(f, lambda m: m["files"].__setitem__("a\\b", {"sha256": "0", "bytes": 1})),
@@ -229,7 +231,7 @@ CORRUPTIONS = {
     "path traversal": (traversal, ["invalid file name"]),
     "unknown format": (lambda f: edit_manifest(f, lambda m: m.__setitem__("format_version", 99)), ["format version 99"]),
     "no format": (lambda f: edit_manifest(f, lambda m: m.pop("format_version")), ["no format_version"]),
-    "newer movierec": (lambda f: edit_manifest(f, newer_minor), ["newer"]),
+    "newer movierec": (lambda f: edit_manifest(f, newer_minor), ["newer", "upgrade movierec to read it."]),
     "older movierec": (lambda f: edit_manifest(f, lambda m: m.__setitem__("movierec_version", "0.0.9")), ["0.0.9"]),
     "no movierec version": (lambda f: edit_manifest(f, lambda m: m.pop("movierec_version")), ["which movierec"]),
     "class outside": (lambda f: edit_manifest(f, lambda m: m.__setitem__("model_class", "os:system")), ["outside movierec"]),
@@ -368,3 +370,305 @@ def test_overwrite_replaces_a_bundle_only(fitted, small_split, saved, tmp_path, 
         with pytest.raises(BundleError, match="working folder"):
             save_bundle(pop, target, overwrite=True)
     assert verify_bundle(work)["model_name"] == "pop"
+
+
+# -- what the files hold (found by mutation testing) ------------------------------------
+def test_manifest_records_the_model_not_a_stale_manifest(fitted, small_split, tmp_path):
+    """save_bundle writes what the model is, keeps extra keys, and the saved manifest is what it wrote."""
+    model = create("bias", reg_user=2.5, reg_item=7.0, n_iter=4).fit(small_split.train)
+    bundle = Bundle.from_model(model, small_split.train, metrics={"rmse": np.float32(0.5)},
+                               info={"split": ("u1", np.int64(5))})
+    assert bundle.manifest["params"] == {"reg_user": 2.5, "reg_item": 7.0, "n_iter": 4}
+    assert bundle.manifest["info"] == {"split": ["u1", 5]}
+    bundle.manifest.update(model_name="stale", model_class="movierec.models.bias:Nope", params={"n_iter": 99},
+                           capabilities=[], n_users=1, n_items=2, extra=np.int64(3), note=None)
+    bundle.manifest["metrics"] = {"pair": (1, 2)}
+    bundle.manifest["info"] = {"split": ("u1", np.int64(5))}
+    path = save_bundle(bundle, tmp_path / "nested" / "deeper" / "b")
+    assert bundle.path == path
+    on_disk = read_manifest(path)
+    assert bundle.manifest == on_disk  # the in-memory manifest is the JSON one, not numpy or tuples
+    assert on_disk["model_name"] == "bias" and on_disk["model_class"] == "movierec.models.bias:BiasOnly"
+    assert on_disk["params"] == model.get_params() == {"reg_user": 2.5, "reg_item": 7.0, "n_iter": 4}
+    assert on_disk["capabilities"] == model.capabilities.names()
+    assert (on_disk["n_users"], on_disk["n_items"]) == (len(model.users_), len(model.items_))
+    assert on_disk["extra"] == 3 and "note" not in on_disk
+    assert on_disk["metrics"] == {"pair": [1, 2]} and on_disk["info"] == {"split": ["u1", 5]}
+    assert on_disk["data_fingerprint"] == small_split.train.fingerprint()
+    text = (path / "manifest.json").read_text()
+    assert text == json.dumps(on_disk, indent=2)  # readable and diff-friendly, one key per line
+    loaded = load_bundle(path)
+    assert loaded.path == path and loaded.model.get_params() == model.get_params()
+    users = small_split.train.users.raw_ids[:9]
+    np.testing.assert_array_equal(loaded.model.score(users), model.score(users))
+
+
+def test_created_is_utc(saved, monkeypatch, bias_bundle, tmp_path):
+    import re
+    import time
+    from datetime import datetime, timezone
+
+    monkeypatch.setenv("TZ", "XYZ-05:45")  # local time 5h45 ahead of UTC
+    time.tzset()
+    try:
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        created = read_manifest(save_bundle(bias_bundle, tmp_path / "t"))["created"]
+        after = datetime.now(timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created), created
+    stamp = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert before <= stamp <= after
+
+
+def test_json_values_from_numpy():
+    values = {"i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "a": np.arange(3), "t": (1, "x"),
+              "s": frozenset({4}), "p": Path("a") / "b"}
+    out = bundle_mod._jsonable(values)
+    assert out == {"i": 3, "f": 0.5, "b": True, "a": [0, 1, 2], "t": [1, "x"], "s": [4], "p": str(Path("a") / "b")}
+    assert [type(out[k]) for k in "ifb"] == [int, float, bool]
+    with pytest.raises(TypeError, match="^object is not JSON serialisable$"):
+        bundle_mod._jsonable({"x": object()})
+
+
+def test_major_minor_pads_short_versions():
+    from packaging.version import Version
+
+    assert bundle_mod._major_minor(Version("2")) == (2, 0)
+    assert bundle_mod._major_minor(Version("1.4")) == (1, 4)
+    assert bundle_mod._major_minor(Version("0.3.7")) == (0, 3)
+
+
+def test_catalog_parquet_is_a_plain_table(fitted, small_split, tmp_path):
+    """Other tools can read catalog.parquet: item IDs keep their type, years are int32, no index column."""
+    from movierec.data.dataset import Catalog
+    import pandas as pd
+
+    base = small_split.train.catalog
+    titles = base.titles.copy()
+    titles[1] = None  # unknown titles are written as ""
+    catalog = Catalog(titles=titles, years=base.years.astype(np.int64), genres=base.genres,
+                      genre_names=base.genre_names, genre_matrix=base.genre_matrix)
+    path = save_bundle(Bundle.from_model(fitted["pop"], catalog=catalog), tmp_path / "b")
+    frame = pd.read_parquet(path / "catalog.parquet")
+    assert list(frame.columns) == ["item_id", "title", "year", "genres"]
+    assert frame["item_id"].dtype.kind in "iu" and frame["year"].dtype == np.int32
+    np.testing.assert_array_equal(frame["item_id"].to_numpy(), fitted["pop"].items_.raw_ids)
+    assert frame["title"].iloc[1] == "" and frame["title"].iloc[0] == base.titles[0]
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(path / "catalog.parquet").names == ["item_id", "title", "year", "genres"]
+    loaded = load_bundle(path).catalog
+    assert loaded.titles.dtype == object and loaded.titles[1] == "" and loaded.years.dtype == np.int32
+    assert loaded.genre_matrix.dtype == base.genre_matrix.dtype == np.uint8
+
+
+def rewrite_catalog(folder: Path, change) -> None:
+    import pandas as pd
+
+    frame = pd.read_parquet(folder / "catalog.parquet")
+    change(frame).to_parquet(folder / "catalog.parquet", index=False)
+    resign(folder)
+
+
+def _drop_and_pad(column):
+    return lambda f: f.drop(columns=[column]).assign(extra=1)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    *[(_drop_and_pad(c), "does not describe its") for c in ("item_id", "title", "year", "genres")],
+    (lambda f: f.iloc[:-1], "does not describe its"),
+    (lambda f: f.iloc[::-1], "is not in the order of items.npy"),
+])
+def test_loading_refuses_a_catalog_that_does_not_fit(change, fragment, saved):
+    rewrite_catalog(saved, change)
+    with pytest.raises(BundleError) as exc:
+        load_bundle(saved)
+    one_sentence(exc.value, saved, "catalog.parquet", fragment)
+
+
+def test_foreign_catalog_values_read_safely(saved):
+    """Nulls a writer might leave (no title, no genre list) and int64 years load as empty / int32."""
+    def change(frame):
+        frame["title"] = frame["title"].astype(object)
+        frame.loc[0, "title"] = None
+        frame["genres"] = [None] + list(frame["genres"].iloc[1:])
+        frame["year"] = frame["year"].astype(np.int64)
+        return frame
+
+    rewrite_catalog(saved, change)
+    cat = load_bundle(saved).catalog
+    assert cat.titles[0] == "" and cat.genres[0] == [] and cat.genre_matrix[0].sum() == 0
+    assert cat.years.dtype == np.int32
+
+
+def test_loading_refuses_a_genre_the_manifest_lacks(saved):
+    edit_manifest(saved, lambda m: m["catalog_genres"].remove("Action"))
+    with pytest.raises(BundleError) as exc:
+        load_bundle(saved)
+    one_sentence(exc.value, saved, "names a genre 'Action' the manifest lacks")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda m: m.__setitem__("params", [1]), "has malformed model parameters"),
+    (lambda m: m.__setitem__("params", {"bogus": 1}), "has parameters BiasOnly does not accept ("),
+    (lambda m: m.__setitem__("state_meta", [1]), "has malformed state meta"),
+    (lambda m: m.__setitem__("movierec_version", "not-a-version"), "names an invalid movierec version 'not-a-version'"),
+])
+def test_loading_refuses_a_malformed_manifest(change, fragment, saved):
+    edit_manifest(saved, change)
+    with pytest.raises(BundleError) as exc:
+        load_bundle(saved)
+    one_sentence(exc.value, saved, fragment)
+
+
+def test_missing_state_array_named_plainly(saved):
+    from safetensors.numpy import load_file, save_file
+
+    arrays = load_file(str(saved / "state.safetensors"))
+    del arrays["seen.indptr"]
+    save_file(arrays, str(saved / "state.safetensors"))
+    resign(saved)
+    with pytest.raises(BundleError) as exc:
+        load_bundle(saved)
+    one_sentence(exc.value, saved, "does not fit its model or ID maps (seen.indptr).")
+
+
+def test_loaded_id_maps_name_users_and_movies(fitted, saved):
+    from movierec.errors import UnknownItemError
+
+    model, loaded = fitted["bias"], load_bundle(saved).model
+    for m in (model, loaded):
+        with pytest.raises(UnknownUserError, match=r"^Unknown user ID: 999999\.$"):
+            m.recommend([999999])
+        with pytest.raises(UnknownItemError, match=r"^Unknown movie ID: 999999\.$"):
+            m.predict([1], [999999])
+    assert loaded.users_.kind == "user" and loaded.items_.kind == "movie"
+
+
+@pytest.mark.parametrize("names, fragment", [
+    ({""}, "invalid file name ''"),
+    ({".."}, "invalid file name '..'"),
+    ({"."}, "invalid file name '.'"),
+    ({"manifest.json"}, "invalid file name 'manifest.json'"),
+])
+def test_manifest_file_names_refused(names, fragment, saved):
+    edit_manifest(saved, lambda m: m["files"].update({n: {"sha256": "0" * 64, "bytes": 1} for n in names}))
+    with pytest.raises(BundleError) as exc:
+        verify_bundle(saved)
+    one_sentence(exc.value, saved, fragment)
+
+
+@pytest.mark.parametrize("corrupt, fragment", [
+    (lambda f: edit_manifest(f, lambda m: [m["files"].pop(n) for n in ("catalog.parquet", "items.npy")]),
+     "does not list items.npy, catalog.parquet."),
+    (lambda f: [(f / n).write_text("x") for n in ("b.txt", "a.txt")], "does not list: a.txt, b.txt."),
+    (lambda f: [(f / n).unlink() for n in ("users.npy", "items.npy")], "incomplete: items.npy, users.npy are missing."),
+    (lambda f: (f / "users.npy").unlink(), "incomplete: users.npy is missing."),
+])
+def test_several_problems_listed_in_one_sentence(corrupt, fragment, saved):
+    corrupt(saved)
+    with pytest.raises(BundleError) as exc:
+        verify_bundle(saved)
+    one_sentence(exc.value, saved, fragment)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"format_version": 2, "model_class": "m:C"}', True),
+    ("{not json", False),
+    ('{"format_version": 2}', False),
+    ('{"model_class": "m:C"}', False),
+    ('["format_version", "model_class"]', False),
+])
+def test_is_bundle_dir(text, expected, tmp_path):
+    (tmp_path / "manifest.json").write_text(text)
+    assert is_bundle_dir(tmp_path) is expected
+    assert not is_bundle_dir(tmp_path / "nowhere")
+
+
+def test_catalog_of_the_wrong_size_refused_before_writing(fitted, tmp_path):
+    from movierec.data.dataset import Catalog
+    from movierec.errors import ConfigError
+
+    n = len(fitted["pop"].items_)
+    with pytest.raises(ConfigError) as exc:
+        Bundle.from_model(fitted["pop"], catalog=Catalog.empty(3))
+    assert str(exc.value) == f"The catalog describes 3 movies; the model knows {n}."
+    with pytest.raises(ConfigError, match="^The catalog describes 3 movies"):
+        save_bundle(Bundle(model=fitted["pop"], catalog=Catalog.empty(3)), tmp_path / "b")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_state_named(small_split, tmp_path):
+    from movierec.models.base import ModelState
+
+    model = create("pop").fit(small_split.train)
+    model.state_dict = lambda: ModelState(arrays={5: np.zeros(3)})  # safetensors wants string keys
+    with pytest.raises(BundleError, match=r"^Cannot save the model's state: .+\.$"):
+        save_bundle(Bundle.from_model(model, small_split.train), tmp_path / "b")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_partial_bundle_is_a_hidden_sibling(bias_bundle, tmp_path, monkeypatch):
+    """The files are written next to the target (same file system: the rename is atomic), under a hidden name."""
+    seen = []
+    real = bundle_mod._write_catalog
+
+    def spy(catalog, items, path):
+        seen.append(Path(path).parent)
+        real(catalog, items, path)
+
+    monkeypatch.setattr(bundle_mod, "_write_catalog", spy)
+    target = tmp_path / "models" / "bias"
+    save_bundle(bias_bundle, target)
+    assert seen[0].parent == target.parent and seen[0].name.startswith(".bias.tmp-")
+    assert not seen[0].exists() and [p.name for p in target.parent.iterdir()] == ["bias"]
+
+
+def test_rename_onto_an_empty_folder_falls_back(bias_bundle, tmp_path, monkeypatch):
+    """Where renaming over an empty folder fails, the folder is removed and the rename retried."""
+    target = tmp_path / "empty"
+    target.mkdir()
+    real = bundle_mod.os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append((Path(src).name, Path(dst).name))
+        if Path(dst).is_dir() and len(calls) == 1:
+            raise OSError("cannot replace a folder here")
+        real(src, dst)
+
+    monkeypatch.setattr(bundle_mod.os, "rename", rename)
+    save_bundle(bias_bundle, target)
+    monkeypatch.undo()
+    assert len(calls) == 2 and calls[0] == calls[1] and calls[1][1] == "empty"
+    assert load_bundle(target).model.name == "bias" and leftovers(tmp_path) == []
+
+
+def test_failed_rename_restores_the_old_bundle(bias_bundle, fitted, small_split, saved, monkeypatch):
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+    real = bundle_mod.os.rename
+
+    def rename(src, dst):
+        if ".tmp-" in Path(src).name:
+            raise OSError("rename failed")
+        real(src, dst)
+
+    monkeypatch.setattr(bundle_mod.os, "rename", rename)
+    with pytest.raises(OSError, match="rename failed"):
+        save_bundle(Bundle.from_model(fitted["pop"], small_split.train), saved, overwrite=True)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    assert leftovers(saved.parent) == [] and load_bundle(saved).model.name == "bias"
+
+
+def test_catalog_genres_sorted_when_the_manifest_names_none(saved, small_split):
+    """A manifest without catalog_genres (hand-written bundles) gets the catalog's genres, sorted."""
+    edit_manifest(saved, lambda m: m.pop("catalog_genres"))
+    cat = load_bundle(saved).catalog
+    genres = sorted({g for gl in small_split.train.catalog.genres for g in gl})
+    assert cat.genre_names == genres and cat.genres == small_split.train.catalog.genres
+    col = {g: j for j, g in enumerate(genres)}
+    assert all(cat.genre_matrix[i, col[g]] == 1 for i, gl in enumerate(cat.genres) for g in gl)
+    assert cat.genre_matrix.sum() == sum(len(gl) for gl in cat.genres)

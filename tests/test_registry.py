@@ -198,3 +198,148 @@ def test_a_file_where_the_registry_or_its_name_folder_should_be_is_refused_befor
     with pytest.raises(RegistryError, match="cannot keep versions of 'ease'"):
         ModelRegistry(root).check_writable("ease")
     ModelRegistry(tmp_path / "new").check_writable("ease")  # a registry that does not exist yet is fine
+
+
+# -- found by mutation testing ------------------------------------------------------------
+def test_repr_names_the_root(tmp_path):
+    assert repr(ModelRegistry(tmp_path / "reg")) == f"ModelRegistry({str(tmp_path / 'reg')!r})"
+
+
+def test_versions_name_and_current_flag(reg):
+    assert [(v.name, v.current) for v in reg.versions("bias")] == [("bias", True), ("bias", False), ("bias", False)]
+    current = reg.current("bias")
+    assert (current.name, current.version, current.current) == ("bias", "1", True)
+    assert reg.promote("bias", "2").version == "2" and reg.rollback("bias").version == "1"
+
+
+def test_versions_sorted_as_numbers_and_only_bundles(reg):
+    import shutil
+
+    shutil.copytree(reg.root / "bias" / "3", reg.root / "bias" / "10")
+    (reg.root / "bias" / "11").mkdir()  # reserved by an add still writing: not a version yet
+    (reg.root / "bias" / "notes").mkdir()
+    (reg.root / "bias" / "notes" / "manifest.json").write_text("{}")
+    assert [v.version for v in reg.versions("bias")] == ["1", "2", "3", "10"]
+
+
+def test_names_lists_only_folders_with_versions(reg):
+    (reg.root / "README").write_text("models live here")
+    (reg.root / "empty").mkdir()
+    (reg.root / ".hidden" / "1").mkdir(parents=True)
+    (reg.root / ".hidden" / "1" / "manifest.json").write_text("{}")
+    assert reg.names() == ["bias"]
+
+
+def test_new_version_is_higher_than_every_stored_one(reg):
+    import shutil
+
+    shutil.rmtree(reg.root / "bias" / "2")  # a version in the middle deleted by hand
+    assert reg.add(reg.load("bias", "3")).version == "4"
+
+
+@pytest.mark.parametrize("payload", [["1"], {"version": "1", "history": "2"}, {"version": 3, "history": []}, "x"])
+def test_corrupt_pointer_refused(reg, payload):
+    reg.pointer_path("bias").write_text(json.dumps(payload))
+    with pytest.raises(RegistryError) as exc:
+        reg.current("bias")
+    assert str(exc.value) == f"The pointer {reg.pointer_path('bias')} is corrupt; promote a version to rewrite it."
+
+
+def test_pointer_without_history(reg):
+    reg.pointer_path("bias").write_text(json.dumps({"version": "2"}))
+    assert reg.current("bias").version == "2"
+    with pytest.raises(RegistryError, match="no earlier version"):
+        reg.rollback("bias")
+
+
+def test_pointer_file_is_readable_json_with_utc_time(reg, monkeypatch):
+    import re
+    import time
+    from datetime import datetime, timezone
+
+    monkeypatch.setenv("TZ", "XYZ-05:45")  # local time 5h45 ahead of UTC
+    time.tzset()
+    seen = []
+    real = registry_mod.os.replace
+
+    def spy(src, dst):
+        seen.append(Path(src))
+        real(src, dst)
+
+    monkeypatch.setattr(registry_mod.os, "replace", spy)
+    try:
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        reg.promote("bias", "2")
+        after = datetime.now(timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    text = reg.pointer_path("bias").read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["updated"]), data["updated"]
+    stamp = datetime.strptime(data["updated"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert before <= stamp <= after
+    # written as a hidden temp file beside the pointer (same file system: the rename is atomic)
+    assert seen[0].parent == reg.pointer_path("bias").parent
+    assert seen[0].name.startswith(".CURRENT.json.") and seen[0].name.endswith(".tmp")
+
+
+def test_failed_add_gives_its_number_back(reg, bundle, monkeypatch):
+    from movierec.artifacts import bundle as bundle_mod
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(bundle_mod, "_write_catalog", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        reg.add(bundle)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (reg.root / "bias").iterdir()) == [".lock", "1", "2", "3", "CURRENT.json"]
+
+
+def test_failed_add_keeps_a_bundle_already_in_place(reg, bundle, monkeypatch):
+    """When only the final folder sync fails, the complete bundle stays (it verifies)."""
+    from movierec.artifacts import bundle as bundle_mod
+
+    real = bundle_mod._fsync_dir
+    folder = reg.root / "bias"
+
+    def fsync_dir(path):
+        if Path(path) == folder:
+            raise OSError("sync failed")
+        real(path)
+
+    monkeypatch.setattr(bundle_mod, "_fsync_dir", fsync_dir)
+    with pytest.raises(OSError, match="sync failed"):
+        reg.add(bundle)
+    monkeypatch.undo()
+    assert verify_bundle(folder / "4")["version"] == "4"
+
+
+def test_add_refuses_a_file_where_the_name_folder_should_be(reg, bundle):
+    (reg.root / "other").write_text("in the way")
+    with pytest.raises(RegistryError, match="cannot keep versions of 'other'"):
+        reg.add(bundle, name="other")
+
+
+def test_messages_list_what_exists(reg, bundle, tmp_path):
+    bundle.manifest.pop("version", None)
+    reg.add(bundle, name="zeta", promote=False)
+    with pytest.raises(RegistryError) as exc:
+        reg.get("nope")
+    assert str(exc.value) == f"The registry {reg.root} has no model named 'nope'; it holds bias, zeta."
+    with pytest.raises(RegistryError) as exc:
+        ModelRegistry(tmp_path / "empty").get("bias")
+    assert str(exc.value).endswith("has no model named 'bias'; it is empty.")
+    with pytest.raises(RegistryError) as exc:
+        reg.get("zeta")
+    assert str(exc.value) == "Model 'zeta' has no current version; promote one of: 1."
+    for call in (reg.rollback, reg.verify):
+        with pytest.raises(RegistryError, match=r"no model named 'nope'; it holds bias, zeta\.$"):
+            call("nope")
+    with pytest.raises(RegistryError, match="no earlier version"):
+        reg.rollback("zeta")
+    with pytest.raises(RegistryError) as exc:
+        reg.verify(version="1")
+    assert str(exc.value) == "Name a model to verify one of its versions."

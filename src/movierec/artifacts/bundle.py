@@ -272,6 +272,8 @@ def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) ->
     _check_target(path, overwrite)
     model = bundle.model
     model._check_fitted()
+    # checks the catalog against the model before anything is written
+    known = Bundle.from_model(model, catalog=bundle.catalog).manifest
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
@@ -284,7 +286,6 @@ def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) ->
         for fpath in sorted(tmp.iterdir()):
             _fsync_file(fpath)
             files[fpath.name] = {"sha256": _sha256(fpath), "bytes": fpath.stat().st_size}
-        known = Bundle.from_model(model, catalog=bundle.catalog).manifest
         manifest = {**known, **{k: v for k, v in bundle.manifest.items() if v is not None}}
         manifest.update(
             format_version=FORMAT_VERSION,
@@ -483,7 +484,7 @@ def _read_catalog(path: Path, items: IdMap, genre_names: list | None) -> Catalog
     except Exception as exc:  # pyarrow raises several error types
         raise BundleError(f"Bundle {path} is corrupt: {CATALOG} cannot be read ({exc}).") from None
     n = len(items)
-    if set(frame.columns) < {"item_id", "title", "year", "genres"} or len(frame) != n:
+    if not {"item_id", "title", "year", "genres"} <= set(frame.columns) or len(frame) != n:
         raise BundleError(f"Bundle {path} is corrupt: {CATALOG} does not describe its {n} movies.")
     if not np.array_equal(frame["item_id"].astype(str).to_numpy(), np.asarray(items.raw_ids).astype(str)):
         raise BundleError(f"Bundle {path} is corrupt: {CATALOG} is not in the order of {ITEMS}.")

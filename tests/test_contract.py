@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from movierec.models import available
+from movierec.models import available, get_class
 from movierec.testing.contract import (
     CHECKS,
     DEFAULT_FOLD_IN_FLOOR,
@@ -65,3 +65,12 @@ def test_contract(name, check, cases, tmp_path):
         floor = FOLD_IN_FLOORS.get(name, DEFAULT_FOLD_IN_FLOOR)
         print(f"{name}: fold-in top-10 overlap with the trained answer {result:.3f} (floor {floor})")
         assert result >= floor, f"{name}: fold-in top-10 overlap {result:.3f} is below its floor {floor}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in NAMES if get_class(n).capabilities.embeddings])
+def test_embeddings_reproduce_recommend_on_all_of_ml100k(name, ml100k, tmp_path):
+    """The architecture issue's check at full size: for every one of ML-100K's 943 users, the
+    top-10 of users @ items.T (seen movies excluded) is exactly `recommend`'s top-10."""
+    case = make_case(name, ml100k)
+    CHECKS["embeddings"](case, tmp_path)

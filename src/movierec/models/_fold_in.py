@@ -35,6 +35,11 @@ def implicit_user_vector(Q: np.ndarray, gram: np.ndarray, liked: np.ndarray, wei
     return np.linalg.solve(A, QL.T @ (1.0 + alpha * w))
 
 
+def biased_dot_embeddings(users: np.ndarray, items: np.ndarray, item_bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Users [p_u, 1] and movies [q_i, b_i]: their dot product p_u·q_i + b_i ranks as a model
+    scoring p_u·q_i + b_i (+ per-user constants) does, so an index over them matches `recommend`."""
+    return (np.hstack([users, np.ones((len(users), 1), np.float32)]),
+            np.hstack([items, np.asarray(item_bias)[:, None]]))
 
 
 def liked_fold_in(Q: np.ndarray, gram: np.ndarray, item_bias: np.ndarray, user_norm: float, liked: np.ndarray,
@@ -61,4 +66,4 @@ def liked_fold_in(Q: np.ndarray, gram: np.ndarray, item_bias: np.ndarray, user_n
     return Q @ p + np.asarray(item_bias, dtype=np.float64), np.append(p, 1.0)
 
 
-__all__ = ["implicit_user_vector", "liked_fold_in"]
+__all__ = ["biased_dot_embeddings", "implicit_user_vector", "liked_fold_in"]

@@ -26,7 +26,7 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models._fold_in import liked_fold_in
+from movierec.models._fold_in import biased_dot_embeddings, liked_fold_in
 from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Categorical, Float
@@ -207,9 +207,7 @@ class MFRank(Recommender):
     # -- embeddings, similar movies, cold start -------------------------------------
     def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """Users [p_u, 1], movies [q_i, b_i]: the dot product is exactly the score."""
-        users = np.hstack([self.user_embeddings_, np.ones((len(self.user_embeddings_), 1), np.float32)])
-        items = np.hstack([self.item_embeddings_, self.item_bias_[:, None]])
-        return users, items
+        return biased_dot_embeddings(self.user_embeddings_, self.item_embeddings_, self.item_bias_)
 
     def _similarity_vectors(self) -> np.ndarray:
         return self.item_embeddings_

@@ -1,0 +1,1 @@
+"""The recommendation service: create_app(registry) -> FastAPI, the feedback store, the web page."""

@@ -375,9 +375,9 @@ def topk_full_table(result: dict) -> str:
         f"**{result['dataset']}, {result['protocol']}** (test users {result['split']['test_users']}, "
         f"relevant: {relevant})",
         "",
-        "| model | NDCG@10 [95% CI] | NDCG@20 | Recall@10 | Recall@20 | HR@10 | vs EASE | vs ALS | "
-        "p (Holm, t / Wilcoxon) vs ALS | fit s (wall / CPU) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| model | NDCG@10 [95% CI] | NDCG@20 | Recall@10 | Recall@20 | HR@10 | HR@100 | HR@100 (rated >= 4) | "
+        "vs EASE | vs ALS | p (Holm, t / Wilcoxon) vs ALS | fit s (wall / CPU) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for r in result["table"]:
         name = r["model"]
@@ -385,9 +385,11 @@ def topk_full_table(result: dict) -> str:
         test = tests.get((name, "ndcg@10"))
         ptxt = ("—" if test is None else
                 f"{test['p_t_holm']:.1e} / {test['p_w_holm']:.1e}{' *' if test['significant'] else ''}")
+        liked = r.get("hr@100_rated4", r["hr@100"] if result["relevance_threshold"] else math.nan)
         lines.append(
             f"| {name} | {r['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {r['ndcg@20']:.4f} | {r['recall@10']:.4f} | "
-            f"{r['recall@20']:.4f} | {r['hr@10']:.4f} | {_pct(r['ndcg@10'] / ease - 1)} | "
+            f"{r['recall@20']:.4f} | {r['hr@10']:.4f} | {r['hr@100']:.4f} | {liked:.4f} | "
+            f"{_pct(r['ndcg@10'] / ease - 1)} | "
             f"{_pct(r['ndcg@10'] / als - 1)} | {ptxt} | {r['fit_s']:.2f} / {r.get('fit_cpu_s', math.nan):.2f} |")
     return "\n".join(lines)
 

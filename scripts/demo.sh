@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job on MovieLens 100K:
 # fetch + verify, describe, evaluate against baselines, compare rankers, train the strongest,
-# recommend (for a known user and for a new person), similar movies, teaching plots.
+# recommend (for a known user and for a new person), similar movies, teaching plots;
+# then serve the trained model: the web page and the JSON API (Ctrl-C stops it).
+# Scripted runs skip serving with MOVIEREC_NO_SERVE=1 or --no-serve; MOVIEREC_PORT picks the port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+NO_SERVE="${MOVIEREC_NO_SERVE:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --no-serve) NO_SERVE=1 ;;
+    *) echo "error: unknown option $arg (the only option is --no-serve)." >&2; exit 1 ;;
+  esac
+done
 bash scripts/setup.sh dev
 source scripts/env.sh
 MR=.venv/bin/movierec
@@ -44,3 +53,11 @@ echo "== 8. Teaching pictures from BiasedMF ($OUT/mf): learning curve and t-SNE 
 $MR train --dataset ml-100k --model mf --out "$OUT/mf"
 $MR plot learning-curve --model-dir "$OUT/mf" --out "$OUT/learning_curve.png"
 $MR plot tsne --model-dir "$OUT/mf" --out "$OUT/tsne.png"
+
+if [ "$NO_SERVE" != "0" ]; then
+  echo "== 9. Serving skipped (MOVIEREC_NO_SERVE=1 or --no-serve); serve later with:"
+  echo "      $MR serve --registry $OUT/registry --model seq-ease"
+  exit 0
+fi
+echo "== 9. Serve the registry's current seq-ease: rate movies in the browser, or call the API (Ctrl-C stops it)"
+exec $MR serve --registry "$OUT/registry" --model seq-ease --port "${MOVIEREC_PORT:-8000}"

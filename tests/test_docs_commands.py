@@ -19,7 +19,7 @@ import typer
 from movierec.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]  # tutorial/ and guides/ too
 #: tokens that end the movierec part of a shell line
 SHELL_BREAK = ("|", "||", "&&", ";", ">", ">>", "2>", "2>&1", "&")
 

@@ -9,6 +9,8 @@ Layout of a bundle folder::
     users.npy         raw user IDs in index order (strings as unicode)
     items.npy         raw movie IDs in index order
     catalog.parquet   titles, years and genres, one row per movie in index order
+    (extras)          optional further files named by `Bundle.extras` (e.g. a retrieval
+                      index), listed and checked like every other file
 
 A bundle is written into a temporary sibling folder and renamed into place, so a crash
 never leaves half a model where a good one was. Loading refuses, in one sentence, any
@@ -65,12 +67,16 @@ class Bundle:
         manifest: everything written to manifest.json; `from_model` fills the parts it
             knows, `save_bundle`/`load_bundle` fill the rest.
         path: the folder the bundle was saved to or loaded from, if any.
+        extras: further files of the bundle, file name -> bytes (e.g. a retrieval index
+            written by `movierec.retrieval`); saved beside the required files, listed
+            with their sha256 in the manifest and verified on load like them.
     """
 
     model: Recommender
     catalog: Catalog
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    extras: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def from_model(
@@ -256,6 +262,13 @@ def _check_target(path: Path, overwrite: bool) -> None:
         raise BundleError(f"Refusing to replace {path}: it holds files but is not a movierec bundle.")
 
 
+def _check_extra_name(name: Any) -> None:
+    """Refuse an extra file name that is not a plain new file name in the bundle folder."""
+    if (not isinstance(name, str) or name in ("", ".", "..", MANIFEST, *REQUIRED_FILES) or Path(name).name != name
+            or "\\" in name or name.startswith(".")):
+        raise BundleError(f"Cannot save the bundle: {name!r} is not a valid name for an extra file.")
+
+
 def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write `bundle` to folder `path`, atomically; returns the path.
 
@@ -282,6 +295,9 @@ def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) ->
         _write_ids(model.users_, tmp / USERS)
         _write_ids(model.items_, tmp / ITEMS)
         _write_catalog(bundle.catalog, model.items_, tmp / CATALOG)
+        for extra_name, data in sorted(bundle.extras.items()):
+            _check_extra_name(extra_name)
+            (tmp / extra_name).write_bytes(bytes(data))
         files = {}
         for fpath in sorted(tmp.iterdir()):
             _fsync_file(fpath)
@@ -540,4 +556,5 @@ def load_bundle(path: str | Path) -> Bundle:
         detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise BundleError(f"Bundle {path} holds a state that does not fit its model or ID maps ({detail}).") from None
     catalog = _read_catalog(path, items, manifest.get("catalog_genres"))
-    return Bundle(model=model, catalog=catalog, manifest=manifest, path=path)
+    extras = {name: (path / name).read_bytes() for name in sorted(manifest["files"]) if name not in REQUIRED_FILES}
+    return Bundle(model=model, catalog=catalog, manifest=manifest, path=path, extras=extras)

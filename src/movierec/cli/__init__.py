@@ -22,6 +22,7 @@ from movierec.cli import models as _models  # noqa: E402,F401  (train, evaluate,
 from movierec.cli import compare as _compare  # noqa: E402,F401  (compare)
 from movierec.cli import registry as _registry  # noqa: E402,F401  (models list/show/promote/rollback/verify/available)
 from movierec.cli import movies as _movies  # noqa: E402,F401  (movies search)
+from movierec.cli import serve as _serve  # noqa: E402,F401  (serve, feedback export)
 
 
 def _print_version(value: bool) -> None:

@@ -91,6 +91,8 @@ def holdout_words(summary: dict) -> str:
         return "each user's last movie held out" if k == 1 else f"each user's last {int(k)} movies held out"
     if protocol == "temporal" and summary.get("fractions"):
         return f"the last {float(summary['fractions'][-1]):.0%} of ratings in time held out"
+    if protocol == "cold-movies" and summary.get("n_cold_items") is not None:
+        return f"{summary['n_cold_items']} movies held out of training, only they are ranked"
     if protocol == "random" and summary.get("test_fraction") is not None:
         return f"a random {float(summary['test_fraction']):.0%} of ratings held out"
     return ""
@@ -109,7 +111,9 @@ def compare_cmd(
     rating_range: str = RATING_RANGE_OPT,
     train: Path = TRAIN_OPT,
     test: Path = TEST_OPT,
-    protocol: str = typer.Option("temporal", "--protocol", help=PROTOCOLS_HELP + "."),
+    protocol: str = typer.Option("temporal", "--protocol",
+                                 help=PROTOCOLS_HELP + ", or cold-movies (a share of the movies, --holdout, "
+                                      "default 0.1, held out of training; only they are ranked)."),
     holdout: float = typer.Option(None, "--holdout", "--test-fraction", help=HOLDOUT_HELP + " Default 0.1 / 1."),
     models: str = typer.Option("random,pop", "--models", "-m", help="Comma-separated model names, e.g. random,pop,mf."),
     k: str = typer.Option("10", "-k", "--k", help="Cut-offs, e.g. 10,20."),

@@ -51,6 +51,12 @@ MODEL_DIR_OPT = typer.Option(None, "--model-dir", help="Model folder written by 
 REGISTRY_OPT = typer.Option(None, "--registry", help="Model registry folder (with --name).")
 NAME_OPT = typer.Option(None, "--name", help="Model name in the registry.")
 VERSION_OPT = typer.Option(None, "--version", help="Registry version (default: the current one).")
+INDEX_KINDS = ("auto", "exact", "ivf", "hnsw")  # movierec.retrieval.KINDS (not imported: faiss loads slowly)
+
+
+def _check_index_kind(kind: str | None) -> None:
+    if kind is not None and kind not in INDEX_KINDS:
+        raise ConfigError(f"--index takes one of {', '.join(INDEX_KINDS)}; got {kind!r}.")
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -185,6 +191,9 @@ def train_cmd(
     param: list[str] = PARAM_OPT,
     config: Path = CONFIG_OPT,
     seed: int = typer.Option(None, "--seed", help="Seed for models that take one (default: the model's own)."),
+    index: str = typer.Option(None, "--index",
+                              help="Also build a retrieval index over the model's embeddings and store it in "
+                                   "the model folder: auto, exact, ivf or hnsw."),
     quiet: bool = QUIET_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -196,6 +205,14 @@ def train_cmd(
     if out_dir is None and registry is None:
         raise ConfigError("Say where the model goes: --out DIR and/or --registry DIR.")
     _check_model_params(name, params)
+    _check_index_kind(index)
+    if index is not None:
+        from movierec.errors import CapabilityError
+        from movierec.experiments.models import model_class
+
+        if not model_class(name).capabilities.embeddings:
+            raise CapabilityError(f"Model {name!r} gives no embeddings, so it cannot have a retrieval index; "
+                                  f"leave out --index.")
     if out_dir is not None:
         _check_out(out_dir)
     if registry is not None:
@@ -215,6 +232,12 @@ def train_cmd(
         bundle.model.progress = False  # only displayed; the saved parameters say what was asked for
     result: dict[str, Any] = {"model": bundle.name, "params": bundle.model.get_params(), "config": config_path,
                               "metrics": bundle.metrics}
+    if index is not None:
+        from movierec.retrieval import ModelIndex, store_index
+
+        built = ModelIndex.build(bundle.model, index)
+        store_index(bundle, built)
+        result["index"] = {"kind": built.kind, **built.index.header}
     if out_dir is not None:
         result["out"] = str(save_bundle(bundle, out_dir, overwrite=True))
     if registry is not None:
@@ -234,6 +257,10 @@ def train_cmd(
         value = bundle.metrics.get(key)
         if value is not None:
             out.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    if "index" in result:
+        info = result["index"]
+        tuned = f", tuned recall {info['tuned']['recall']:.3f}" if info.get("tuned") else ""
+        out.print(f"  index: {info['kind']} over {info['n_items']:,} movies (dim {info['dim']}{tuned})")
 
 
 # -- evaluate --------------------------------------------------------------------------
@@ -376,12 +403,17 @@ def recommend_cmd(
                                     help="Only recommend movies with at least this many training ratings."),
     include_seen: bool = typer.Option(False, "--include-seen",
                                       help="Also list movies the user already rated (or the new person gave)."),
+    index: str = typer.Option(None, "--index",
+                              help="Answer through a retrieval index over the model's embeddings: auto, exact, "
+                                   "ivf or hnsw (the one stored in the model folder when its kind matches, "
+                                   "else one built in memory)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Top-k movies, with titles, from a saved model (a model folder or a registry version):
     for a known user (--user), or for a new person from their ratings or liked movies
     (--rated, --liked or --ratings-file), without retraining."""
     _check_k(k)
+    _check_index_kind(index)
     given = [flag for flag, value in (("--user", user), ("--rated", rated), ("--liked", liked),
                                       ("--ratings-file", ratings_file)) if value is not None]
     if len(given) != 1:
@@ -393,6 +425,15 @@ def recommend_cmd(
     model = bundle.model
     candidates = _popular_enough(model, min_ratings)
     doc: dict[str, Any] = {"model": bundle.name, "version": bundle.version, "k": k, "min_ratings": min_ratings}
+    answer = model
+    if index is not None:
+        from movierec.retrieval import index_for_bundle
+
+        answer, built = index_for_bundle(bundle, index)
+        doc["index"] = answer.kind
+        if built:
+            console.print(f"[dim]built a {answer.kind} index in memory: the model folder holds none of that kind "
+                          f"(`movierec train --index {index}` stores one)[/dim]", highlight=False)
     if user is not None:
         uid = _raw_id(model.users_, user)
         if uid not in model.users_:
@@ -402,7 +443,7 @@ def recommend_cmd(
                 model.capabilities.fold_in) else ""
             raise UnknownUserError(f"Unknown user ID: {uid!r} (not one of the {len(model.users_):,} users the "
                                    f"model was trained on){hint}.")
-        rec = model.recommend([uid], k=k, exclude_seen=not include_seen, candidates=candidates)
+        rec = answer.recommend([uid], k=k, exclude_seen=not include_seen, candidates=candidates)
         doc["user"] = uid
         title = f"{bundle.name}: top {int(rec.lengths[0])} for user {uid}"
     else:
@@ -412,7 +453,7 @@ def recommend_cmd(
             raise CapabilityError(f"Model {bundle.name!r} cannot recommend for a new person without retraining; "
                                   f"models that can: {', '.join(_fold_in_models())}.")
         ids, ratings = _new_person(bundle, rated, liked, ratings_file)
-        rec = model.recommend_new(ids, ratings, k=k, exclude_given=not include_seen, candidates=candidates)
+        rec = answer.recommend_new(ids, ratings, k=k, exclude_given=not include_seen, candidates=candidates)
         idx = model.items_.lookup(ids)
         doc["new_user"] = [{"movie_id": _plain(m), "title": bundle.catalog.label(int(j)),
                             **({"rating": r} if ratings is not None else {})}

@@ -22,6 +22,8 @@ class Catalog:
         genres: list of genre lists, one per item.
         genre_names: the genre vocabulary, in multi-hot column order.
         genre_matrix: uint8 multi-hot, shape (n_items, n_genres).
+        tags: one text per item (its users' tags joined by " ; ", "" when none), or None
+            when the source has no tags (only ml-latest-small's `tags.csv` so far).
     """
 
     titles: np.ndarray
@@ -29,6 +31,7 @@ class Catalog:
     genres: list[list[str]]
     genre_names: list[str]
     genre_matrix: np.ndarray
+    tags: list[str] | None = None
 
     @classmethod
     def empty(cls, n_items: int) -> "Catalog":
@@ -65,6 +68,11 @@ class Catalog:
             for g in gl:
                 matrix[p, col[g]] = 1
         catalog.genres, catalog.genre_names, catalog.genre_matrix = genres, names, matrix
+        if "tags" in frame.columns:  # optional: only sources with tags have the column
+            tags = [""] * n
+            for p, text in zip(pos.tolist(), frame["tags"].tolist()):
+                tags[p] = text if isinstance(text, str) else ""
+            catalog.tags = tags
         return catalog
 
     def label(self, index: int) -> str:

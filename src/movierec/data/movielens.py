@@ -229,6 +229,21 @@ def _read_csv_movies(path: Path) -> pd.DataFrame:
                          [_genre_list(g) for g in frame["genres"]])
 
 
+def _with_tags(movies: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """`movies` with a "tags" column: each movie's tags (tags.csv: userId,movieId,tag,timestamp)
+    joined by " ; " in file order, "" for movies nobody tagged."""
+    check_encoding(path, "utf-8")
+    try:
+        tags = pd.read_csv(path, usecols=["movieId", "tag"], dtype={"movieId": np.int64, "tag": str})
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ParseError(f"{path} could not be parsed: {str(exc).splitlines()[0]}") from None
+    tags = tags.dropna(subset=["tag"])
+    joined = tags.groupby("movieId", sort=False)["tag"].agg(lambda t: " ; ".join(str(x).strip() for x in t))
+    movies = movies.copy()
+    movies["tags"] = movies["item_id"].map(joined).fillna("").astype(str)
+    return movies
+
+
 # -- a movies file of one's own --------------------------------------------------------
 _MOVIE_ID_COLUMNS = ("movieid", "itemid", "id", "movie", "item", "iid", "mid", "filmid", "film")
 _TITLE_COLUMNS = ("title", "movietitle", "name", "moviename", "filmtitle", "film", "movie")
@@ -369,6 +384,8 @@ def parse_movielens(spec: MovieLensSpec, folder: Path) -> Dataset:
         users = _read_dat_users(folder / "users.dat")
     else:
         movies, users = _read_csv_movies(folder / "movies.csv"), None
+        if (folder / "tags.csv").exists():
+            movies = _with_tags(movies, folder / "tags.csv")
     return build_dataset(spec.name, table, movies, users, spec.rating_scale)
 
 

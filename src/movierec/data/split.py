@@ -185,11 +185,11 @@ def leave_last_k_split(ds: Dataset, k: int | float = 1, validation_k: int | floa
 
     Args:
         k: a whole number (the last k interactions) or a fraction in (0, 1) (the last
-           share of each user's history, rounded, at least 1).
+            share of each user's history, rounded, at least 1).
         validation_k: the same for validation, taken just before the test part;
-           defaults to `k`; 0 for none.
+            defaults to `k`; 0 for none.
         min_train: users keep at least this many training interactions; users with too
-           few interactions keep everything in train.
+            few interactions keep everything in train.
     """
     _require_timestamps(ds, "leave-last")
 

@@ -12,6 +12,9 @@
   default 0.1, and the same share for validation).
 * ``ml100k-folds``: the five canonical ML-100K folds (u1..u5); no validation part.
 * ``files``: explicit train and test files (``files_protocol``); nothing is split.
+* ``cold-movies``: a seeded share of the movies (``holdout``, default 0.1) held out of
+  training entirely; every test user ranks only those cold movies
+  (`movierec.evaluation.cold_movies`).
 
 Rating evaluation asks for no validation part (`validation=False`) and keeps unseen test
 users and movies (`drop_unseen_test=False`): rating models answer them from biases.
@@ -47,7 +50,7 @@ from movierec.data.split import (
 )
 from movierec.errors import ConfigError, SplitError
 
-PROTOCOLS = ("temporal", "leave-last", "random", "ml100k-folds", "files")
+PROTOCOLS = ("temporal", "leave-last", "random", "ml100k-folds", "files", "cold-movies")
 
 SAMPLED_WARNING = (
     "Sampled-negative evaluation ranks each user's test items among a few random items "
@@ -111,6 +114,12 @@ def build_splits(
         raise ConfigError(f"Unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}.")
     if ds is None:
         raise ConfigError(f"The {protocol} protocol needs a dataset to split.")
+    if protocol == "cold-movies":
+        from movierec.evaluation.cold_movies import DEFAULT_FRACTION, cold_movie_split
+
+        frac = DEFAULT_FRACTION if holdout is None else float(holdout)
+        # cold movies are unseen in train by design: only users without history are dropped
+        return [cold_movie_split(ds, frac, seed=seed, validation=validation, drop_unseen_users=drop_unseen_test)]
     if protocol == "ml100k-folds":
         if ds.name != "ml-100k":
             raise ConfigError(f"The ml100k-folds protocol needs the ml-100k dataset, not {ds.name!r}; "

@@ -31,8 +31,9 @@ class CompareSpec:
             `train` and `test` files.
         data: path of a ratings file.
         train, test: explicit training and test files (the "files" protocol).
-        protocol: "temporal", "leave-last" or "random" (see
-            `movierec.evaluation.protocols.build_splits`).
+        protocol: "temporal", "leave-last", "random" or "cold-movies" (see
+            `movierec.evaluation.protocols.build_splits`; cold-movies ranks only the
+            movies held out of training, for every test user).
         holdout: the protocol's test amount (leave-last: 1 = last item, 0.2 = last 20%).
         models: registered model names.
         ks: cut-offs, e.g. (10, 20).
@@ -133,6 +134,7 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
         the tuned config file used (or None), ``info["warnings"]`` any warning (e.g. of
         sampled-negative evaluation).
     """
+    from movierec.evaluation.cold_movies import cold_candidates, is_cold_movie_split
     from movierec.evaluation.protocols import SampledEvaluationWarning, build_split, sample_negatives, split_summary
     from movierec.evaluation.runner import compare_models
 
@@ -166,6 +168,10 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
             candidates = sample_negatives(history, split.test, n_negatives=spec.sampled_negatives, seed=spec.seed,
                                           cache_dir=cache_dir() / "negatives")
         messages += [str(w.message) for w in caught if issubclass(w.category, SampledEvaluationWarning)]
+    if is_cold_movie_split(split):
+        if spec.sampled_negatives:
+            raise ConfigError("The cold-movies protocol ranks the held-out movies only; it takes no sampled negatives.")
+        candidates = cold_candidates(split)
 
     root = Path(spec.config_root) if spec.config_root is not None else config_root()
     settings = model_settings(names, name, protocol_key(protocol, spec.holdout), spec.seed, root, spec.params)

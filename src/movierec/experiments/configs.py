@@ -24,9 +24,12 @@ def protocol_key(protocol: str, holdout: float | None = None) -> str:
     """The folder name of a protocol's tuned configurations.
 
     leave-last with holdout 1 (or None) -> "loo"; with a fraction h -> f"last{round(100 h)}"
-    (0.2 -> "last20"); with a whole number k > 1 -> f"leave-last-{k}"; every other
-    protocol ("temporal", "random", "ml100k-folds", "files") -> its own name.
+    (0.2 -> "last20"); with a whole number k > 1 -> f"leave-last-{k}"; "cold-movies" ->
+    "cold"; every other protocol ("temporal", "random", "ml100k-folds", "files") -> its
+    own name.
     """
+    if protocol == "cold-movies":
+        return "cold"
     if protocol != "leave-last":
         return protocol
     h = 1.0 if holdout is None else float(holdout)

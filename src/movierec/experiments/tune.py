@@ -34,9 +34,10 @@ def default_metric(model_name: str) -> str:
 
 
 def validation_score(model, train: Dataset, validation: Dataset, metric: str,
-                     relevance_threshold: float | None = None) -> dict[str, float]:
+                     relevance_threshold: float | None = None, candidates=None) -> dict[str, float]:
     """`metric` (and, for rating metrics, RMSE and MAE) of a fitted model on `validation`;
-    `train` items are excluded from the rankings."""
+    `train` items are excluded from the rankings, which hold only `candidates` when given
+    (a boolean mask over movie indices, as `evaluation.runner.evaluate_ranking`)."""
     from movierec.evaluation.runner import evaluate_ranking, evaluate_ratings
 
     if metric in RATING_METRICS:
@@ -46,7 +47,7 @@ def validation_score(model, train: Dataset, validation: Dataset, metric: str,
     if not k.isdigit():
         raise ConfigError(f"The tuning metric must be 'rmse', 'mae' or look like 'ndcg@10', got {metric!r}.")
     result = evaluate_ranking(model, train, validation, ks=(int(k),), metrics=(name,),
-                              relevance_threshold=relevance_threshold)
+                              relevance_threshold=relevance_threshold, candidates=candidates)
     return {metric: float(result.summary[metric])}
 
 
@@ -55,16 +56,17 @@ def tuning_split(ds: Dataset, protocol: str = "random", holdout: float | None = 
     """The split a protocol tunes on: its validation part carved from training data only.
 
     leave-last: the split `compare` makes (validation = the interactions just before each
-    user's test part). Other protocols: the rating-evaluation split (for ml100k-folds,
+    user's test part); cold-movies: the split `compare` makes (validation = the ratings of
+    a second share of movies, held out of the fit part). Other protocols: the rating-evaluation split (for ml100k-folds,
     fold u1), whose training part is cut into a fit part and a validation share
     (`validation_fraction`; seeded random, or the latest share for temporal).
     """
     from movierec.evaluation.protocols import build_split
 
-    if protocol == "leave-last":
-        split = build_split(ds, "leave-last", holdout=holdout, seed=seed)
+    if protocol in ("leave-last", "cold-movies"):  # cold-movies: validation cold movies carved from training
+        split = build_split(ds, protocol, holdout=holdout, seed=seed)
         if split.validation is None or split.validation.n_ratings == 0:
-            raise ConfigError(f"The leave-last split of {ds.name} has no validation part to tune on.")
+            raise ConfigError(f"The {protocol} split of {ds.name} has no validation part to tune on.")
         return split
     if not 0 < validation_fraction < 0.5:
         raise ConfigError(f"The validation share must be in (0, 0.5), got {validation_fraction}.")
@@ -87,6 +89,7 @@ def tune(
     dataset: str | None = None,
     protocol: str | None = None,
     timeout: float | None = None,
+    candidates=None,
 ) -> TunedConfig:
     """Search a registered model's hyperparameters with a seeded TPE search on validation data.
 
@@ -104,12 +107,16 @@ def tune(
         dataset: dataset name recorded in the result (default: from the split's data).
         protocol: protocol key recorded in the result (default: ``split.info["protocol"]``).
         timeout: stop starting new trials after this many seconds.
+        candidates: rank only these movies (boolean mask over movie indices); default:
+            the validation cold movies for a split of the cold-movies protocol, else all.
 
     Returns:
         TunedConfig with the best trial's parameters (fixed ones and the seed included)
         and its validation metrics (not saved: call `.save()`).
     """
     import optuna
+
+    from movierec.evaluation.cold_movies import is_cold_movie_split, validation_candidates
 
     cls = model_class(model_name)
     space = dict(getattr(cls, "search_space", {}) or {})
@@ -123,6 +130,8 @@ def tune(
     minimise = metric in RATING_METRICS
     if minimise and not cls.capabilities.predicts_ratings:
         raise ConfigError(f"Model {model_name!r} ranks movies and does not predict ratings, so {metric} does not apply.")
+    if candidates is None and is_cold_movie_split(split) and "validation_cold_items" in split.info:
+        candidates = validation_candidates(split)  # the cold-movie protocol ranks only its cold movies
     fixed = dict(fixed or {})
     check_params(model_name, fixed)
     takes_seed = "seed" in cls.default_params()
@@ -142,7 +151,7 @@ def tune(
         else:
             model.fit(split.train, split.validation)
         trial.set_user_attr("fit_seconds", time.perf_counter() - start)
-        scores = validation_score(model, split.train, split.validation, metric, relevance_threshold)
+        scores = validation_score(model, split.train, split.validation, metric, relevance_threshold, candidates)
         for key, value in scores.items():
             trial.set_user_attr(key, value)
         best_epoch = getattr(model, "best_epoch_", None)

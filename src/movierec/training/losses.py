@@ -90,21 +90,28 @@ def in_batch_softmax_loss(users: torch.Tensor, items: torch.Tensor, log_q: torch
 
         logit_bj = (u_b . v_j) / T - log_q_j,    loss_b = logsumexp_j(logit_bj) - logit_bb
 
+    Extra negatives shared by every row (e.g. uniformly sampled items, "mixed negative
+    sampling") may follow the B positives in `items`: then items, log_q and item_ids have
+    B + M rows, and the loss is the same with B + M candidates per row.
+
     Args:
         users: user (query) vectors, shape (B, d).
-        items: the positives' item vectors, shape (B, d).
-        log_q: log probability that each row's item is in a batch, shape (B,); None: no
-            correction.
+        items: the positives' item vectors, shape (B, d), or (B + M, d) with M extra
+            negatives after them.
+        log_q: log probability that each candidate is sampled, shape (B,) or (B + M,);
+            None: no correction.
         temperature: the dot products are divided by it.
-        item_ids: item index of each row, shape (B,): another row holding the *same*
-            item is not a negative (masked out); None: no masking.
+        item_ids: item index of each candidate, shape (B,) or (B + M,): a candidate holding
+            a row's *own* positive item (other than the positive itself) is not a negative
+            (masked out); None: no masking.
     """
     logits = users @ items.T / temperature
     if log_q is not None:
         logits = logits - log_q[None, :]
     if item_ids is not None:
-        same = (item_ids[:, None] == item_ids[None, :]) & ~torch.eye(len(item_ids), dtype=torch.bool,
-                                                                       device=logits.device)
+        b = users.shape[0]
+        same = (item_ids[:b, None] == item_ids[None, :]) & ~torch.eye(b, len(item_ids), dtype=torch.bool,
+                                                                        device=logits.device)
         logits = logits.masked_fill(same, float("-inf"))
     return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
 

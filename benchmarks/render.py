@@ -415,6 +415,99 @@ def render_readme_topk(res: Results) -> str:
 
 Renderer = Callable[[Results], str]
 
+# ---------------------------------------------------------------------------------------
+# retrieval, serve_load, cold_movies
+
+
+def _load(values) -> str:
+    return ", ".join(f"{x:.2f}" for x in values) if values else "n/a"
+
+
+def render_retrieval_ml100k(res: Results) -> str:
+    r = res["retrieval"]
+    rows = []
+    for model, entry in r["ml100k"].items():
+        for kind, row in entry["rows"].items():
+            build = row.get("build_seconds")
+            rows.append([model, kind, f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}",
+                         f"{row.get('overlap@10', 1.0):.4f}", f"{row['batch_users_per_s']:,.0f}",
+                         "—" if build is None else f"{build:.2f}",
+                         "—" if row.get("index_bytes") is None else f"{row['index_bytes'] / 1e6:.2f}"])
+    table = _table(["model", "path", "p50 ms (1 query)", "p99 ms", "top-10 overlap with recommend",
+                    "batch users/s", "build s", "index MB"],
+                   ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
+    return (f"{table}\n\nLoad average at start {_load(r.get('loadavg_start'))}, at end {_load(r.get('loadavg_end'))}; "
+            f"{r['cpu_count']} CPUs, FAISS {r['faiss_version']}. Command: `{r['command']}`.")
+
+
+def _retrieval_synthetic(r: dict) -> str:
+    syn = r["synthetic"]
+    rows = []
+    for name, row in syn["rows"].items():
+        rows.append([name, f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}", f"{row['recall@100']:.4f}",
+                     "—" if row.get("build_seconds") is None else f"{row['build_seconds']:.1f}",
+                     "—" if row.get("index_bytes") is None else f"{row['index_bytes'] / 1e6:.0f}",
+                     "—" if row.get("rss_delta_bytes") is None else f"{row['rss_delta_bytes'] / 1e6:.0f}"])
+    table = _table(["method", "p50 ms (1 query)", "p99 ms", "recall@100 vs exact", "build s", "index MB", "RSS +MB"],
+                   ["---", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
+    return (f"{syn['n_items']:,} movies x dim {syn['dim']}, {syn['n_centres']:,} clusters, noise {syn['noise']}, "
+            f"{syn['n_queries']:,} single queries ({syn['excluded_per_query']} seen movies filtered per query), "
+            f"k = {syn['k']}.\n\n{table}\n\nLoad average at start {_load(r.get('loadavg_start'))}, "
+            f"at end {_load(r.get('loadavg_end'))}. Command: `{r['command']}`.")
+
+
+def render_retrieval_synthetic(res: Results) -> str:
+    return _retrieval_synthetic(res["retrieval"])
+
+
+def render_retrieval_hard(res: Results) -> str:
+    return _retrieval_synthetic(res["retrieval_noise08"])
+
+
+_SERVE_NAMES = {"ceiling": "ceiling: constant list", "ceiling_payload": "ceiling: constant answer of /recommend's size",
+                "recommend": "/recommend", "recommend_uncached": "/recommend, answer memo off",
+                "recommend_cold": "/recommend_cold", "similar": "/similar/{id}"}
+
+
+def render_serve_load(res: Results) -> str:
+    r = res["serve_load"]
+    f = r["figures"]
+    rows = []
+    for name, e in f["endpoints"].items():
+        errors = e["errors"]["non_2xx"] + e["errors"]["socket"]
+        rows.append([_SERVE_NAMES.get(name, name), f"{e['rps']:,.0f}", f"{e['ratio_to_ceiling']:.2f}",
+                     f"{e['p50_ms']:.2f}", f"{e['p99_ms']:.2f}", str(errors)])
+    table = _table(["endpoint", "req/s", "vs ceiling", "p50 ms", "p99 ms", "errors"],
+                   ["---", "---:", "---:", "---:", "---:", "---:"], rows)
+    w = f["wrk"]
+    return (f"{f['model']['name']} version {f['model']['version']} on ML-100K ({f['n_users']} users, "
+            f"{f['n_movies']} movies), k = {f['k']}; wrk {w['threads']} threads, {w['connections']} connections, "
+            f"{w['duration_s']:g} s per run after {w['warmup_s']:g} s warm-up; 1 uvicorn worker.\n\n{table}\n\n"
+            f"Load average {_load(r['machine']['load_average'])} (at the end), {r['machine']['cpu_count']} CPUs, "
+            f"{r['date']}. Command: `{r['command']}`.")
+
+
+def render_cold_movies(res: Results) -> str:
+    r = res["cold_movies"]
+    blocks = []
+    for result in r["results"]:
+        table = {row["model"]: row for row in result["table"]}
+        base = table.get("genre-pop", {}).get("recall@20")
+        rows = []
+        for name, row in table.items():
+            ci = result.get("ci", {}).get(name, {}).get("recall@20")
+            ratio = f"{row['recall@20'] / base:.2f}x" if base else "—"
+            rows.append([name, f"{row['recall@20']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
+                         f"{row['ndcg@20']:.3f}", f"{row['hr@20']:.3f}", ratio])
+        s = result["split"]
+        blocks.append(f"**{result['dataset']}** ({s['cold_movies']} cold movies, {s['test_users']} test users, "
+                      f"seed {s['seed']})\n\n" + _table(["model", "recall@20 [95% CI]", "NDCG@20", "HR@20", "vs genre-pop"],
+                                                       ["---", "---:", "---:", "---:", "---:"], rows))
+    argv = " ".join(r.get("argv") or [])
+    return "\n\n".join(blocks) + f"\n\nCommand: `.venv/bin/python benchmarks/cold_movies.py {argv}`".rstrip() + \
+        f" ({r['total_seconds'] / 60:.0f} min)."
+
+
 REGIONS: dict[str, dict[str, Renderer]] = {
     "BENCHMARKS.md": {
         "data-load": render_data_load,
@@ -426,6 +519,11 @@ REGIONS: dict[str, dict[str, Renderer]] = {
         "neural-ranking": render_neural_ranking,
         "explicit": render_explicit,
         "explicit-mf": render_explicit_mf,
+        "retrieval-ml100k": render_retrieval_ml100k,
+        "retrieval-synthetic": render_retrieval_synthetic,
+        "retrieval-hard": render_retrieval_hard,
+        "serve-load": render_serve_load,
+        "cold-movies": render_cold_movies,
     },
     "README.md": {
         "readme-explicit": render_readme_explicit,

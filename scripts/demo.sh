@@ -49,15 +49,21 @@ echo "      and one who liked Toy Story, The Lion King, Aladdin and Beauty and t
 $MR recommend --model-dir "$OUT/seq-ease" --liked 50,172,181 -k 10 --min-ratings 20
 $MR recommend --model-dir "$OUT/seq-ease" --liked 1,71,95,588 -k 10 --min-ratings 20
 
-echo "== 8. Teaching pictures from BiasedMF ($OUT/mf): learning curve and t-SNE map of its movie embeddings"
+echo "== 8. Two-tower retrieval: train the two-tower model (features + IDs) with an IVF index stored in its bundle,"
+echo "      answer user 42 from the index, and a new person from their liked movies through the user tower"
+$MR train --dataset ml-100k --model two-tower --out "$OUT/two-tower" --index ivf
+$MR recommend --model-dir "$OUT/two-tower" --user 42 -k 10 --index ivf
+$MR recommend --model-dir "$OUT/two-tower" --liked 50,172,181 -k 10 --index ivf
+
+echo "== 9. Teaching pictures from BiasedMF ($OUT/mf): learning curve and t-SNE map of its movie embeddings"
 $MR train --dataset ml-100k --model mf --out "$OUT/mf"
 $MR plot learning-curve --model-dir "$OUT/mf" --out "$OUT/learning_curve.png"
 $MR plot tsne --model-dir "$OUT/mf" --out "$OUT/tsne.png"
 
 if [ "$NO_SERVE" != "0" ]; then
-  echo "== 9. Serving skipped (MOVIEREC_NO_SERVE=1 or --no-serve); serve later with:"
+  echo "== 10. Serving skipped (MOVIEREC_NO_SERVE=1 or --no-serve); serve later with:"
   echo "      $MR serve --registry $OUT/registry --model seq-ease"
   exit 0
 fi
-echo "== 9. Serve the registry's current seq-ease: rate movies in the browser, or call the API (Ctrl-C stops it)"
+echo "== 10. Serve the registry's current seq-ease: rate movies in the browser, or call the API (Ctrl-C stops it)"
 exec $MR serve --registry "$OUT/registry" --model seq-ease --port "${MOVIEREC_PORT:-8000}"

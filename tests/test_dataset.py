@@ -111,3 +111,15 @@ def test_ml100k_csr(ml100k):
     m = ml100k.to_csr()
     assert m.shape == (943, 1682) and m.nnz == 100_000
     assert m.sum() == pytest.approx(float(ml100k.rating.sum()))
+
+
+def test_natural_title_moves_a_trailing_article_to_the_front():
+    from movierec.data.dataset import natural_title
+
+    assert natural_title("Godfather, The") == "The Godfather"
+    assert natural_title("Boot, Das") == "Das Boot"
+    assert natural_title("Close Shave, A") == "A Close Shave"
+    assert natural_title("Enfer, L'") == "L'Enfer"
+    assert natural_title("Good, the Bad and the Ugly, The") == "The Good, the Bad and the Ugly"
+    assert natural_title("Fargo") == "Fargo"
+    assert natural_title("Sense and Sensibility") == "Sense and Sensibility"

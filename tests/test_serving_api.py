@@ -77,7 +77,7 @@ def test_recommend_matches_the_model_and_leaves_out_seen_movies(server, bundle_v
         assert np.allclose([m["score"] for m in body["items"]], expected.scores[0], atol=1e-5)
         scores = [m["score"] for m in body["items"]]
         assert scores == sorted(scores, reverse=True)
-        seen_titles = {bundle_v1.catalog.label(i) for i in model.seen_[model.user_index([user])[0]].indices}
+        seen_titles = {bundle_v1.catalog.display_label(i) for i in model.seen_[model.user_index([user])[0]].indices}
         for item in body["items"]:
             assert {"movie_id", "title", "year", "genres", "score", "reason"} <= set(item)
             assert item["reason"].startswith("Because you rated ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -10,6 +11,20 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movierec.data.idmap import IdMap
+
+
+#: articles MovieLens moves to the end of a title ("Godfather, The"), in the languages it uses
+_ARTICLES = ("The", "A", "An", "Les", "La", "Le", "L'", "Il", "Das", "Der", "Die", "El", "Los", "Las")
+_TRAILING_ARTICLE = re.compile(r"^(?P<title>.+), (?P<article>" + "|".join(re.escape(a) for a in _ARTICLES) + r")$")
+
+
+def natural_title(title: str) -> str:
+    """A MovieLens title with its trailing article moved to the front: "Godfather, The" -> "The Godfather"."""
+    m = _TRAILING_ARTICLE.match(title)
+    if not m:
+        return title
+    article = m.group("article")
+    return f"{article}{'' if article.endswith(chr(39)) else ' '}{m.group('title')}"
 
 
 @dataclass(eq=False)
@@ -76,10 +91,16 @@ class Catalog:
         return catalog
 
     def label(self, index: int) -> str:
-        """'Title (year)' for display."""
+        """'Title (year)' as the dataset spells it (MovieLens: "Godfather, The")."""
         title = self.titles[index] or "?"
         year = int(self.years[index])
         return f"{title} ({year})" if year > 0 else str(title)
+
+    def display_label(self, index: int) -> str:
+        """'Title (year)' for a sentence: a trailing article moved to the front ("The Godfather")."""
+        title = natural_title(str(self.titles[index] or "?"))
+        year = int(self.years[index])
+        return f"{title} ({year})" if year > 0 else title
 
     def to_frame(self, items: IdMap) -> pd.DataFrame:
         return pd.DataFrame(

@@ -105,7 +105,7 @@ class Reasoner:
             if j < 0:
                 reasons.append(None)
                 continue
-            title = self.catalog.label(int(anchor_idx[j]))
+            title = self.catalog.display_label(int(anchor_idx[j]))
             if ratings is not None:
                 reasons.append(f"Because you rated {title} {_stars(float(ratings[j]))}")
             else:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from movierec.artifacts.bundle import Bundle, is_bundle_dir, load_bundle, save_bundle, verify_bundle
+from movierec.data.atomic import atomic_write
 from movierec.errors import BundleError, RegistryError
 
 POINTER = "CURRENT.json"
@@ -141,19 +141,8 @@ class ModelRegistry:
     def _write_pointer(self, name: str, version: str, history: list[str]) -> None:
         path = self.pointer_path(name)
         payload = {"version": version, "history": history, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        fd, tmp = tempfile.mkstemp(prefix=f".{POINTER}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, indent=2)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        from movierec.artifacts.bundle import _fsync_dir
-
-        _fsync_dir(path.parent)
+        with atomic_write(path) as fh:
+            json.dump(payload, fh, indent=2)
 
     # -- listing --------------------------------------------------------------------
     def names(self) -> list[str]:

@@ -31,6 +31,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from movierec.data.atomic import default_permissions, atomic_write
 from movierec.errors import ConfigError
 
 GENERATOR_VERSION = 1
@@ -517,7 +518,7 @@ def write_synthetic(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    _chmod_default(tmp)
+    default_permissions(tmp)
     try:
         if parquet:
             import pyarrow.parquet as pq
@@ -556,24 +557,10 @@ def write_synthetic(
     return meta
 
 
-def _chmod_default(path: Path) -> None:
-    """Give a mkstemp file (0600) the permissions an ordinary new file would get."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def _write_json_atomic(path: Path, obj: dict) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    _chmod_default(Path(tmp_name))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, indent=2)
+        fh.write("\n")
 
 
 def read_meta(path: str | Path) -> dict:

@@ -14,16 +14,15 @@ rename), ready to be appended to the training data.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from movierec.data.atomic import atomic_write
 from movierec.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -170,20 +169,11 @@ class FeedbackStore:
         users = {p: user_offset + i + 1 for i, p in enumerate(self.profiles())}
         rows = self._conn().execute(
             "SELECT profile, movie_id, rating, timestamp FROM ratings ORDER BY timestamp, rowid").fetchall()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(["userId", "movieId", "rating", "timestamp"])
-                for profile, movie, rating, ts in rows:
-                    writer.writerow([users[profile], int(movie), f"{float(rating):g}", int(ts)])
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path, newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["userId", "movieId", "rating", "timestamp"])
+            for profile, movie, rating, ts in rows:
+                writer.writerow([users[profile], int(movie), f"{float(rating):g}", int(ts)])
         return users
 
     def close(self) -> None:

@@ -259,3 +259,15 @@ print(json.dumps({{"rec": rec, "new": new, "vec": vec, "torch": "torch" in sys.m
     assert doc["rec"] == fitted.recommend([user], k=5).items_of(0).tolist()
     assert doc["new"] == fitted.recommend_new(given, k=5).items_of(0).tolist()
     np.testing.assert_allclose(doc["vec"], fitted.embed_new_movies(["Heat 2"], [2026], [["Action"]]), atol=1e-6)
+
+
+def test_cold_dropout_trains_the_movie_tower_without_popularity(small_split):
+    """With `cold_dropout`, a dropped movie ID also hides the movie's popularity, so the same
+    seed learns a different movie tower; without dropout of IDs the flag changes nothing."""
+    base = {**FAST, "epochs": 2, "patience": 0}
+    plain = create("two-tower", **base, id_dropout=0.5).fit(small_split.train)
+    cold = create("two-tower", **base, id_dropout=0.5, cold_dropout=True).fit(small_split.train)
+    assert not np.allclose(plain.item_embeddings_, cold.item_embeddings_, atol=1e-4)
+    never = create("two-tower", **base, id_dropout=0.0, cold_dropout=True).fit(small_split.train)
+    again = create("two-tower", **base, id_dropout=0.0).fit(small_split.train)
+    np.testing.assert_allclose(never.item_embeddings_, again.item_embeddings_, atol=1e-5)

@@ -165,6 +165,8 @@ class TwoTower(Recommender):
             (movies with no training interaction included) and shared by the batch.
         id_dropout: probability of dropping an ID embedding (user: with the demographics)
             while training, so the towers also work from features and history alone.
+        cold_dropout: a dropped movie ID also drops the movie's popularity feature, so that
+            training sees movies exactly as a new movie looks (no ID, no ratings yet).
         history_len: recent movies pooled into the user tower.
         recency_decay: weight of the k-th most recent movie in the pooling is decay^k.
         text_encoder: title text features: "tfidf" (default), "minilm" or "none".
@@ -205,6 +207,7 @@ class TwoTower(Recommender):
         logq_correction: bool = True,
         n_uniform_negatives: int = 128,
         id_dropout: float = 0.3,
+        cold_dropout: bool = False,
         history_len: int = 30,
         recency_decay: float = 0.95,
         text_encoder: str = "tfidf",
@@ -229,6 +232,7 @@ class TwoTower(Recommender):
         self.logq_correction = logq_correction
         self.n_uniform_negatives = n_uniform_negatives
         self.id_dropout = id_dropout
+        self.cold_dropout = cold_dropout
         self.history_len = history_len
         self.recency_decay = recency_decay
         self.text_encoder = text_encoder
@@ -333,6 +337,7 @@ class TwoTower(Recommender):
         warm_np = counts > 0
         n_pos, length, decay = len(seqs.items), int(self.history_len), float(self.recency_decay)
         n_neg, batch_size, p_drop = int(self.n_uniform_negatives), int(self.batch_size), float(self.id_dropout)
+        cold_dropout = bool(self.cold_dropout)
 
         features = torch.as_tensor(mf.matrix, device=device)
         genres = features[:, mf.genre_columns].contiguous()
@@ -368,7 +373,10 @@ class TwoTower(Recommender):
             uniq, inv = torch.unique(torch.cat([torch.as_tensor(hist_np.reshape(-1), device=device), cand]),
                                      return_inverse=True)
             use_id = (keep(len(uniq)) & warm[uniq]).float()
-            x = net.item_feat(features[uniq]) + use_id[:, None] * net.item_id(uniq)
+            feats = features[uniq]
+            if cold_dropout:  # a dropped ID also drops the popularity column: the movie looks new
+                feats = torch.cat([feats[:, :-1], feats[:, -1:] * use_id[:, None]], dim=1)
+            x = net.item_feat(feats) + use_id[:, None] * net.item_id(uniq)
             rows = torch.arange(b, device=device).repeat_interleave(length)
             w = torch.as_tensor(w_np / np.maximum(w_np.sum(axis=1, keepdims=True), 1e-12), device=device)
             pool_w = torch.sparse_coo_tensor(torch.stack([rows, inv[: b * length]]), w.reshape(-1), (b, len(uniq)),

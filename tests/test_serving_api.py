@@ -341,12 +341,14 @@ def test_full_ml100k_end_to_end(ml100k, tmp_path):
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error(server, tmp_path):
     """Schemathesis over /openapi.json (every phase, bounded examples, with the admin token):
-    no 5xx, status codes, content types, headers and bodies as documented, bad input refused."""
+    no 5xx, status codes, content types, headers and bodies as documented, bad input refused.
+    One schemathesis worker: with two, Hypothesis' lambda-source reflection inside schemathesis'
+    coverage phase raised an internal error once (not a finding about the service)."""
     checks = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
               "response_schema_conformance,negative_data_rejection")
     cmd = [str(Path(sys.executable).with_name("st")), "run", f"{server.base}/openapi.json",
            "-H", f"Authorization: Bearer {TOKEN}", "--checks", checks, "--max-examples", "12", "--seed", "7",
-           "--workers", "2", "--generation-database", "none", "--no-color", "--request-timeout", "60",
+           "--workers", "1", "--generation-database", "none", "--no-color", "--request-timeout", "60",
            "--max-failures", "5"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     summary = proc.stdout[-6000:]

@@ -64,6 +64,8 @@ def server(registry, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
+        if os.environ.get("CI"):  # CI installs chromium (.ci/run): a missing browser is a failure there
+            pytest.fail(NO_CHROMIUM)
         pytest.skip(NO_CHROMIUM)
     from playwright.sync_api import sync_playwright
 

@@ -102,7 +102,7 @@ class Bundle:
             NotFittedError: when the model is not fitted.
             ConfigError: when the dataset or catalog does not describe the model's movies.
         """
-        model._check_fitted()
+        model.check_is_fitted()
         n_items = len(model.items_)
         if dataset is not None and dataset.items != model.items_:
             raise ConfigError("The dataset's movies are not the movies the model was fitted on.")
@@ -284,7 +284,7 @@ def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) ->
     path = Path(path)
     _check_target(path, overwrite)
     model = bundle.model
-    model._check_fitted()
+    model.check_is_fitted()
     # checks the catalog against the model before anything is written
     known = Bundle.from_model(model, catalog=bundle.catalog).manifest
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ def genre_agreement(model, catalog: Catalog, k: int = 10, seed: int = 0, min_rat
     Raises:
         CapabilityError: the model does not declare similar_items.
     """
-    model._check_fitted()
+    model.check_is_fitted()
     if not model.capabilities.similar_items:
         raise CapabilityError(f"Model {model.name!r} cannot find similar movies, so genre agreement does not apply.")
     genres = np.asarray(catalog.genre_matrix)
@@ -53,7 +53,7 @@ def genre_agreement(model, catalog: Catalog, k: int = 10, seed: int = 0, min_rat
     keep = np.flatnonzero((counts >= min_ratings) & (genres.sum(axis=1) > 0))
     if len(keep) <= k:
         raise ConfigError(f"Only {len(keep)} movies have {min_ratings}+ ratings and a genre; lower min_ratings or k.")
-    sims = np.asarray(model._item_similarities(keep), dtype=np.float32)[:, keep]
+    sims = np.asarray(model.item_similarities(keep), dtype=np.float32)[:, keep]
     np.fill_diagonal(sims, -np.inf)
     neighbours = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     g = genres[keep]

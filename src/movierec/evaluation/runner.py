@@ -102,7 +102,7 @@ def relevant_matrix(test: Dataset, relevance_threshold: float | None = None) -> 
 
 
 def _check_compatible(model, train: Dataset, test: Dataset) -> None:
-    model._check_fitted()
+    model.check_is_fitted()
     if len(model.items_) != train.n_items or len(model.users_) != train.n_users:
         raise ConfigError(
             "The model was fitted on other data than this split (its user/movie ID maps differ); "
@@ -121,7 +121,7 @@ def _rank_per_user_candidates(model, users: np.ndarray, k: int, cand: sp.csr_mat
     chunk = max(1, SCORE_CHUNK_ELEMENTS // max(n_items, 1))
     for s in range(0, len(users), chunk):
         rows = users[s : s + chunk]
-        scores = np.asarray(model._score(rows), dtype=np.float32).copy()
+        scores = np.array(model.score_indices(rows), dtype=np.float32)
         allowed = cand[rows].toarray().astype(bool)
         if exclude is not None:
             r, c = exclude[rows].nonzero()
@@ -143,13 +143,10 @@ def item_vectors(model) -> np.ndarray | None:
     the vectors `similar_items` compares (models declaring similar_items), else the item
     side of `embeddings()` (models declaring embeddings); None when it declares neither
     (or computes similarities without vectors)."""
-    caps = model.capabilities
-    if caps.similar_items:
-        try:
-            return np.asarray(model._similarity_vectors(), dtype=np.float32)
-        except CapabilityError:
-            pass
-    if caps.embeddings:
+    vectors = model.item_vectors()
+    if vectors is not None:
+        return vectors
+    if model.capabilities.embeddings:
         return model.embeddings().items
     return None
 
@@ -295,12 +292,12 @@ def evaluate_ratings(model, test: Dataset) -> dict:
     """
     if not model.capabilities.predicts_ratings:
         raise CapabilityError(f"Model {model.name!r} ranks movies; it does not predict ratings (no RMSE).")
-    model._check_fitted()
+    model.check_is_fitted()
     if test.n_ratings == 0:
         raise ConfigError("The test set is empty; nothing to evaluate.")
     if len(model.items_) != test.n_items or len(model.users_) != test.n_users:
         raise ConfigError("The model was fitted on other data than this test set (ID maps differ).")
-    pred = np.asarray(model._predict(test.user_idx.astype(np.int64), test.item_idx.astype(np.int64)), dtype=np.float64)
+    pred = np.asarray(model.predict_indices(test.user_idx, test.item_idx), dtype=np.float64)
     truth = test.rating.astype(np.float64)
     return {"rmse": M.rmse(pred, truth), "mae": M.mae(pred, truth), "n": int(test.n_ratings)}
 

@@ -14,6 +14,12 @@ public, declared capabilities:
   a new person from their ratings (or only the movies they liked), without retraining;
 * `search_space` (non-empty) -> tunable by `movierec.experiments.tune`.
 
+Other layers (evaluation, retrieval, answers, serving, artifacts) work in index space
+through public methods only: `check_is_fitted()`, `score_indices(user_idx)`,
+`predict_indices(user_idx, item_idx)`, `item_similarities(item_idx)`, `item_vectors()`,
+`candidate_mask(movie_ids)` and `rank_indices(...)`. A private `_name` of a model is read
+only inside `movierec.models` (a test enforces it).
+
 Asking a model for a capability it does not declare raises `CapabilityError`.
 Models never import persistence: `state_dict()` / `load_state_dict()` hand their learned
 state to `movierec.artifacts`, which writes and verifies bundles.
@@ -189,9 +195,13 @@ class Recommender(ABC):
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """Scores of every item for the given user indices, shape (len(user_idx), n_items)."""
 
-    def _check_fitted(self) -> None:
+    def check_is_fitted(self) -> None:
+        """Raise `NotFittedError` unless the model is fitted (or loaded from a bundle)."""
         if not hasattr(self, "users_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(train) first.")
+
+    # the name models use inside models/ (other layers call check_is_fitted)
+    _check_fitted = check_is_fitted
 
     def _require(self, capability: str, what: str) -> None:
         if not getattr(self.capabilities, capability):
@@ -213,7 +223,70 @@ class Recommender(ABC):
 
     def score(self, user_ids) -> np.ndarray:
         """Scores of every movie (in item index order) for raw user IDs, shape (n, n_items)."""
-        return self._score(self.user_index(np.atleast_1d(np.asarray(user_ids))))
+        return self.score_indices(self.user_index(np.atleast_1d(np.asarray(user_ids))))
+
+    # -- the index-space API (what evaluation, retrieval, answers and serving call) ---
+    def score_indices(self, user_idx: np.ndarray) -> np.ndarray:
+        """Scores of every movie for user indices: float32, shape (len(user_idx), n_items),
+        higher is better; movies the model cannot rank score lowest (finite or -inf).
+
+        Args:
+            user_idx: user indices of `users_`, shape (n,).
+        """
+        self.check_is_fitted()
+        return self._score(np.asarray(user_idx, dtype=np.int64))
+
+    def predict_indices(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        """Predicted ratings for index pairs, shape (n,). Rating models only.
+
+        Args:
+            user_idx: user indices, shape (n,).
+            item_idx: item indices, shape (n,).
+
+        Raises:
+            CapabilityError: when the model does not predict ratings.
+        """
+        self._require("predicts_ratings", "predict ratings (it ranks movies)")
+        self.check_is_fitted()
+        return self._predict(np.asarray(user_idx, dtype=np.int64), np.asarray(item_idx, dtype=np.int64))
+
+    def item_similarities(self, item_idx: np.ndarray) -> np.ndarray:
+        """How alike each given movie is to every movie, by the model's own measure (the
+        scores `similar_items` ranks by), shape (len(item_idx), n_items); -inf or a very
+        low value where the model cannot tell.
+
+        Raises:
+            CapabilityError: when the model does not declare similar_items.
+        """
+        self._require("similar_items", "find similar movies")
+        self.check_is_fitted()
+        return self._item_similarities(np.asarray(item_idx, dtype=np.int64))
+
+    def item_vectors(self) -> np.ndarray | None:
+        """The movie vectors `similar_items` compares by cosine, shape (n_items, d); None
+        when the model's similarity is not a cosine of vectors (e.g. EASE's weights) or
+        it declares no similar_items."""
+        self.check_is_fitted()
+        if not self.capabilities.similar_items:
+            return None
+        try:
+            return np.asarray(self._similarity_vectors(), dtype=np.float32)
+        except CapabilityError:
+            return None
+
+    def candidate_mask(self, candidates) -> np.ndarray | None:
+        """Boolean mask over movie indices of raw candidate movie IDs, shape (n_items,);
+        None for None (every movie allowed).
+
+        Raises:
+            UnknownItemError: for a movie ID the model has never seen.
+        """
+        if candidates is None:
+            return None
+        self.check_is_fitted()
+        mask = np.zeros(len(self.items_), dtype=bool)
+        mask[self.item_index(np.atleast_1d(np.asarray(candidates)))] = True
+        return mask
 
     def rank_indices(
         self,
@@ -237,13 +310,6 @@ class Recommender(ABC):
         self._check_fitted()
         user_idx = np.asarray(user_idx, dtype=np.int64)
         return rank_top_k(self._score, user_idx, len(self.items_), k, exclude, candidates)
-
-    def _candidate_mask(self, candidates) -> np.ndarray | None:
-        if candidates is None:
-            return None
-        mask = np.zeros(len(self.items_), dtype=bool)
-        mask[self.item_index(np.atleast_1d(np.asarray(candidates)))] = True
-        return mask
 
     def recommend(
         self,
@@ -271,7 +337,7 @@ class Recommender(ABC):
         self._check_fitted()
         user_ids = np.atleast_1d(np.asarray(user_ids))
         uidx = self.user_index(user_ids)
-        idx, val = self.rank_indices(uidx, k, self.seen_ if exclude_seen else None, self._candidate_mask(candidates))
+        idx, val = self.rank_indices(uidx, k, self.seen_ if exclude_seen else None, self.candidate_mask(candidates))
         return to_recommendations(user_ids, idx, val, self.items_.raw_ids)
 
     def predict(self, user_ids, item_ids) -> np.ndarray:
@@ -282,7 +348,7 @@ class Recommender(ABC):
         i = self.items_.lookup(np.atleast_1d(np.asarray(item_ids)))
         if len(u) != len(i):
             raise ConfigError("user_ids and item_ids must have the same length.")
-        return self._predict(u, i)
+        return self.predict_indices(u, i)
 
     def _predict(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         """Ratings for index pairs; models that declare predicts_ratings override it."""
@@ -385,7 +451,7 @@ class Recommender(ABC):
             exclude = sp.csr_matrix((np.ones(len(person.item_idx)), (np.zeros(len(person.item_idx), dtype=np.int64),
                                                                       person.item_idx)), shape=(1, len(self.items_)))
         idx, val = rank_top_k(lambda rows: person.scores[None, :], np.zeros(1, dtype=np.int64), len(self.items_), k,
-                              exclude, self._candidate_mask(candidates))
+                              exclude, self.candidate_mask(candidates))
         return to_recommendations(np.array([-1]), idx, val, self.items_.raw_ids)
 
     # -- state (persistence lives in movierec.artifacts) ------------------------------

@@ -258,7 +258,7 @@ def item_embedding_map(model, catalog: Catalog, min_ratings: int = 50, seed: int
     from movierec.errors import CapabilityError, ConfigError
     from movierec.evaluation.runner import item_vectors
 
-    model._check_fitted()
+    model.check_is_fitted()
     emb = item_vectors(model)
     if emb is None:
         raise CapabilityError(f"Model {model.name!r} has no movie vectors to map.")

@@ -78,7 +78,7 @@ class ModelIndex:
 
     def _allowed(self, candidates) -> np.ndarray | None:
         """Boolean mask over movies of the raw candidate IDs (None: all), as the model builds it."""
-        return self.model._candidate_mask(candidates)
+        return self.model.candidate_mask(candidates)
 
     def recommend(self, user_ids, k: int = 10, exclude_seen: bool = True, candidates=None) -> Recommendations:
         """Top-k movies for known users, as `Recommender.recommend` answers them.

@@ -60,7 +60,7 @@ class Reasoner:
             for start in range(0, len(rec_idx), CHUNK):
                 rows = rec_idx[start:start + CHUNK]
                 # the similarity `similar_items` ranks by, only at the anchors' columns
-                sims = np.asarray(self.model._item_similarities(rows), dtype=np.float64)[:, anchor_idx]
+                sims = np.asarray(self.model.item_similarities(rows), dtype=np.float64)[:, anchor_idx]
                 out[start:start + CHUNK] = self._argmax(sims, anchor_idx)
             return out
         vectors = self.unit_vectors if self.unit_vectors is not None else self._genres

@@ -1,5 +1,5 @@
 """Shared CLI plumbing: one vocabulary of options, --dataset/--data loading, --param parsing,
-progress bars and JSON output.
+the --protocol help (from the protocol registry), progress bars and JSON output.
 
 Progress bars go to stderr and are drawn only when stderr is a terminal (rich's
 detection, so `TTY_COMPATIBLE=1` or `FORCE_COLOR=1` force them) and `--quiet` is not
@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 
 from movierec.errors import ConfigError, MovierecError
+from movierec.evaluation.protocols import available_protocols, get_protocol
+from movierec.jsonable import json_default
 
 console = Console(stderr=True)
 out = Console()
@@ -267,23 +269,9 @@ def parse_range(value: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def _default(value: Any):
-    import numpy as np
-
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
 def print_json(obj: Any) -> None:
     """One JSON object on stdout (NaN becomes null)."""
-    text = json.dumps(obj, default=_default, allow_nan=True)
+    text = json.dumps(obj, default=json_default, allow_nan=True)
     sys.stdout.write(text.replace("NaN", "null") + "\n")
 
 
@@ -307,7 +295,13 @@ PARAM_OPT = typer.Option(None, "--param", "-p", help="Model hyperparameter key=v
 CONFIG_OPT = typer.Option(None, "--config", help="JSON file of hyperparameters, e.g. written by `movierec tune`.")
 SEED_OPT = typer.Option(42, "--seed", help="Seeds the split, the sampler and the models that take a seed.")
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
-PROTOCOLS_HELP = ("temporal (global cut in time), leave-last (per user), random, ml100k-folds "
-                  "(the five ML-100K folds) or files (with --train/--test)")
-HOLDOUT_HELP = ("Test amount: temporal/random: the test share; leave-last: 1 = each user's last item, "
-                "0.2 = each user's last 20%.")
+
+
+def _protocols_help() -> str:
+    """The registered protocols (`movierec.evaluation.protocols`), each in its own words."""
+    return "One of: " + "; ".join(get_protocol(name).help for name in available_protocols())
+
+
+#: the --protocol help: every registered protocol, what it holds out and what --holdout means
+PROTOCOLS_HELP = _protocols_help()
+HOLDOUT_HELP = "The protocol's test amount (see --protocol)."

@@ -34,6 +34,7 @@ from movierec.cli.common import (
     reading_data,
 )
 from movierec.errors import ConfigError
+from movierec.evaluation.protocols import parse_relevance_threshold, protocol_label
 
 
 def parse_ks(value: str) -> list[int]:
@@ -69,35 +70,6 @@ def parse_model_params(items: list[str] | None) -> dict[str, dict]:
     return params
 
 
-def parse_threshold(value: str | None):
-    """None/'auto' -> 'auto'; 'none' -> None (every test item relevant); else a number."""
-    if value is None or str(value).lower() == "auto":
-        return "auto"
-    if str(value).lower() in ("none", "off", "all"):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"--relevance-threshold takes a number, 'auto' or 'none'; got {value!r}.") from None
-
-
-def holdout_words(summary: dict) -> str:
-    """What a split held out, in words, from its summary (for table titles)."""
-    protocol = summary.get("protocol")
-    if protocol == "leave-last" and summary.get("k") is not None:
-        k = float(summary["k"])
-        if k < 1:
-            return f"each user's last {k:.0%} held out"
-        return "each user's last movie held out" if k == 1 else f"each user's last {int(k)} movies held out"
-    if protocol == "temporal" and summary.get("fractions"):
-        return f"the last {float(summary['fractions'][-1]):.0%} of ratings in time held out"
-    if protocol == "cold-movies" and summary.get("n_cold_items") is not None:
-        return f"{summary['n_cold_items']} movies held out of training, only they are ranked"
-    if protocol == "random" and summary.get("test_fraction") is not None:
-        return f"a random {float(summary['test_fraction']):.0%} of ratings held out"
-    return ""
-
-
 @app.command("compare")
 def compare_cmd(
     dataset: str = DATASET_OPT,
@@ -111,10 +83,8 @@ def compare_cmd(
     rating_range: str = RATING_RANGE_OPT,
     train: Path = TRAIN_OPT,
     test: Path = TEST_OPT,
-    protocol: str = typer.Option("temporal", "--protocol",
-                                 help=PROTOCOLS_HELP + ", or cold-movies (a share of the movies, --holdout, "
-                                      "default 0.1, held out of training; only they are ranked)."),
-    holdout: float = typer.Option(None, "--holdout", "--test-fraction", help=HOLDOUT_HELP + " Default 0.1 / 1."),
+    protocol: str = typer.Option("temporal", "--protocol", help=PROTOCOLS_HELP + "."),
+    holdout: float = typer.Option(None, "--holdout", "--test-fraction", help=HOLDOUT_HELP),
     models: str = typer.Option("random,pop", "--models", "-m", help="Comma-separated model names, e.g. random,pop,mf."),
     k: str = typer.Option("10", "-k", "--k", help="Cut-offs, e.g. 10,20."),
     relevance_threshold: str = typer.Option(
@@ -145,7 +115,8 @@ def compare_cmd(
     spec = CompareSpec(dataset=dataset, data=data, train=train, test=test, protocol=protocol, holdout=holdout,
                        models=names, ks=parse_ks(k),
                        metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
-                       relevance_threshold=parse_threshold(relevance_threshold), sampled_negatives=sampled_negatives,
+                       relevance_threshold=parse_relevance_threshold(relevance_threshold),
+                       sampled_negatives=sampled_negatives,
                        seed=seed, config_root=config_dir, params=parse_model_params(param), read_options=options)
     if (dataset is None) == (data is None) and train is None and test is None:
         raise ConfigError("Give either --dataset NAME (such as ml-100k), --data PATH, or --train and --test files.")
@@ -178,8 +149,7 @@ def compare_cmd(
     frame = comparison_table(comp).T  # metrics as rows, models as columns: fits a terminal
     first = next(iter(comp.results.values()))
     thr = comp.info["relevance_threshold"]
-    held = holdout_words(comp.info.get("split", {}))
-    title = (f"{comp.info['protocol']} protocol{f' ({held})' if held else ''}, "
+    title = (f"protocol {protocol_label(comp.info['protocol'], comp.info.get('split'))}, "
              f"{first.info['n_evaluated_users']} test users, "
              f"relevant = {'rating >= ' + format(thr, 'g') if thr is not None else 'all'}")
     table = Table(title=title)

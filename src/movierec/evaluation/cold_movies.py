@@ -6,7 +6,8 @@ parent Dataset's IdMaps, so the cold movies are still known to every model by ID
 metadata sits in the shared catalog), only with zero training interactions.
 
 Evaluation ranks ONLY the cold movies for each test user (`cold_candidates`, a boolean
-mask over movie indices), through the standard runner (`evaluation.runner`): recall@K,
+mask over movie indices; what the registered protocol's `candidates` gives `compare` and
+`tune`), through the standard runner (`evaluation.runner`): recall@K,
 NDCG@K and HR@K of the cold movies a user rated >= the relevance threshold. A test user
 is a user with a training history and at least one relevant rating of a cold movie.
 
@@ -24,7 +25,8 @@ from movierec.data.dataset import Dataset
 from movierec.data.split import Split, drop_unseen
 from movierec.errors import ConfigError
 
-#: protocol name (in `evaluation.protocols.PROTOCOLS`) and the default cold share
+#: the name the cold-movies protocol is registered under (`evaluation.protocols.ColdMovies`,
+#: which splits and picks candidates through this module) and the default cold share
 PROTOCOL = "cold-movies"
 DEFAULT_FRACTION = 0.1
 

@@ -17,7 +17,14 @@ from typing import Any, Callable, Sequence
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.evaluation.runner import Comparison
-from movierec.experiments.configs import config_root, find_tuned, protocol_key
+from movierec.evaluation.protocols import (
+    SampledEvaluationWarning,
+    get_protocol,
+    resolve_relevance_threshold,
+    sample_negatives,
+    split_summary,
+)
+from movierec.experiments.configs import config_root, find_tuned
 from movierec.experiments.data import dataset_name, load_data
 from movierec.experiments.models import build_model, check_params, model_class
 
@@ -31,15 +38,18 @@ class CompareSpec:
             `train` and `test` files.
         data: path of a ratings file.
         train, test: explicit training and test files (the "files" protocol).
-        protocol: "temporal", "leave-last", "random" or "cold-movies" (see
-            `movierec.evaluation.protocols.build_splits`; cold-movies ranks only the
-            movies held out of training, for every test user).
+        protocol: a registered protocol name ("temporal", "leave-last", "random",
+            "ml100k-folds", "cold-movies" or one registered with
+            `movierec.evaluation.protocols.register_protocol`); it splits the data,
+            names the tuned configs' folder and picks the candidates (cold-movies ranks
+            only the movies held out of training, for every test user).
         holdout: the protocol's test amount (leave-last: 1 = last item, 0.2 = last 20%).
         models: registered model names.
         ks: cut-offs, e.g. (10, 20).
         metrics: metric names (default: the runner's standard set).
-        relevance_threshold: "auto" (4 on a 1-5 scale), None (every test item
-            relevant) or a number.
+        relevance_threshold: "auto" (4 on a 1-5 scale), None or "none" (every test
+            item relevant) or a number (see
+            `movierec.evaluation.protocols.resolve_relevance_threshold`).
         sampled_negatives: rank among this many sampled negatives instead of all movies
             (0 = full ranking, recommended).
         seed: seed of the split, the models and the bootstrap.
@@ -91,24 +101,6 @@ def _check_spec(spec: CompareSpec) -> tuple[list[str], list[int], list[str] | No
     return names, ks, metrics
 
 
-def resolve_threshold(value: float | str | None, ds: Dataset) -> float | None:
-    """"auto" -> the dataset's default (`default_relevance_threshold`); None -> every
-    test interaction relevant; a number -> itself."""
-    from movierec.evaluation.protocols import default_relevance_threshold
-
-    if isinstance(value, str):
-        low = value.lower()
-        if low == "auto":
-            return default_relevance_threshold(ds)
-        if low in ("none", "off", "all"):
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            raise ConfigError(f"The relevance threshold is a number, 'auto' or 'none'; got {value!r}.") from None
-    return None if value is None else float(value)
-
-
 def model_settings(names: Sequence[str], dataset: str | None, key: str | None, seed: int,
                    root: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
                    ) -> dict[str, dict[str, Any]]:
@@ -134,8 +126,6 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
         the tuned config file used (or None), ``info["warnings"]`` any warning (e.g. of
         sampled-negative evaluation).
     """
-    from movierec.evaluation.cold_movies import cold_candidates, is_cold_movie_split
-    from movierec.evaluation.protocols import SampledEvaluationWarning, build_split, sample_negatives, split_summary
     from movierec.evaluation.runner import compare_models
 
     log = log or (lambda msg: None)
@@ -145,22 +135,27 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
     if spec.train is not None:
         if spec.dataset is not None or spec.data is not None:
             raise ConfigError("Explicit training and test files replace the dataset; give one or the other.")
-        split = build_split(None, "files", files=(spec.train, spec.test))
-        protocol, name = "files", None
+        protocol = get_protocol("files")
+        split = protocol.splits(None, files=(spec.train, spec.test))[0]
+        name = None
     else:
+        protocol = get_protocol(spec.protocol)  # an unknown name fails before any data is read
         ds = load_data(spec.dataset, spec.data, **spec.read_options)
-        split = build_split(ds, spec.protocol, holdout=spec.holdout, seed=spec.seed)
+        split = protocol.splits(ds, spec.holdout, spec.seed)[0]
         # tuned configs are per MovieLens dataset; a ratings file only uses root-level ones
-        protocol, name = spec.protocol, (dataset_name(ds) if spec.data is None else None)
+        name = dataset_name(ds) if spec.data is None else None
     summary = split_summary(split)
     dropped = summary.get("dropped", {})
     if dropped.get("test_unseen_users"):
         log(f"dropped {dropped['test_unseen_users']} test users with no training history "
             f"({dropped['test_unseen_user_ratings']} ratings)")
-    threshold = resolve_threshold(spec.relevance_threshold, split.train)
+    threshold = resolve_relevance_threshold(spec.relevance_threshold, split.train)
     history = split.train_full()
-    candidates, messages = None, []
+    candidates, messages = protocol.candidates(split, "test"), []
     if spec.sampled_negatives:
+        if candidates is not None:
+            raise ConfigError(f"The {protocol.name} protocol ranks its own candidate movies only; "
+                              f"it takes no sampled negatives.")
         from movierec.config import cache_dir
 
         with warnings.catch_warnings(record=True) as caught:
@@ -168,13 +163,9 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
             candidates = sample_negatives(history, split.test, n_negatives=spec.sampled_negatives, seed=spec.seed,
                                           cache_dir=cache_dir() / "negatives")
         messages += [str(w.message) for w in caught if issubclass(w.category, SampledEvaluationWarning)]
-    if is_cold_movie_split(split):
-        if spec.sampled_negatives:
-            raise ConfigError("The cold-movies protocol ranks the held-out movies only; it takes no sampled negatives.")
-        candidates = cold_candidates(split)
 
     root = Path(spec.config_root) if spec.config_root is not None else config_root()
-    settings = model_settings(names, name, protocol_key(protocol, spec.holdout), spec.seed, root, spec.params)
+    settings = model_settings(names, name, protocol.config_key(spec.holdout), spec.seed, root, spec.params)
     fitted, timing, used = {}, {}, {}
     for model_name in names:
         model = build_model(model_name, settings[model_name]["params"], spec.seed)
@@ -186,11 +177,11 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
         model.fit(history)
         timing[model_name] = {"fit_s": time.perf_counter() - t0, "fit_cpu_s": time.process_time() - c0}
         fitted[model_name] = model
-    info = {"protocol": protocol, "dataset": name, "split": summary, "timing": timing, "models_config": used,
+    info = {"protocol": protocol.name, "dataset": name, "split": summary, "timing": timing, "models_config": used,
             "config_root": str(root), "sampled_negatives": spec.sampled_negatives or None, "warnings": messages}
     log("evaluating ...")
     return compare_models(fitted, history, split.test, ks=ks, metrics=metrics, relevance_threshold=threshold,
                           candidates=candidates, seed=spec.seed, info=info)
 
 
-__all__ = ["CompareSpec", "compare", "model_settings", "resolve_threshold"]
+__all__ = ["CompareSpec", "compare", "model_settings"]

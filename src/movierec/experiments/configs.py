@@ -3,7 +3,8 @@
 A tuned configuration lives at ``<root>/<dataset>/<protocol key>/<model>.json`` where
 `root` is `config_root()` (``$MOVIEREC_CONFIGS``, else the project's ``configs/tuned``,
 found from the package's own location: never the working directory) and the protocol
-key comes from `protocol_key` (the only place that names these folders).
+key comes from `protocol_key` (the registered protocol's `config_key`, the only place
+that names these folders).
 """
 
 from __future__ import annotations
@@ -15,27 +16,26 @@ from pathlib import Path
 from typing import Any
 
 from movierec.errors import ConfigError
+from movierec.evaluation.protocols import available_protocols, get_protocol
+from movierec.jsonable import json_default
 
 #: environment variable naming the root folder of tuned configurations
 CONFIGS_ENV = "MOVIEREC_CONFIGS"
 
 
 def protocol_key(protocol: str, holdout: float | None = None) -> str:
-    """The folder name of a protocol's tuned configurations.
+    """The folder name of a protocol's tuned configurations: the registered protocol's
+    `config_key` (`movierec.evaluation.protocols`).
 
-    leave-last with holdout 1 (or None) -> "loo"; with a fraction h -> f"last{round(100 h)}"
-    (0.2 -> "last20"); with a whole number k > 1 -> f"leave-last-{k}"; "cold-movies" ->
+    leave-last with holdout 1 (or None) -> "loo"; with a fraction h -> "last" + round(100 h)
+    (0.2 -> "last20"); with a whole number k > 1 -> "leave-last-<k>"; "cold-movies" ->
     "cold"; every other protocol ("temporal", "random", "ml100k-folds", "files") -> its
     own name.
+
+    Raises:
+        ConfigError: `protocol` names no registered protocol.
     """
-    if protocol == "cold-movies":
-        return "cold"
-    if protocol != "leave-last":
-        return protocol
-    h = 1.0 if holdout is None else float(holdout)
-    if h.is_integer():
-        return "loo" if int(h) == 1 else f"leave-last-{int(h)}"
-    return f"last{round(h * 100)}"
+    return get_protocol(protocol).config_key(holdout)
 
 
 def config_root() -> Path:
@@ -90,7 +90,8 @@ class TunedConfig:
         """Read a tuned configuration.
 
         Accepts the current format, the older CLI format ({"model", "params",
-        "validation", "dataset", "protocol": "leave-last", "holdout"}) and the ranking
+        "validation", "dataset", "protocol": a protocol name such as "leave-last",
+        "holdout"}, whose protocol becomes its key) and the ranking
         tuner's format ({"params", "validation"}, where the model, dataset and protocol
         key come from the path ``.../<dataset>/<key>/<model>.json``).
 
@@ -108,8 +109,9 @@ class TunedConfig:
             raise ConfigError(f"Tuned config {path} must be a JSON object with a \"params\" object.")
         validation = doc.get("validation") if isinstance(doc.get("validation"), dict) else {}
         protocol, dataset = doc.get("protocol"), doc.get("dataset")
-        if protocol == "leave-last":
-            protocol = protocol_key("leave-last", doc.get("holdout"))
+        if isinstance(protocol, str) and protocol in available_protocols():
+            # the older CLI format names the protocol (and its holdout), not its key
+            protocol = protocol_key(protocol, doc.get("holdout"))
         if protocol is None and dataset is None:  # the ranking tuner's format: .../<dataset>/<key>/<model>.json
             protocol, dataset = path.parent.name or None, path.parent.parent.name or None
         trials = doc.get("trials", validation.get("n_trials", 0))
@@ -128,22 +130,10 @@ class TunedConfig:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=json_default) + "\n")
         tmp.replace(path)
         self.path = path
         return path
-
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    raise TypeError(type(value).__name__)
 
 
 def find_tuned(model: str, dataset: str | None, key: str | None, root: str | Path | None = None) -> TunedConfig | None:

@@ -14,13 +14,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Any, Callable
 
 from movierec.data.dataset import Dataset
-from movierec.data.split import Split, carve_validation
+from movierec.data.split import Split
 from movierec.errors import ConfigError
-from movierec.experiments.configs import TunedConfig, protocol_key
+from movierec.evaluation.protocols import get_protocol, protocol_of
+from movierec.experiments.configs import TunedConfig
 from movierec.experiments.data import dataset_name
 from movierec.experiments.models import build_model, check_params, model_class
 from movierec.models.space import suggest
@@ -53,27 +53,20 @@ def validation_score(model, train: Dataset, validation: Dataset, metric: str,
 
 def tuning_split(ds: Dataset, protocol: str = "random", holdout: float | None = None, seed: int = 42,
                  validation_fraction: float = 0.1) -> Split:
-    """The split a protocol tunes on: its validation part carved from training data only.
+    """The split a protocol tunes on: its validation part carved from training data only
+    (the registered protocol's `tuning_split`).
 
     leave-last: the split `compare` makes (validation = the interactions just before each
     user's test part); cold-movies: the split `compare` makes (validation = the ratings of
-    a second share of movies, held out of the fit part). Other protocols: the rating-evaluation split (for ml100k-folds,
-    fold u1), whose training part is cut into a fit part and a validation share
-    (`validation_fraction`; seeded random, or the latest share for temporal).
-    """
-    from movierec.evaluation.protocols import build_split
+    a second share of movies, held out of the fit part). Other protocols: the
+    rating-evaluation split (for ml100k-folds, fold u1), whose training part is cut into a
+    fit part and a validation share (`validation_fraction`; seeded random, or the latest
+    share for temporal).
 
-    if protocol in ("leave-last", "cold-movies"):  # cold-movies: validation cold movies carved from training
-        split = build_split(ds, protocol, holdout=holdout, seed=seed)
-        if split.validation is None or split.validation.n_ratings == 0:
-            raise ConfigError(f"The {protocol} split of {ds.name} has no validation part to tune on.")
-        return split
-    if not 0 < validation_fraction < 0.5:
-        raise ConfigError(f"The validation share must be in (0, 0.5), got {validation_fraction}.")
-    split = build_split(ds, protocol, holdout=holdout, seed=seed, validation=False, drop_unseen_test=False)
-    fit_part, validation = carve_validation(split.train, validation_fraction, seed, temporal=protocol == "temporal")
-    info = {**split.info, "validation_fraction": validation_fraction}
-    return replace(split, train=fit_part, validation=validation, info=info)
+    Raises:
+        ConfigError: unknown protocol, a bad share, or a split without validation data.
+    """
+    return get_protocol(protocol).tuning_split(ds, holdout, seed, validation_fraction)
 
 
 def tune(
@@ -105,18 +98,18 @@ def tune(
             None = every validation interaction.
         progress: called after every trial with (trial number, value, params).
         dataset: dataset name recorded in the result (default: from the split's data).
-        protocol: protocol key recorded in the result (default: ``split.info["protocol"]``).
+        protocol: protocol key recorded in the result (default: the `config_key` of the
+            protocol that made the split, from ``split.info``).
         timeout: stop starting new trials after this many seconds.
         candidates: rank only these movies (boolean mask over movie indices); default:
-            the validation cold movies for a split of the cold-movies protocol, else all.
+            the validation candidates of the protocol that made the split (the
+            validation cold movies for cold-movies), else all.
 
     Returns:
         TunedConfig with the best trial's parameters (fixed ones and the seed included)
         and its validation metrics (not saved: call `.save()`).
     """
     import optuna
-
-    from movierec.evaluation.cold_movies import is_cold_movie_split, validation_candidates
 
     cls = model_class(model_name)
     space = dict(getattr(cls, "search_space", {}) or {})
@@ -130,8 +123,9 @@ def tune(
     minimise = metric in RATING_METRICS
     if minimise and not cls.capabilities.predicts_ratings:
         raise ConfigError(f"Model {model_name!r} ranks movies and does not predict ratings, so {metric} does not apply.")
-    if candidates is None and is_cold_movie_split(split) and "validation_cold_items" in split.info:
-        candidates = validation_candidates(split)  # the cold-movie protocol ranks only its cold movies
+    owner = protocol_of(split)
+    if candidates is None and owner is not None:
+        candidates = owner.candidates(split, "validation")  # e.g. cold-movies ranks only its cold movies
     fixed = dict(fixed or {})
     check_params(model_name, fixed)
     takes_seed = "seed" in cls.default_params()
@@ -175,8 +169,10 @@ def tune(
         validation["relevance_threshold"] = relevance_threshold
     validation.update({"n_trials": len(study.trials), "seed": seed, "n_fit": int(split.train.n_ratings),
                        "n_validation": int(split.validation.n_ratings), "best_trial": best.number})
-    if protocol is None and split.info.get("protocol"):
-        protocol = protocol_key(split.info["protocol"], split.info.get("holdout", split.info.get("k")))
+    if protocol is None and owner is not None:
+        protocol = owner.config_key(split.info.get("holdout", split.info.get("k")))
+    elif protocol is None:
+        protocol = split.info.get("protocol")  # made outside the registry (e.g. kfold_splits): its own name
     return TunedConfig(model=model_name, params=params, dataset=dataset or dataset_name(split.train),
                        protocol=protocol, validation=validation,
                        trials=len(study.trials), seed=seed)

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from movierec.evaluation.protocols import protocol_label
 from movierec.evaluation.runner import Comparison
+from movierec.jsonable import json_default_finite
 
 #: metric order in tables (per K)
 TABLE_METRICS = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded",
@@ -81,8 +83,6 @@ def _markdown(frame: pd.DataFrame, index_name: str = "model") -> str:
 
 def comparison_context(comp: Comparison) -> tuple[str | None, str | None]:
     """(dataset, protocol label) of a comparison, for plot titles."""
-    from movierec.reporting.viz import protocol_label
-
     info = comp.info
     return info.get("dataset"), protocol_label(info.get("protocol"), info.get("split"))
 
@@ -206,13 +206,14 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
     paths["per_user"] = folder / "per_user.csv"
     comp.significance.to_csv(folder / "significance.csv", index=False)
     paths["significance"] = folder / "significance.csv"
-    (folder / "results.json").write_text(json.dumps(comp.to_json(), indent=2, default=_json_default))
+    (folder / "results.json").write_text(json.dumps(comp.to_json(), indent=2, default=json_default_finite))
     paths["results"] = folder / "results.json"
 
     info = comp.info
     split = info.get("split", {})
     lines = [f"# {title}", ""]
-    lines.append(f"- protocol: **{info.get('protocol')}**; cut-offs K = {', '.join(map(str, info.get('ks', [])))}")
+    lines.append(f"- protocol: **{protocol_label(info.get('protocol'), split)}**; "
+                 f"cut-offs K = {', '.join(map(str, info.get('ks', [])))}")
     thr = info.get("relevance_threshold")
     lines.append(f"- relevant test items: {'rating >= ' + format(thr, 'g') if thr is not None else 'every test interaction'}")
     lines.append(f"- candidates: {info.get('candidates', 'full')} ranking; each user's train(+validation) items excluded")
@@ -283,22 +284,3 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
     (folder / "report.md").write_text("\n".join(lines) + "\n")
     paths["report"] = folder / "report.md"
     return paths
-
-
-def _json_default(value):
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
-__all__ = ["comparison_table", "table_columns", "comparison_context", "metric_bars_figure", "plot_metric_bars",
-           "recall_curves_figure", "plot_recall_curves", "coverage_vs_accuracy_figure", "plot_coverage_vs_accuracy",
-           "write_report"]

@@ -28,22 +28,12 @@ def plot_title(main: str, dataset: str | None = None, protocol: str | None = Non
 
 def protocol_label(protocol: str | None, split: dict | None = None) -> str | None:
     """A protocol name with its test amount, for titles: "leave-last (last item per user)",
-    "leave-last (last 20% per user)", "temporal (test 20%)"; from a split summary's "holdout"."""
-    if not protocol:
-        return None
-    holdout = (split or {}).get("holdout")
-    if holdout is None:
-        return protocol
-    h = float(holdout)
-    if protocol == "leave-last":
-        if h.is_integer():
-            what = "last item" if int(h) == 1 else f"last {int(h)} items"
-        else:
-            what = f"last {h:.0%}"
-        return f"{protocol} ({what} per user)"
-    if protocol in ("temporal", "random") and 0 < h < 1:
-        return f"{protocol} (test {h:.0%})"
-    return protocol
+    "leave-last (last 20% per user)", "temporal (test 20%)"; from a split summary (its
+    "holdout", else the split's own amounts). The registered protocol's `label`
+    (`movierec.evaluation.protocols.protocol_label`), the wording the CLI and reports use."""
+    from movierec.evaluation.protocols import protocol_label as label_of
+
+    return label_of(protocol, split)
 
 
 def place_labels(ax, xs, ys, labels, fontsize: float = 9) -> list:

@@ -191,3 +191,35 @@ def test_user_behaviour_statistics(ml100k, ml_small):
     none = UserFeatures.fit(ml_small)  # no demographics in ml-latest-small
     assert not none.has_demographics and none.matrix.shape == (ml_small.n_users, 0)
     assert none.encode([20], ["F"], ["x"]).shape == (1, 0)
+
+
+def test_user_features_are_fitted_on_training_users_only(ml100k):
+    """Age statistics and the gender/occupation vocabularies come from the users with
+    training rows; users of the ID map without any (192 in ML-100K's temporal split, plus
+    ten given made-up values here) only get encoded with them."""
+    from dataclasses import replace
+
+    from movierec.data.split import temporal_split
+
+    train = temporal_split(ml100k).train
+    counts = train.user_counts()
+    inactive = np.flatnonzero(counts == 0)
+    assert len(inactive) == 192
+    frame = train.user_features.copy()
+    marked = inactive[:10]
+    frame.loc[marked, "occupation"] = "astronaut"
+    frame.loc[marked, "gender"] = "X"
+    frame.loc[marked, "age"] = 99
+    uf = UserFeatures.fit(replace(train, user_features=frame))
+    active = frame.loc[np.flatnonzero(counts > 0)]
+    ages = active["age"].to_numpy(float)
+    assert uf.age_mean == pytest.approx(ages.mean(), rel=1e-9)
+    assert uf.age_std == pytest.approx(ages.std(), rel=1e-9)
+    # all users' ages would give another mean (34.05 / 32.95 without the marked users)
+    assert abs(frame["age"].to_numpy(float).mean() - ages.mean()) > 0.5
+    assert uf.genders == ["F", "M"] and "astronaut" not in uf.occupations
+    assert uf.occupations == sorted(set(active["occupation"]))
+    # every user keeps a row; a made-up value encodes as unknown (all zeros)
+    assert uf.matrix.shape == (train.n_users, 2 + 2 + len(uf.occupations))
+    assert uf.matrix[marked, 2:].sum() == 0
+    np.testing.assert_allclose(uf.matrix[marked, 0], (99 - ages.mean()) / ages.std(), rtol=1e-5)

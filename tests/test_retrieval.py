@@ -13,8 +13,11 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from movierec.errors import BundleError, CapabilityError, ConfigError
+from movierec.ranking import Recommendations
 
 faiss = pytest.importorskip("faiss")
 
@@ -74,6 +77,20 @@ def exact_top(q: np.ndarray, items: np.ndarray, k: int, exclude=None) -> np.ndar
         for row, ex in enumerate(exclude):
             scores[row, ex] = -np.inf
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def assert_exact_top(found: np.ndarray, q: np.ndarray, items: np.ndarray, k: int, exclude=None,
+                     tol: float = 1e-5) -> None:
+    """`found` (n, k) is the exact top-k of `q @ items.T` with `exclude` left out, best first,
+    up to ties: the float64 scores of its movies are brute force's k best. (Float32
+    products taken along another BLAS path, or on another CPU, may order near-ties
+    differently; a wrong movie shows as a different score.)"""
+    scores = q.astype(np.float64) @ items.astype(np.float64).T
+    if exclude is not None:
+        for row, ex in enumerate(exclude):
+            scores[row, ex] = -np.inf
+    best = -np.sort(-scores, axis=1)[:, :k]
+    np.testing.assert_allclose(np.take_along_axis(scores, found, axis=1), best, rtol=tol, atol=tol)
 
 
 def model_scores(model, user_ids, item_ids) -> np.ndarray:
@@ -159,7 +176,10 @@ def test_single_queries_answer_what_the_batch_answers(fitted, indexes):
     batch = mi.recommend(users, k=10)
     for row, u in enumerate(users):
         one = mi.recommend([u], k=10)
-        assert np.array_equal(one.item_ids[0], batch.item_ids[row])
+        # one query scores along another BLAS path: the same list up to rounding-level ties
+        ref = Recommendations(batch.user_ids[row:row + 1], batch.item_ids[row:row + 1], batch.scores[row:row + 1])
+        assert tie_tolerant_mismatches(model, ref, one) == []
+        np.testing.assert_allclose(one.scores[0], batch.scores[row], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
@@ -182,8 +202,8 @@ def test_similar_is_the_exact_inner_product_neighbourhood(als):
     items = model.embeddings().items
     got = mi.similar([50, 172], k=5)
     q = model.item_index([50, 172])
-    expected = exact_top(items[q], items, 5, exclude=[[i] for i in q])
-    assert np.array_equal(model.item_index(got.item_ids.ravel()).reshape(2, 5), expected)
+    assert_exact_top(model.item_index(got.item_ids.ravel()).reshape(2, 5), items[q], items, 5,
+                     exclude=[[i] for i in q])
     assert not np.isin([50, 172], got.item_ids).any()
 
 
@@ -345,7 +365,7 @@ def test_mips_transform_ranks_by_inner_product(synth):
     index = VectorIndex.build(items, "hnsw", strata=1, ef_search=2000, overfetch=1.0)
     assert index._parts[0].augment
     found, _ = index.search(queries[:50], 10)
-    assert np.array_equal(found, exact_top(queries[:50], items, 10))
+    assert_exact_top(found, queries[:50], items, 10)
 
 
 @pytest.mark.parametrize("kind", ["exact", "ivf", "hnsw"])
@@ -377,7 +397,189 @@ def test_exact_kind_is_exact_with_exclusions(synth):
     index = VectorIndex.build(items, "exact")
     excl = [np.arange(i, 10_000, 3) for i in range(len(queries))]
     found, _ = index.search(queries, 20, exclude=excl)
-    assert np.array_equal(found, exact_top(queries, items, 20, exclude=excl))
+    assert_exact_top(found, queries, items, 20, exclude=excl)
+
+
+# -- batches mixing rows with and without exclusions (one fetch group may have none) -----
+def faiss_path_exact(items: np.ndarray) -> VectorIndex:
+    """An exact index that answers through FAISS + filter + re-score, as it does on a GPU.
+
+    On the CPU the exact kind ranks with one BLAS product; with a GPU copy it fetches
+    candidates from the flat index and filters them like IVF and HNSW. Handing it its own
+    CPU flat index as the "GPU" copy runs that path on machines without a GPU.
+    """
+    index = VectorIndex.build(items, "exact")
+    index._gpu = [part.index for part in index._parts]
+    return index
+
+
+def brute_scores(q: np.ndarray, items: np.ndarray, exclude, allowed) -> np.ndarray:
+    """Every (query, item) dot product in float64, -inf where excluded or disallowed."""
+    scores = q.astype(np.float64) @ items.astype(np.float64).T
+    for row, ex in enumerate(exclude):
+        scores[row, np.asarray(ex, dtype=np.int64)] = -np.inf
+    if allowed is not None:
+        scores[:, ~allowed] = -np.inf
+    return scores
+
+
+def check_against_brute_force(index: VectorIndex, q, k, exclude, allowed, exact: bool, given=None) -> None:
+    """The index's answer is well formed, never returns an excluded or disallowed movie,
+    fills every row to min(k, movies left), scores are the true dot products, and (when
+    `exact`) the scores are brute force's top-k scores (so the list is brute force's up
+    to ties). `exclude` is a list of index arrays; `given` (default `exclude`) is what
+    the index is asked with (e.g. the same exclusions as a CSR matrix)."""
+    idx, val = index.search(q, k, exclude=exclude if given is None else given, allowed=allowed)
+    n_items = index.n_items
+    kk = min(k, n_items)
+    assert idx.shape == val.shape == (len(q), kk)
+    ref = brute_scores(q, index.items, exclude, allowed)
+    for row in range(len(q)):
+        owed = min(kk, int(np.isfinite(ref[row]).sum()))
+        got, got_val = idx[row], val[row]
+        assert (got[:owed] >= 0).all() and (got[owed:] == -1).all(), (row, owed, got)
+        assert np.isneginf(got_val[owed:]).all()
+        real = got[:owed]
+        assert len(np.unique(real)) == owed
+        assert np.isfinite(ref[row, real]).all(), "an excluded or disallowed movie came back"
+        np.testing.assert_allclose(got_val[:owed], ref[row, real], rtol=1e-4, atol=1e-5)
+        assert (np.diff(got_val[:owed]) <= 1e-6).all()  # best first
+        if exact:
+            best = np.sort(ref[row][np.isfinite(ref[row])])[::-1][:owed]
+            np.testing.assert_allclose(got_val[:owed], best, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def random2000():
+    """2,000 Gaussian movie vectors (dim 16) and two queries, and one index of each kind."""
+    rng = np.random.default_rng(0)
+    items = rng.standard_normal((2000, 16)).astype(np.float32)
+    queries = rng.standard_normal((2, 16)).astype(np.float32)
+    indexes = {"exact": VectorIndex.build(items, "exact"), "exact-faiss": faiss_path_exact(items),
+               "ivf": VectorIndex.build(items, "ivf"), "hnsw": VectorIndex.build(items, "hnsw")}
+    return items, queries, indexes
+
+
+@pytest.mark.parametrize("kind", ["exact", "exact-faiss", "ivf", "hnsw"])
+def test_a_batch_with_a_row_without_exclusions(kind, random2000):
+    """[[], arange(100)]: the two rows fall in different fetch groups, one of which has
+    no exclusions at all (was an IndexError in IVF and HNSW)."""
+    items, queries, indexes = random2000
+    index = indexes[kind]
+    exclude = [np.array([], dtype=np.int64), np.arange(100)]
+    found, scores = index.search(queries, 10, exclude=exclude)
+    assert not np.isin(found[1], np.arange(100)).any()
+    assert (found >= 0).all()
+    check_against_brute_force(index, queries, 10, exclude, None, exact=kind.startswith("exact"))
+    # the row without exclusions gets the scores it gets alone (one query: another BLAS path)
+    _, alone = index.search(queries[:1], 10)
+    np.testing.assert_allclose(scores[0], alone[0], rtol=1e-5, atol=1e-6)
+    # the same as a CSR matrix (the same computation), and with the empty row last
+    csr = sp.csr_matrix((np.ones(100), np.arange(100), [0, 0, 100]), shape=(2, 2000))
+    assert np.array_equal(index.search(queries, 10, exclude=csr)[0], found)
+    check_against_brute_force(index, queries[::-1], 10, exclude[::-1], None, exact=kind.startswith("exact"))
+
+
+@pytest.fixture(scope="module")
+def temporal_als(ml100k):
+    """als fitted on the training part of ML-100K's temporal split (192 users have no
+    training rows: their vectors are zero and they exclude nothing)."""
+    from movierec.data.split import temporal_split
+    from movierec.experiments.train import fit_model
+
+    return fit_model("als", temporal_split(ml100k).train, seed=0).model
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf", "hnsw"])
+def test_user_without_history_batched_with_a_heavy_user(kind, temporal_als):
+    """`recommend([no_history_user, heavy_user])` through the index (what
+    `POST /recommend/batch` calls) answers what the model answers."""
+    model = temporal_als
+    seen = model.seen_
+    counts = np.diff(seen.indptr)
+    assert (counts == 0).sum() > 0
+    users = model.users_.raw_ids[[int(np.flatnonzero(counts == 0)[0]), int(np.argmax(counts))]]
+    mi = ModelIndex.build(model, kind)
+    got = mi.recommend(users, k=10)
+    ref = model.recommend(users, k=10)
+    assert np.array_equal(got.user_ids, users) and (got.lengths == 10).all()
+    heavy = model.user_index(users[1:])[0]
+    heavy_seen = seen.indices[seen.indptr[heavy]:seen.indptr[heavy + 1]]
+    assert not np.isin(model.item_index(got.items_of(1)), heavy_seen).any()
+    assert tie_tolerant_mismatches(model, ref, got) == []
+    np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-4, atol=1e-5)
+    # each user alone gets the scores the batch gave (one query takes another BLAS path)
+    for row, u in enumerate(users):
+        np.testing.assert_allclose(mi.recommend([u], k=10).scores[0], got.scores[row], rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def small_indexes():
+    """600 clustered movie vectors of unequal norms (dim 8) and indexes over them: exact
+    (BLAS), exact through FAISS (the GPU path), exhaustive IVF (every list probed: exact),
+    IVF probing one list, and a narrow HNSW (both approximate)."""
+    items = clustered(600, 8, seed=5, norm_spread=0.5)
+    return items, {
+        "exact": (VectorIndex.build(items, "exact"), True),
+        "exact-faiss": (faiss_path_exact(items), True),
+        "ivf-exhaustive": (VectorIndex.build(items, "ivf", nprobe=10_000), True),
+        "ivf": (VectorIndex.build(items, "ivf", nprobe=1), False),
+        "hnsw": (VectorIndex.build(items, "hnsw", ef_search=16), False),
+    }
+
+
+_ROW_PATTERN = st.tuples(st.sampled_from(["empty", "full", "all-but", "random", "prefix"]),
+                         st.integers(0, 600), st.integers(0, 2**16))
+
+
+def _excluded(pattern: tuple[str, int, int], n_items: int) -> np.ndarray:
+    """The item indices one row excludes: none, all, all but `size`, a random `size`, or
+    the first `size`."""
+    how, size, seed = pattern
+    rng = np.random.default_rng(seed)
+    size = min(size, n_items)
+    if how == "empty":
+        return np.array([], dtype=np.int64)
+    if how == "full":
+        return np.arange(n_items)
+    if how == "all-but":
+        return np.sort(rng.choice(n_items, n_items - min(size, 20), replace=False))
+    if how == "random":
+        return np.sort(rng.choice(n_items, size, replace=False))
+    return np.arange(size)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(_ROW_PATTERN, min_size=1, max_size=6),
+       k=st.integers(1, 80),
+       allowed_share=st.sampled_from([None, 0.9, 0.6, 0.1]),
+       as_csr=st.booleans(),
+       zero_first=st.booleans(),
+       seed=st.integers(0, 2**16))
+@example(rows=[("empty", 0, 0), ("prefix", 100, 0)], k=10, allowed_share=None, as_csr=False, zero_first=False,
+         seed=0)
+@example(rows=[("prefix", 100, 0), ("empty", 0, 0), ("full", 0, 0)], k=10, allowed_share=0.9, as_csr=True,
+         zero_first=True, seed=1)
+def test_search_equals_brute_force_for_any_exclusion_pattern(small_indexes, rows, k, allowed_share, as_csr,
+                                                            zero_first, seed):
+    """Random exclusion patterns (empty rows, full rows, mixed fetch groups), with and
+    without an allowed mask: the exact kinds answer brute force's list (up to ties), the
+    approximate ones never return an excluded or disallowed movie and fill every row."""
+    items, indexes = small_indexes
+    n_items = len(items)
+    rng = np.random.default_rng(seed)
+    q = clustered(len(rows), 8, seed=seed, norm_spread=0.0)
+    if zero_first:
+        q[0] = 0.0  # a user without history has a zero vector: every movie ties
+    exclude = [_excluded(p, n_items) for p in rows]
+    allowed = None if allowed_share is None else rng.random(n_items) < allowed_share
+    given_exclude = exclude
+    if as_csr:
+        given_exclude = sp.csr_matrix(
+            (np.ones(sum(map(len, exclude))), np.concatenate(exclude),
+             np.concatenate([[0], np.cumsum([len(e) for e in exclude])])), shape=(len(rows), n_items))
+    for index, exact in indexes.values():
+        check_against_brute_force(index, q, k, exclude, allowed, exact, given=given_exclude)
 
 
 def test_auto_picks_exact_for_small_catalogs_and_ivf_above(synth, monkeypatch):

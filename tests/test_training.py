@@ -236,6 +236,44 @@ def test_in_batch_softmax_hand_computed():
     assert float(in_batch_softmax_loss(users, items, item_ids=torch.tensor([7, 7]))) == pytest.approx(0.0, abs=1e-7)
 
 
+def _softmax_row_loss(logits: list[float], positive: int) -> float:
+    """logsumexp(logits) - logits[positive], in plain Python floats."""
+    return math.log(sum(math.exp(x) for x in logits)) - logits[positive]
+
+
+def test_logq_correction_lowers_popular_items_logits():
+    """logit_j = u . v_j - log q_j: a popular movie (large q) is lowered, a rare one raised.
+    With a zero user every dot product is 0, so the logits are -log q alone: a popular
+    positive among rare negatives costs more than without the correction, a rare one less.
+    (The 2 x 2 example above has equal margins in both rows, which hides the sign.)"""
+    user = torch.zeros(1, 3)
+    items = torch.randn(3, 3, generator=torch.Generator().manual_seed(0))  # 1 positive + 2 extra negatives
+    plain = float(in_batch_softmax_loss(user, items))
+    assert plain == pytest.approx(math.log(3), rel=1e-6)
+    popular = float(in_batch_softmax_loss(user, items, log_q=torch.log(torch.tensor([0.5, 0.05, 0.05]))))
+    assert popular == pytest.approx(_softmax_row_loss([-math.log(0.5), -math.log(0.05), -math.log(0.05)], 0),
+                                    rel=1e-6)
+    assert popular == pytest.approx(math.log(2 + 20 + 20) + math.log(0.5), rel=1e-6)
+    rare = float(in_batch_softmax_loss(user, items, log_q=torch.log(torch.tensor([0.05, 0.5, 0.5]))))
+    assert rare == pytest.approx(math.log(20 + 2 + 2) + math.log(0.05), rel=1e-6)
+    assert popular > plain + 1 and rare < plain - 0.5
+
+
+def test_in_batch_softmax_with_logq_hand_computed_asymmetric():
+    """Two positives, one extra negative, temperature 0.5 and logQ, against plain Python."""
+    users = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    items = torch.tensor([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]])
+    q = [0.5, 0.2, 0.1]
+    dots = [[2.0, 1.0, 0.0], [0.0, 1.0, 3.0]]
+    expected = {}
+    for sign in (-1, 1):  # -1: the correction; +1: its flip, which must give another number
+        rows = [[d / 0.5 + sign * math.log(qj) for d, qj in zip(row, q)] for row in dots]
+        expected[sign] = (_softmax_row_loss(rows[0], 0) + _softmax_row_loss(rows[1], 1)) / 2
+    assert abs(expected[-1] - expected[1]) > 0.1
+    got = float(in_batch_softmax_loss(users, items, log_q=torch.log(torch.tensor(q)), temperature=0.5))
+    assert got == pytest.approx(expected[-1], rel=1e-6)
+
+
 def test_sampled_softmax_bpr_and_row_l2():
     pos = torch.tensor([1.0, 0.0])
     neg = torch.tensor([[0.0, 2.0], [0.0, 0.0]])

@@ -417,10 +417,14 @@ class VectorIndex:
         """Drop excluded/disallowed candidates of `rows`, score the rest exactly, keep the top k."""
         n_items = self.n_items
         valid = cand >= 0
-        if len(ex_indices):
-            counts = ex_indptr[rows + 1] - ex_indptr[rows]
-            sel = np.concatenate([np.arange(ex_indptr[r], ex_indptr[r + 1]) for r in rows]) if len(rows) > 1 \
-                else np.arange(ex_indptr[rows[0]], ex_indptr[rows[0] + 1])
+        # the exclusions of THESE rows only: other rows of the batch (other fetch groups)
+        # may exclude movies while none of these does, and then there is nothing to drop
+        counts = ex_indptr[rows + 1] - ex_indptr[rows]
+        n_group_ex = int(counts.sum())
+        if n_group_ex:
+            # positions in ex_indices of each row's exclusions, rows in order (one gather)
+            offsets = np.cumsum(counts) - counts
+            sel = np.repeat(ex_indptr[rows] - offsets, counts) + np.arange(n_group_ex, dtype=np.int64)
             ex_keys = np.repeat(np.arange(len(rows), dtype=np.int64), counts) * n_items + ex_indices[sel]
             keys = np.arange(len(rows), dtype=np.int64)[:, None] * n_items + np.where(valid, cand, 0)
             # ex_keys is sorted (rows in order, each row's indices sorted): binary search

@@ -2,8 +2,8 @@
 
 `make_registry(root, data)` stores two versions of one name, "movies": 1 = ALS
 (current), 2 = EASE, so their answers differ and each answer can be checked against the
-version it names. `LiveServer` runs uvicorn over `create_app(...)` (or `movierec serve`)
-in a subprocess, waits for /ready, and stops it (or kills it with SIGKILL).
+version it names. `LiveServer` runs uvicorn over `create_app(ServeSettings(...))` (or
+`movierec serve`) in a subprocess, waits for /ready, and stops it (or kills it with SIGKILL).
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ MOVIEREC = Path(sys.executable).with_name("movierec")
 _RUN_APP = """
 import json, sys, uvicorn
 from movierec.serving.app import create_app
+from movierec.serving.settings import ServeSettings
 args = json.loads(sys.argv[1])
 port = args.pop("port")
-uvicorn.run(create_app(**args), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+settings = ServeSettings.from_environment(args.pop("source"), **args)
+uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 """
 
 
@@ -52,18 +54,35 @@ def make_registry(root: Path, data, users: int = 200) -> Path:
     return root
 
 
+def text_id_bundle(tmp: Path):
+    """A bundle (popularity over 20 users and 30 movies) whose movie IDs are text ("m0",
+    "m1", ...): it verifies, but the service, which answers in whole-number IDs, cannot
+    serve it (`ServedModel.build` refuses it)."""
+    from movierec.artifacts import Bundle
+    from movierec.data import load_ratings
+    from movierec.models import create
+
+    path = tmp / "text-ids.csv"
+    rows = [f"{u},m{(u * 7 + j) % 30},{1 + (u + j) % 5},{1000 + j}" for u in range(1, 21) for j in range(8)]
+    path.write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows) + "\n")
+    data = load_ratings(path)
+    return Bundle.from_model(create("pop").fit(data), data)
+
+
 class LiveServer:
     """A real server in a subprocess on a free loopback port.
 
     Args:
         registry: what to serve.
         tmp: a folder for the log (and the default feedback database).
-        cli: run `movierec serve` (with `workers`) instead of uvicorn over create_app.
-        options: create_app keyword arguments (feedback_db, admin_token, watch_interval, ...).
+        cli: run `movierec serve` (with `workers` and `cli_args`) instead of uvicorn over
+            create_app; the admin token then comes from `env` (MOVIEREC_ADMIN_TOKEN).
+        options: `ServeSettings` fields (feedback_db, admin_token, watch_interval, cache_size,
+            threads, ...); admin_token defaults to MOVIEREC_ADMIN_TOKEN, as in `movierec serve`.
     """
 
     def __init__(self, registry: Path, tmp: Path, *, cli: bool = False, workers: int = 1,
-                 env: dict[str, str] | None = None, **options: Any):
+                 env: dict[str, str] | None = None, cli_args: tuple[str, ...] = (), **options: Any):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"server-{self.port}.log"
@@ -72,9 +91,9 @@ class LiveServer:
         full_env = {**os.environ, **(env or {})}
         if cli:
             cmd = [str(MOVIEREC), "serve", "--registry", str(registry), "--port", str(self.port),
-                   "--workers", str(workers), "--feedback-db", str(self.feedback_db)]
+                   "--workers", str(workers), "--feedback-db", str(self.feedback_db), *cli_args]
         else:
-            args = {"registry": str(registry), "port": self.port, **options}
+            args = {"source": str(registry), "port": self.port, **options}
             cmd = [sys.executable, "-c", _RUN_APP, json.dumps(args)]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,

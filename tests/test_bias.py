@@ -84,10 +84,15 @@ def test_bias_fold_in_is_the_training_user_update(small_split):
         new = m.recommend_new(train.items.raw(row.indices), row.data, k=10).item_ids[0]
         overlaps.append(len(set(trained) & set(new)) / 10)
     assert np.mean(overlaps) == 1.0
-    # the bias follows the ratings: all-1 ratings give a lower bias than all-5 ratings
+    # the bias follows every rating (bias declares dislikes: a low rating is not dropped):
+    # all-1 ratings give a lower bias than all-5 ratings, and the ranking stays the same
+    assert BiasOnly.capabilities.dislikes
     items = train.items.raw(np.arange(20))
     low, high = m.fold_in(items, np.ones(20)), m.fold_in(items, np.full(20, 5.0))
+    assert not low.liked.any() and high.liked.all()
     assert np.all(high.scores > low.scores + 0.5)
+    np.testing.assert_array_equal(np.argsort(-low.scores, kind="stable")[:50],
+                                  np.argsort(-high.scores, kind="stable")[:50])
     # liked movies alone: the movie-bias ranking, b_u = 0
     liked = m.fold_in(items)
     np.testing.assert_allclose(liked.scores, m.global_mean_ + m.item_bias_, atol=1e-5)

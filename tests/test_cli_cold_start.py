@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from movierec.cli import app
-from movierec.errors import CapabilityError, ConfigError
+from movierec.errors import ConfigError
 
 runner = CliRunner()
 SCRIPT = Path(sys.executable).parent / "movierec"
@@ -65,13 +65,13 @@ def test_liked_lists_differ_with_taste(ease_dir, ml100k):
     # titles are shown, and the given movies are never recommended back
     assert all(item["title"] and item["title"] != "?" for item in star_wars["items"] + disney["items"])
     assert not {50, 172, 181} & set(top_ids(star_wars))
-    assert [g["title"] for g in star_wars["new_user"]][0].startswith("Star Wars")
+    assert star_wars["liked"] == [50, 172, 181] and star_wars["disliked"] == [] and not star_wars["fallback"]
     # the Disney fan gets Disney animation, the Star Wars fan does not
     assert sum("Animation" in item["genres"] for item in disney["items"]) >= 4
     assert sum("Animation" in item["genres"] for item in star_wars["items"]) <= 1
     table = runner.invoke(app, ["recommend", "--model-dir", str(ease_dir), "--liked", DISNEY_FAN, "-k", "5"])
-    assert table.exit_code == 0 and "new person who liked 4 movies" in table.stdout
-    assert "Snow White" in table.stdout and "Lion King" in table.stdout  # recommended; and the given "from:"
+    assert table.exit_code == 0 and "new person who gave 4 movies" in table.stdout
+    assert "Snow White" in table.stdout and "liked: Toy Story (1995); The Lion King (1994)" in table.stdout
 
 
 def test_rated_goes_through_the_one_cold_start_api(ease_dir):
@@ -81,7 +81,7 @@ def test_rated_goes_through_the_one_cold_start_api(ease_dir):
     doc = ok_json("recommend", "--model-dir", str(ease_dir), "--rated", "50=5,172=4,1=1", "-k", "8")
     expected = model.recommend_new([50, 172, 1], [5.0, 4.0, 1.0], k=8, exclude_given=True)
     assert top_ids(doc) == expected.items_of(0).tolist()
-    assert [g["rating"] for g in doc["new_user"]] == [5.0, 4.0, 1.0]
+    assert doc["liked"] == [50, 172] and doc["disliked"] == [1] and doc["liked_threshold"] == 3.5
     liked = ok_json("recommend", "--model-dir", str(ease_dir), "--liked", "50,172,1", "-k", "8")
     assert top_ids(liked) == model.recommend_new([50, 172, 1], None, k=8).items_of(0).tolist()
 
@@ -96,7 +96,7 @@ def test_ratings_file_with_and_without_ratings(ease_dir, tmp_path):
     ids_only.write_text("1\n71\n95\n588\n")
     a = ok_json("recommend", "--model-dir", str(ease_dir), "--ratings-file", str(ids_only), "-k", "10")
     b = ok_json("recommend", "--model-dir", str(ease_dir), "--liked", DISNEY_FAN, "-k", "10")
-    assert top_ids(a) == top_ids(b) and "rating" not in a["new_user"][0]
+    assert top_ids(a) == top_ids(b) and a["liked_threshold"] is None and a["liked"] == [1, 71, 95, 588]
 
 
 def test_min_ratings_filters_known_and_new_users(ease_dir, ml100k):
@@ -107,22 +107,25 @@ def test_min_ratings_filters_known_and_new_users(ease_dir, ml100k):
         popular = ok_json("recommend", "--model-dir", str(ease_dir), *who, "-k", "10", "--min-ratings", "300")
         assert len(popular["items"]) == 10 and min(counts[m] for m in top_ids(popular)) >= 300
     result = runner.invoke(app, ["recommend", "--model-dir", str(ease_dir), "--user", "42", "--min-ratings", "5000"])
-    assert isinstance(result.exception, ConfigError) and "the most rated has 583" in str(result.exception)
+    assert isinstance(result.exception, ConfigError) and "the most rated movie has 583" in str(result.exception)
 
 
 def test_user_and_new_person_options_exclude_each_other(ease_dir):
-    for args in (["--user", "42", "--liked", "50"], ["--rated", "50=5", "--liked", "1"], []):
+    for args in (["--user", "42", "--liked", "50"], ["--user", "42", "--rated", "1=5"], []):
         result = runner.invoke(app, ["recommend", "--model-dir", str(ease_dir), *args])
         assert isinstance(result.exception, ConfigError), result.output
         assert str(result.exception).startswith("Give one of --user ID")
+    # a new person's stars and liked movies go together (as in the API): liked ones count as top stars
+    both = ok_json("recommend", "--model-dir", str(ease_dir), "--rated", "50=5,88=1", "--liked", "1", "-k", "5")
+    assert both["liked"] == [50, 1] and both["disliked"] == [88]
 
 
 def test_model_without_fold_in_names_those_with_it(tmp_path):
     out = tmp_path / "gm"
     ok_json("train", "--dataset", "ml-100k", "--model", "global-mean", "--out", str(out))
-    result = runner.invoke(app, ["recommend", "--model-dir", str(out), "--liked", "50"])
-    assert isinstance(result.exception, CapabilityError)
-    message = str(result.exception)
+    doc = ok_json("recommend", "--model-dir", str(out), "--liked", "50")  # answered, by the flagged fallback
+    assert doc["fallback"] is True and len(doc["items"]) == 10 and 50 not in top_ids(doc)
+    message = doc["fallback_reason"]
     assert "cannot recommend for a new person" in message
     named = message.split("models that can: ")[1].rstrip(".").split(", ")
     assert {"ease", "seq-ease", "mf", "als"} <= set(named) and "global-mean" not in named and "neumf" not in named
@@ -133,13 +136,17 @@ def test_model_without_fold_in_names_those_with_it(tmp_path):
     [
         (["--rated", "50=abc"], "error: --rated: the rating in '50=abc' is not a number."),
         (["--rated", "50"], "error: --rated takes movie=rating pairs like 50=5,172=4; '50' is not one."),
-        (["--rated", "99999=5"], "error: Unknown movie ID: 99999."),
-        (["--rated", "50=9"], "error: Ratings must lie in [1, 5], the training data's scale."),
+        (["--rated", "50=9"], "error: Ratings must lie in [1, 5], the model's scale; got 9 for movie 50."),
         (["--liked", ""], "error: --liked needs at least one movie ID, like --liked 1,71,95."),
-        (["--liked", "50,50"], "error: Each movie may be given only once for a new person."),
+        (["--liked", "50", "--liked-threshold", "7"],
+         "error: The liked threshold must lie on the model's rating scale [1, 5], got 7."),
+        (["--liked", "50", "-k", "0"], "error: k must be a whole number from 1 to 1000, got 0."),
+        (["--liked", "50", "--min-ratings", "5000"],
+         "error: No movie passes the filters (5000+ ratings; the most rated movie has 583); loosen them."),
+        (["--liked", "50", "--only", "1,99999"], "error: Unknown movie ID: 99999."),
         (["--ratings-file", "missing.csv"], "error: Ratings file missing.csv does not exist."),
-        (["--user", "newbie"], "error: Unknown user ID: 'newbie' (not one of the 943 users the model was trained on); "
-                                "for someone new, give the movies they liked (--liked) or rated (--rated)."),
+        (["--user", "newbie"], "error: Unknown user ID: 'newbie' (not among the 943 users the model was trained on); "
+                                "for someone new, recommend from the movies they rated or liked."),
     ],
 )
 def test_console_script_cold_start_mistakes(ease_dir, tmp_path, args, expected):
@@ -213,11 +220,11 @@ def test_console_script_bad_params_before_training(tmp_path, params, start):
 
 
 def test_min_ratings_counts_come_from_the_seen_matrix(ease_dir, ml100k):
+    from movierec.answers import Answerer, Filters
     from movierec.artifacts import load_bundle
-    from movierec.cli.models import _popular_enough
 
-    model = load_bundle(ease_dir).model
-    kept = _popular_enough(model, 100)
+    answerer = Answerer(load_bundle(ease_dir))
+    kept = answerer.item_ids[answerer.allowed(Filters(min_ratings=100))]
     expected = ml100k.items.raw_ids[ml100k.item_counts() >= 100]
     assert np.array_equal(np.sort(kept), np.sort(expected))
-    assert _popular_enough(model, 0) is None
+    assert answerer.allowed(Filters(min_ratings=0)) is None

@@ -70,9 +70,9 @@ def test_train_into_registry_and_recommend_from_it(tmp_path):
     assert (first["registry"]["name"], first["registry"]["version"]) == ("pop", "1")
     assert second["registry"]["version"] == "2" and second["params"]["min_rating"] == 4
     rec = ok_json("recommend", "--registry", str(reg), "--name", "pop", "--user", "1", "-k", "3")
-    assert rec["version"] == "1" and len(rec["items"]) == 3  # the first version stays current
+    assert rec["model"] == {"name": "pop", "version": "1"} and len(rec["items"]) == 3  # the first stays current
     again = ok_json("recommend", "--registry", str(reg), "--name", "pop", "--version", "2", "--user", "1", "-k", "3")
-    assert again["version"] == "2"
+    assert again["model"]["version"] == "2"
     result = invoke("recommend", "--registry", str(reg), "--user", "1")
     assert isinstance(result.exception, ConfigError) and "--name" in str(result.exception)
 
@@ -131,7 +131,7 @@ def test_recommend_and_similar(model_dir):
     rec = ok_json("recommend", "--model-dir", str(model_dir), "--user", "42", "-k", "10")
     assert len(rec["items"]) == 10 and all(item["title"] for item in rec["items"])
     sim = ok_json("similar", "--model-dir", str(model_dir), "--movie", "50", "-k", "5")
-    assert sim["title"].startswith("Star Wars") and len(sim["items"]) == 5
+    assert sim["movie"]["title"] == "Star Wars" and sim["movie"]["year"] == 1977 and len(sim["items"]) == 5
     assert 50 not in [item["movie_id"] for item in sim["items"]]
     table = invoke("recommend", "--model-dir", str(model_dir), "--user", "42", "-k", "3")
     assert table.exit_code == 0 and "top 3 for user 42" in table.stdout
@@ -232,7 +232,7 @@ def test_console_script_unknown_user(model_dir, tmp_path):
     proc = subprocess.run([str(SCRIPT), "recommend", "--model-dir", str(model_dir), "--user", "999999"],
                           capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().startswith("error: Unknown user ID: 999999 (not one of the 943 users")
+    assert proc.stderr.strip().startswith("error: Unknown user ID: 999999 (not among the 943 users")
 
 
 @pytest.mark.parametrize("model", ["ease", "seq-ease", "mf-rank"])
@@ -243,7 +243,7 @@ def test_train_and_recommend_ranking_models(model, ratings_files, tmp_path):
     data = ok_json("train", "--data", str(ratings_files / "all.csv"), "--model", model, "--out", str(out), *params)
     assert data["model"] == model and "train_rmse" not in data["metrics"]
     recs = ok_json("recommend", "--model-dir", str(out), "--user", "1", "-k", "5")
-    assert len(recs["items"]) == 5 and recs["items"][0]["rank"] == 1
+    assert len(recs["items"]) == 5 and recs["user_id"] == 1 and all(item["reason"] for item in recs["items"])
 
 
 def test_tune_leave_last_writes_config_compare_reads(ratings_files, tmp_path):

@@ -1,13 +1,17 @@
 """`movierec serve` and `movierec feedback export`: bad input in one sentence, a real server
-that prints its URL, a single bundle folder served, the ratings exported as MovieLens CSV."""
+that prints its URL, every worker of `--workers 2` serving with the same settings, a single
+bundle folder served, the ratings exported as MovieLens CSV."""
 
 from __future__ import annotations
 
 import csv
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -39,7 +43,11 @@ def test_serve_refuses_bad_input_in_one_sentence(tmp_path, registry):
     for args, words in ((["--registry", str(tmp_path / "empty")], "holds no models"),
                         (["--registry", str(registry), "--model", "nope"], "no model named 'nope'"),
                         (["--registry", str(registry), "--port", "70000"], "port"),
-                        (["--registry", str(registry), "--workers", "0"], "worker")):
+                        (["--registry", str(registry), "--workers", "0"], "worker"),
+                        (["--registry", str(registry), "--cache-size", "-1"], "answer cache size"),
+                        (["--registry", str(registry), "--threads", "0"], "compute threads"),
+                        (["--registry", str(registry), "--watch-interval", "-1"], "watch interval"),
+                        (["--registry", str(registry), "--watch-interval", "nan"], "watch interval")):
         result = runner.invoke(app, ["serve", *args])
         assert result.exit_code == 1 and isinstance(result.exception, MovierecError), result.output
         assert words in str(result.exception)
@@ -63,6 +71,34 @@ def test_serve_prints_the_url_and_serves_without_admin(registry, tmp_path):
         assert server.feedback_db.is_file()
     first = server.log().splitlines()[0]
     assert first == f"Serving {NAME} version 1 at http://localhost:{server.port}/ (API docs: /docs); Ctrl-C stops it."
+
+
+@pytest.mark.slow
+def test_every_worker_serves_with_the_same_settings(registry, tmp_path):
+    """`--workers 2`: each worker process answers admin with the token from the environment
+    and reports the cache size, threads and watch interval given as flags; ratings posted
+    to either worker land in the one feedback database."""
+    token = "workers-token-0123456789"
+    flags = ("--cache-size", "123", "--threads", "2", "--watch-interval", "0.3")
+    with LiveServer(registry, tmp_path, cli=True, workers=2, env={"MOVIEREC_ADMIN_TOKEN": token},
+                    cli_args=flags) as server:
+        statuses: dict[int, dict] = {}
+        deadline = time.monotonic() + 60
+        while len(statuses) < 2:
+            # a fresh connection each time, so the kernel hands requests to either worker
+            r = httpx.get(f"{server.base}/admin/status", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert r.status_code == 200, r.text
+            statuses[r.json()["worker_pid"]] = r.json()
+            assert time.monotonic() < deadline, "only one worker ever answered"
+        for status in statuses.values():
+            assert (status["cache_size"], status["threads"], status["watch_interval"]) == (123, 2, 0.3)
+            assert status["model"] == {"name": NAME, "version": "1"} and status["last_error"] is None
+        for n in range(8):
+            r = httpx.post(f"{server.base}/ratings", timeout=30,
+                           json={"profile": f"worker-profile-{n}", "ratings": [{"movie_id": 50, "rating": 4}]})
+            assert r.status_code == 200, r.text
+    with sqlite3.connect(server.feedback_db) as conn:
+        assert conn.execute("SELECT COUNT(DISTINCT profile) FROM ratings").fetchone()[0] == 8
 
 
 def test_a_single_bundle_folder_is_served(registry, tmp_path):

@@ -3,7 +3,9 @@ the liked-movies solve of the factor models (`movierec.models._fold_in`).
 
 Fast and exact, on tiny hand-made data: a probe model whose `_fold_in` records what the
 base class hands it and scores movie j as (j + the sum of the given ratings), so every
-list is known in advance. The per-model fold-in quality runs in the contract suite.
+list is known in advance; `Probe` learns from liked movies only, `DislikeProbe` declares
+`dislikes`. The per-model fold-in quality runs in the contract suite and in
+tests/test_likes_dislikes.py.
 """
 
 from __future__ import annotations
@@ -13,9 +15,16 @@ import pytest
 
 from movierec.data.dataset import Dataset
 from movierec.data.idmap import IdMap
-from movierec.errors import CapabilityError, ConfigError, NotFittedError, UnknownItemError, UnknownUserError
+from movierec.errors import (
+    CapabilityError,
+    ConfigError,
+    NoLikedMoviesError,
+    NotFittedError,
+    UnknownItemError,
+    UnknownUserError,
+)
 from movierec.models._fold_in import implicit_user_vector, liked_fold_in
-from movierec.models.base import Capabilities, Recommender
+from movierec.models.base import Capabilities, NewUser, Recommender
 
 ITEMS = np.array([100, 101, 102, 103, 104, 105, 106])  # raw movie IDs; index j is movie 100 + j
 
@@ -31,7 +40,8 @@ def _data(rating_scale: tuple[float, float] | None = (1.0, 5.0), items=ITEMS) ->
 
 
 class Probe(Recommender):
-    """Scores movie j as j + sum(ratings); remembers the arguments of `_fold_in`."""
+    """Scores movie j as j + sum(ratings); remembers the arguments of `_fold_in`
+    (item_idx, ratings, liked)."""
 
     name = "probe"
     capabilities = Capabilities(predicts_ratings=True, fold_in=True)
@@ -40,13 +50,13 @@ class Probe(Recommender):
         self.with_vector = with_vector
 
     def _fit(self, train, validation) -> None:
-        self.calls_: list[tuple[np.ndarray, np.ndarray | None]] = []
+        self.calls_: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]] = []
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return np.tile(np.arange(len(self.items_), dtype=np.float32), (len(user_idx), 1))
 
-    def _fold_in(self, item_idx, ratings):
-        self.calls_.append((item_idx, ratings))
+    def _fold_in(self, item_idx, ratings, liked):
+        self.calls_.append((item_idx, ratings, liked))
         shift = 0.0 if ratings is None else float(np.sum(ratings))
         scores = (np.arange(len(self.items_), dtype=np.float64) + shift)[None, :]  # (1, n): reshaped by fold_in
         vector = [[1.5, -2.0]] if self.with_vector else None  # a nested list: made a float32 (d,) array
@@ -64,30 +74,112 @@ class NoColdStart(Probe):
     capabilities = Capabilities(predicts_ratings=True)
 
 
+class DislikeProbe(Probe):
+    name = "probe-dislikes"
+    capabilities = Capabilities(predicts_ratings=True, fold_in=True, dislikes=True)
+
+
 @pytest.fixture()
 def probe() -> Probe:
     return Probe().fit(_data())
 
 
-def test_fold_in_hands_indices_and_ratings_to_the_model(probe):
-    person = probe.fold_in([103, 100, 105], [5, 1, 2.5])
-    item_idx, ratings = probe.calls_[-1]
+def test_fold_in_hands_indices_and_ratings_to_the_model():
+    model = DislikeProbe().fit(_data())
+    person = model.fold_in([103, 100, 105], [5, 1, 2.5])
+    item_idx, ratings, liked = model.calls_[-1]
     assert item_idx.dtype == np.int64 and item_idx.tolist() == [3, 0, 5]  # given order, model indices
     assert ratings.dtype == np.float64 and ratings.tolist() == [5.0, 1.0, 2.5]
+    assert liked.dtype == bool and liked.tolist() == [True, False, False]  # 3.5 or more is liked
     assert person.item_idx.dtype == np.int64 and person.item_idx.tolist() == [3, 0, 5]
-    assert person.ratings.tolist() == [5.0, 1.0, 2.5]
+    assert person.ratings.tolist() == [5.0, 1.0, 2.5] and person.liked.tolist() == [True, False, False]
     assert person.scores.dtype == np.float32 and person.scores.shape == (len(ITEMS),)
     np.testing.assert_array_equal(person.scores, np.arange(len(ITEMS)) + 8.5)
     assert person.vector.dtype == np.float32 and person.vector.tolist() == [1.5, -2.0]
-    # liked movies only: no ratings reach the model; one scalar ID is a list of one
-    person = probe.fold_in(104)
-    assert probe.calls_[-1][1] is None and person.ratings is None
+    # liked movies only: no ratings reach the model, every movie is liked; one scalar ID is a list of one
+    person = model.fold_in(104)
+    assert model.calls_[-1][1] is None and person.ratings is None
+    assert model.calls_[-1][2].tolist() == [True] and person.liked.tolist() == [True]
     assert person.item_idx.tolist() == [4]
     np.testing.assert_array_equal(person.scores, np.arange(len(ITEMS)))
     # whole-star ratings arrive as float64 too
-    assert probe.fold_in([100, 101], [4, 2]).ratings.dtype == np.float64 and probe.calls_[-1][1].dtype == np.float64
+    assert model.fold_in([100, 101], [4, 2]).ratings.dtype == np.float64 and model.calls_[-1][1].dtype == np.float64
     # ratings given as a column are flattened, one per movie
-    assert probe.fold_in([100, 101], np.array([[2.0], [3.0]])).ratings.tolist() == [2.0, 3.0]
+    assert model.fold_in([100, 101], np.array([[2.0], [3.0]])).ratings.tolist() == [2.0, 3.0]
+
+
+def test_a_model_without_dislikes_sees_only_the_liked_movies(probe):
+    person = probe.fold_in([103, 100, 105, 106], [5, 1, 3, 3.5])
+    item_idx, ratings, liked = probe.calls_[-1]
+    assert item_idx.tolist() == [3, 6] and ratings.tolist() == [5.0, 3.5] and liked.tolist() == [True, True]
+    # the person still holds every movie given, with the mask
+    assert person.item_idx.tolist() == [3, 0, 5, 6] and person.ratings.tolist() == [5.0, 1.0, 3.0, 3.5]
+    assert person.liked.tolist() == [True, False, False, True]
+    np.testing.assert_array_equal(person.scores, np.arange(len(ITEMS)) + 8.5)  # only the liked ratings count
+    # the same scores as the liked movies alone
+    np.testing.assert_array_equal(person.scores, probe.fold_in([103, 106], [5, 3.5]).scores)
+
+
+def test_nothing_liked_raises_for_a_model_without_dislikes(probe):
+    with pytest.raises(NoLikedMoviesError, match=r"^None of the movies given is rated 3\.5 or more, and model "
+                                                 r"'probe' learns only from movies a person likes\.$") as err:
+        probe.recommend_new([100, 101], [1, 3], k=3)
+    assert isinstance(err.value, ConfigError)  # a bad-input error for the CLI and the API
+    assert not probe.calls_
+    # a model with dislikes folds such a person in
+    model = DislikeProbe().fit(_data())
+    person = model.fold_in([100, 101], [1, 3])
+    assert person.liked.tolist() == [False, False] and model.calls_[-1][2].tolist() == [False, False]
+
+
+@pytest.mark.parametrize("scale, expected", [((1.0, 5.0), 3.5), ((0.5, 5.0), 3.3125), ((0.0, 10.0), 6.25),
+                                             (None, None)])
+def test_liked_threshold_follows_the_rating_scale(scale, expected):
+    model = Probe().fit(_data(rating_scale=scale))
+    assert model.liked_threshold() == expected
+
+
+def test_half_stars_on_a_half_star_scale():
+    """On 0.5-5 stars, 3.5 stars is liked and 3 is not."""
+    model = DislikeProbe().fit(_data(rating_scale=(0.5, 5.0)))
+    assert model.fold_in([100, 101, 102], [3.5, 3.0, 0.5]).liked.tolist() == [True, False, False]
+
+
+def test_liked_threshold_is_checked_and_not_fitted_raises():
+    with pytest.raises(NotFittedError):
+        Probe().liked_threshold()
+    model = DislikeProbe().fit(_data())
+    assert model.fold_in([100, 101], [2, 1], liked_threshold=2).liked.tolist() == [True, False]
+    assert model.fold_in([100, 101], [2, 1], liked_threshold=1).liked.all()  # the ends of the scale are allowed
+    assert model.fold_in([100, 101], [5, 4], liked_threshold=5).liked.tolist() == [True, False]
+    for bad in (np.nan, np.inf, "high", True):
+        with pytest.raises(ConfigError, match=r"^The liked threshold must be a finite number of stars, got .*\.$"):
+            model.fold_in([100], [4], liked_threshold=bad)
+    for bad in (0.5, 5.5):
+        with pytest.raises(ConfigError, match=r"^The liked threshold must lie on the model's rating scale \[1, 5\], "
+                                              r"got [0-9.]+\.$"):
+            model.recommend_new([100], [4], liked_threshold=bad)
+    # without a rating scale every movie given is liked, unless a threshold says otherwise
+    free = DislikeProbe().fit(_data(rating_scale=None))
+    assert free.fold_in([100, 101], [-3.0, 42.0]).liked.all()
+    assert free.fold_in([100, 101], [-3.0, 42.0], liked_threshold=0).liked.tolist() == [False, True]
+
+
+def test_new_user_liked_defaults_to_all_and_must_match():
+    person = NewUser(item_idx=np.array([3, 1]), ratings=None, scores=np.zeros(4, np.float32))
+    assert person.liked.dtype == bool and person.liked.tolist() == [True, True]
+    with pytest.raises(ValueError, match="liked"):
+        NewUser(item_idx=np.array([3, 1]), ratings=None, scores=np.zeros(4, np.float32), liked=np.array([True]))
+
+
+def test_recommend_new_leaves_out_disliked_movies_and_passes_the_threshold(probe):
+    # 106 and 105 score highest; both are given (one liked, one not), so neither is returned
+    rec = probe.recommend_new([106, 105], [5, 1], k=3)
+    assert rec.items_of(0).tolist() == [104, 103, 102]
+    assert probe.calls_[-1][0].tolist() == [6]
+    rec = probe.recommend_new([106, 105], [5, 1], k=3, liked_threshold=1)
+    assert probe.calls_[-1][0].tolist() == [6, 5] and rec.items_of(0).tolist() == [104, 103, 102]
+    np.testing.assert_array_equal(rec.scores[0], np.array([4, 3, 2], dtype=np.float32) + 6)
 
 
 def test_fold_in_without_a_vector(probe):
@@ -108,7 +200,7 @@ def test_fold_in_refuses_bad_input(probe):
         probe.fold_in([100, 101], [1, np.nan])
     with pytest.raises(ConfigError, match="finite"):
         probe.fold_in([100], [np.inf])
-    with pytest.raises(ConfigError, match=r"^Ratings must lie in \[1, 5\], the training data's scale\.$"):
+    with pytest.raises(ConfigError, match=r"^Ratings must lie in \[1, 5\], the model's scale; got 0\.5 for movie 100\.$"):
         probe.fold_in([100, 101], [0.5, 3])
     with pytest.raises(ConfigError, match="must lie in"):
         probe.fold_in([100, 101], [3, 5.5])

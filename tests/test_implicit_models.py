@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from movierec.data.split import leave_last_k_split
-from movierec.errors import ConfigError
+from movierec.errors import ConfigError, NoLikedMoviesError
 from movierec.evaluation.runner import evaluate_ranking
 from movierec.models.registry import create, get_class
 from movierec.models.seq_ease import positions_from_end
@@ -154,6 +154,30 @@ def test_seq_ease_reduces_to_ease(train):
     np.testing.assert_allclose(seq.score(users), ease.score(users), rtol=1e-5, atol=1e-6)
 
 
+def test_ease_weights_are_kept_by_the_training_dataset(train):
+    """EASE's inverse is reused across fits on the same Dataset object (tuning trials, and
+    SeqEASE with EASE's lambda), kept in that object's bounded memo, never module-wide."""
+    import pickle
+
+    from movierec.models import ease as ease_module
+
+    assert not [n for n in vars(ease_module) if "CACHE" in n.upper() and not n.startswith("__")]
+    data = train.subset(np.arange(train.n_ratings))  # a fresh object: an empty memo
+    a = create("ease", regularization=123.0).fit(data)
+    b = create("seq-ease", regularization=123.0).fit(data)
+    assert b.weights_ is a.weights_ and not a.weights_.flags.writeable
+    other = create("ease", regularization=123.0).fit(data.subset(np.arange(data.n_ratings)))
+    assert other.weights_ is not a.weights_
+    np.testing.assert_array_equal(other.weights_, a.weights_)
+    for lam in range(1, 2 * data.MEMO_SIZE):
+        create("ease", regularization=float(lam)).fit(data)
+    assert len(data._memo) == data.MEMO_SIZE
+    assert "_memo" not in pickle.loads(pickle.dumps(data)).__dict__
+    data.MEMO_BYTES = 1  # on this object only: over the byte bound, the latest value alone is kept
+    create("ease", regularization=99.0).fit(data)
+    assert list(data._memo) == [("ease.weights", 1, 99.0, "ones")]
+
+
 # -- cold start ----------------------------------------------------------------------------
 
 
@@ -170,10 +194,14 @@ def test_ease_fold_in_equals_the_trained_user(fitted, train):
     ratings = train.to_csr("rating")
     u = int(train.active_users()[3])
     row = ratings[u]
-    # given in any order: the history is a set
+    # given in any order: the history is a set; with the liked threshold at the bottom of
+    # the scale every rating is liked, as every rating is an interaction in training
     order = np.arange(len(row.indices))[::-1]
-    person = rated.fold_in(train.items.raw(row.indices[order]), row.data[order])
+    person = rated.fold_in(train.items.raw(row.indices[order]), row.data[order], liked_threshold=1.0)
     np.testing.assert_array_equal(person.scores, rated._score(np.array([u]))[0])
+    # at the default threshold (3.5) the movies rated 3 or less are dislikes instead
+    assert (row.data < 3.5).any()
+    assert not np.allclose(rated.fold_in(train.items.raw(row.indices), row.data).scores, person.scores)
 
 
 def test_seq_ease_fold_in_equals_the_trained_user(fitted, train):
@@ -208,13 +236,28 @@ def test_als_fold_in_matches_trained_user(fitted, train):
 
 def test_als_fold_in_uses_ratings_only_when_fitted_on_them(train):
     items = train.items.raw(np.flatnonzero(train.item_counts())[:8])
-    low, high = np.full(8, 1.0), np.array([5.0, 5.0, 5.0, 5.0, 1.0, 1.0, 1.0, 1.0])
+    low, high = np.full(8, 4.0), np.array([5.0, 5.0, 5.0, 5.0, 4.0, 4.0, 4.0, 4.0])  # all liked (>= 3.5)
     ones = create("als", factors=8, iterations=3).fit(train)
     np.testing.assert_array_equal(ones.fold_in(items, low).vector, ones.fold_in(items).vector)
     rated = create("als", factors=8, iterations=3, values="rating").fit(train)
     assert not np.allclose(rated.fold_in(items, low).vector, rated.fold_in(items, high).vector)
     # liked movies alone count as the top of the scale
     np.testing.assert_array_equal(rated.fold_in(items).vector, rated.fold_in(items, np.full(8, 5.0)).vector)
+
+
+def test_als_drops_disliked_movies(train):
+    """ALS learns only from liked movies: those rated below 3.5 change nothing, and a
+    person who liked none of the movies given is refused with a typed error."""
+    items = train.items.raw(np.flatnonzero(train.item_counts())[:8])
+    mixed = np.array([5.0, 4.0, 5.0, 4.0, 1.0, 3.0, 2.0, 1.0])
+    for values in ("ones", "rating"):
+        model = create("als", factors=8, iterations=3, values=values).fit(train)
+        person = model.fold_in(items, mixed)
+        assert person.liked.tolist() == [True] * 4 + [False] * 4
+        assert person.item_idx.tolist() == model.item_index(items).tolist()
+        np.testing.assert_array_equal(person.vector, model.fold_in(items[:4], mixed[:4]).vector)
+        with pytest.raises(NoLikedMoviesError, match="model 'als' learns only from movies a person likes"):
+            model.fold_in(items[4:], mixed[4:])
 
 
 def test_bpr_fold_in_optimises_the_users_bpr_objective(fitted, train):

@@ -61,17 +61,18 @@ def test_newcomer_end_to_end(newcomer, tmp_path, ml100k):
     assert "ignored column 'comment'" in trained.stderr and "--time-col" in trained.stderr
     result = runner.invoke(app, ["recommend", "--model-dir", str(model), "--rated", "50=5,172=5,181=4,1=2", "-k", "10"])
     assert result.exit_code == 0, (result.output, result.exception)
-    assert "Star Wars (1977)" in result.stdout  # the "from:" line names the movies given, with titles
+    assert "liked: Star Wars (1977)" in result.stdout  # the movies given, named with titles
     doc = ok_json("recommend", "--model-dir", str(model), "--rated", "50=5,172=5,181=4,1=2", "-k", "10")
     labels = {int(m): ml100k.catalog.label(i) for i, m in enumerate(ml100k.items.raw_ids)}
     assert len(doc["items"]) == 10
-    assert [item["title"] for item in doc["items"]] == [labels[item["movie_id"]] for item in doc["items"]]
+    assert [f"{item['title']} ({item['year']})" for item in doc["items"]] == \
+        [labels[item["movie_id"]] for item in doc["items"]]
     assert all(item["genres"] for item in doc["items"])
     # a known user by their text ID; an unknown one is one sentence, never "nan"
     known = ok_json("recommend", "--model-dir", str(model), "--user", "fan-1", "-k", "3")
-    assert known["user"] == "fan-1" and len(known["items"]) == 3
+    assert known["user_id"] == "fan-1" and len(known["items"]) == 3
     unknown = runner.invoke(app, ["recommend", "--model-dir", str(model), "--user", "newbie"])
-    assert isinstance(unknown.exception, UnknownUserError) and str(unknown.exception).startswith("Unknown user ID: 'newbie' (not one of the 400 users")
+    assert isinstance(unknown.exception, UnknownUserError) and str(unknown.exception).startswith("Unknown user ID: 'newbie' (not among the 400 users")
 
 
 def test_unknown_name_date_column_is_detected(newcomer):

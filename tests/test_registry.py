@@ -237,12 +237,30 @@ def test_new_version_is_higher_than_every_stored_one(reg):
     assert reg.add(reg.load("bias", "3")).version == "4"
 
 
-@pytest.mark.parametrize("payload", [["1"], {"version": "1", "history": "2"}, {"version": 3, "history": []}, "x"])
+@pytest.mark.parametrize("payload", [["1"], {"version": "1", "history": "2"}, {"version": 3, "history": []}, "x",
+                                     {"version": "2", "history": [1]}, {"version": "2", "history": [["1"]]}])
 def test_corrupt_pointer_refused(reg, payload):
     reg.pointer_path("bias").write_text(json.dumps(payload))
     with pytest.raises(RegistryError) as exc:
         reg.current("bias")
     assert str(exc.value) == f"The pointer {reg.pointer_path('bias')} is corrupt; promote a version to rewrite it."
+
+
+def test_read_pointer_is_the_pointer_as_stored(reg, tmp_path):
+    """`read_pointer`: the one reader of CURRENT.json (the service reads it too)."""
+    from movierec.artifacts.registry import Pointer
+
+    assert reg.read_pointer("bias") == Pointer("1", ())
+    reg.promote("bias", "3")
+    reg.promote("bias", "2")
+    assert reg.read_pointer("bias") == Pointer("2", ("1", "3")) == Pointer(pointer(reg)["version"],
+                                                                          tuple(pointer(reg)["history"]))
+    assert ModelRegistry(tmp_path / "empty").read_pointer("bias") == Pointer(None, ())  # no pointer yet
+    reg.pointer_path("bias").write_text("{not json")
+    with pytest.raises(RegistryError, match="is corrupt"):
+        reg.read_pointer("bias")
+    with pytest.raises(RegistryError, match="not a valid registry name"):
+        reg.read_pointer("../bias")
 
 
 def test_pointer_without_history(reg):

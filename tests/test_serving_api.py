@@ -77,11 +77,15 @@ def test_recommend_matches_the_model_and_leaves_out_seen_movies(server, bundle_v
         assert np.allclose([m["score"] for m in body["items"]], expected.scores[0], atol=1e-5)
         scores = [m["score"] for m in body["items"]]
         assert scores == sorted(scores, reverse=True)
-        seen_titles = {bundle_v1.catalog.display_label(i) for i in model.seen_[model.user_index([user])[0]].indices}
+        row = model.user_index([user])[0]
+        lo, hi = model.seen_.indptr[row], model.seen_.indptr[row + 1]
+        # reasons cite only movies the user liked (3.5 stars or more on ML-100K's 1-5), with their stars
+        liked = {f"{bundle_v1.catalog.display_label(i)} {r:g} star{'s' if r != 1 else ''}"
+                 for i, r in zip(model.seen_.indices[lo:hi], model.seen_ratings_[lo:hi]) if r >= 3.5}
         for item in body["items"]:
-            assert {"movie_id", "title", "year", "genres", "score", "reason"} <= set(item)
+            assert {"movie_id", "title", "year", "genres", "n_ratings", "score", "reason"} <= set(item)
             assert item["reason"].startswith("Because you rated ")
-            assert item["reason"][len("Because you rated "):] in seen_titles
+            assert item["reason"][len("Because you rated "):] in liked
     with_seen = ok(server.get("/recommend", params={"user_id": 1, "k": 50, "exclude_seen": "false"}))
     seen = set(model.items_.raw_ids[model.seen_[model.user_index([1])[0]].indices].tolist())
     assert seen & set(ids(with_seen["items"]))
@@ -135,10 +139,14 @@ def test_cold_start_from_liked_movies(server):
 
 def test_cold_start_from_ratings(server):
     loved = ok(server.post("/recommend_cold", json={"ratings": [{"movie_id": STAR_WARS, "rating": 5},
-                                                                {"movie_id": FARGO, "rating": 0.5}], "k": 10}))
+                                                                {"movie_id": FARGO, "rating": 1}], "k": 10}))
     assert loved["fallback"] is False and not {STAR_WARS, FARGO} & set(ids(loved["items"]))
+    assert loved["liked"] == [STAR_WARS] and loved["disliked"] == [FARGO] and loved["liked_threshold"] == 3.5
     assert any(m["reason"] == "Because you rated Star Wars (1977) 5 stars" for m in loved["items"])
-    assert not any("Fargo" in (m["reason"] or "") for m in loved["items"])  # 0.5 stars explains nothing
+    assert not any("Fargo" in (m["reason"] or "") for m in loved["items"])  # 1 star explains nothing
+    # stars off the model's scale (1-5 for ML-100K): the answer layer's sentence, as the CLI says it
+    assert error(server.post("/recommend_cold", json={"ratings": [{"movie_id": FARGO, "rating": 0.5}]}), 422) == \
+        "Ratings must lie in [1, 5], the model's scale; got 0.5 for movie 100."
 
 
 def test_cold_start_fallback_when_nothing_is_usable(server):
@@ -154,7 +162,7 @@ def test_cold_start_fallback_when_nothing_is_usable(server):
 def test_cold_start_errors(server):
     for params in ({"liked": "1,abc"}, {"liked": "1;2"}, {"liked": ",".join(["1"] * 501)}, {"liked": "1", "k": 0}):
         error(server.get("/recommend_cold", params=params), 422)
-    for bad in ({"ratings": [{"movie_id": 1, "rating": 5.5}]}, {"ratings": [{"movie_id": 1, "rating": 4.25}]},
+    for bad in ({"ratings": [{"movie_id": 1, "rating": 5.5}]}, {"ratings": [{"movie_id": 1, "rating": 0}]},
                 {"ratings": [{"movie_id": 1}]}, {"liked": list(range(501))}, {"liked": [1], "k": 1001},
                 {"liked": [False]}, {"ratings": [{"movie_id": 1, "rating": "5"}]}):
         error(server.post("/recommend_cold", json=bad), 422)

@@ -2,8 +2,9 @@
 
 * model swaps (promote, rollback, reload) while several clients keep asking: no request
   fails, and every answer comes from exactly one version (its items are that version's);
-* a corrupt or incompatible bundle is refused (409) and the old model keeps serving, also
-  when the registry's pointer is moved to it behind the service's back;
+* a corrupt or incompatible bundle, or one that verifies but cannot be served (text movie
+  IDs), is refused (409) before the registry's pointer moves, and the old model keeps
+  serving, also when the pointer is moved to it behind the service's back or is corrupt;
 * concurrent ratings: every acknowledged rating is in the database, even after kill -9;
 * with two workers, a promote made by the CLI is served by every worker (each watches the
   registry's pointer).
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving_helpers import MOVIEREC, NAME, TOKEN, LiveServer, make_registry
+from serving_helpers import MOVIEREC, NAME, TOKEN, LiveServer, make_registry, text_id_bundle
 
 STAR_WARS, JEDI = 50, 181
 USERS = list(range(1, 25))
@@ -150,10 +151,15 @@ def test_corrupt_and_incompatible_bundles_are_refused_and_the_old_model_keeps_se
     manifest = json.loads((incompatible / "manifest.json").read_text())
     manifest["movierec_version"] = "99.0.0"
     (incompatible / "manifest.json").write_text(json.dumps(manifest))
+    from movierec.artifacts import ModelRegistry
+
+    unservable = ModelRegistry(registry).add(text_id_bundle(tmp_path), NAME, promote=False)
+    assert unservable.version == "5" and ModelRegistry(registry).verify(NAME, "5") == [(unservable, None)]
 
     with LiveServer(registry, tmp_path, admin_token=TOKEN, watch_interval=0.1) as server:
         before = server.get("/recommend", params={"user_id": 1}).json()
-        for version, words in (("3", "corrupt"), ("4", "newer than this movierec")):
+        for version, words in (("3", "corrupt"), ("4", "newer than this movierec"),
+                               ("5", "cannot serve version 5 of 'movies'")):
             r = server.admin("POST", "/admin/promote", json={"version": version})
             assert r.status_code == 409 and words in r.json()["detail"], r.text
             assert _pointer(registry) == "1"
@@ -161,9 +167,10 @@ def test_corrupt_and_incompatible_bundles_are_refused_and_the_old_model_keeps_se
             assert server.get("/recommend", params={"user_id": 1}).json() == before
 
         # the pointer moved to the corrupt version behind the service's back: it keeps serving 1
+        # (the last error is still the refused promote of 5 until the watcher looks)
         _write_pointer(registry, "3")
         deadline = time.monotonic() + 30
-        while server.admin("GET", "/admin/status").json()["last_error"] is None:
+        while "corrupt" not in (server.admin("GET", "/admin/status").json()["last_error"] or ""):
             assert time.monotonic() < deadline, "the watcher never looked at the moved pointer"
             time.sleep(0.05)
         status = server.admin("GET", "/admin/status").json()
@@ -173,6 +180,16 @@ def test_corrupt_and_incompatible_bundles_are_refused_and_the_old_model_keeps_se
         reload = server.admin("POST", "/admin/reload")
         assert reload.status_code == 409 and "corrupt" in reload.json()["detail"]
         assert server.get("/health").json()["model"]["version"] == "1"
+
+        # a pointer that is not a pointer: reported, never a 5xx, the watcher goes on
+        (registry / NAME / "CURRENT.json").write_text('{"version": ["2"]}')
+        deadline = time.monotonic() + 30
+        while "The pointer" not in (server.admin("GET", "/admin/status").json()["last_error"] or ""):
+            assert time.monotonic() < deadline, "the watcher never reported the corrupt pointer"
+            time.sleep(0.05)
+        status = server.admin("GET", "/admin/status").json()
+        assert status["pointer_version"] is None and status["model"]["version"] == "1"
+        assert server.get("/recommend", params={"user_id": 1}).json() == before
 
         # and it still follows the pointer once it names a good version
         _write_pointer(registry, "2")
@@ -186,12 +203,13 @@ def test_corrupt_and_incompatible_bundles_are_refused_and_the_old_model_keeps_se
 
 def _post_ratings(base: str, profile: str, movies: list[int], acked: list, stop: threading.Event,
                   errors: list) -> None:
-    """POST one rating per request (movie m gets rating 0.5 + (m % 10) / 2); record the acked ones."""
+    """POST one rating per request (movie m gets rating 1 + (m % 9) / 2, on ML-100K's 1-5 scale); record the
+    acked ones."""
     with httpx.Client(base_url=base, timeout=30) as http:
         for movie in movies:
             if stop.is_set():
                 return
-            rating = 0.5 + (movie % 10) / 2
+            rating = 1 + (movie % 9) / 2
             try:
                 r = http.post("/ratings", json={"profile": profile, "ratings": [{"movie_id": movie, "rating": rating}]})
             except httpx.HTTPError as exc:

@@ -109,7 +109,8 @@ def test_scores_are_the_embeddings_dot_product(fitted, small_split):
 
 def test_fold_in_uses_the_trained_user_tower(fitted, small_split):
     """A training user's time-ordered movies, ratings and demographics folded in give the
-    trained user vector computed without the user ID embedding: the same tower, same input."""
+    trained user vector computed without the user ID embedding: the same tower, same input
+    (every rating counts as liked, as every interaction is in a training user's history)."""
     train = small_split.train
     seqs = _sequences(train)
     no_id = Towers({**fitted.towers_.w, "user_id.weight": np.zeros_like(fitted.towers_.w["user_id.weight"])})
@@ -119,9 +120,36 @@ def test_fold_in_uses_the_trained_user_tower(fitted, small_split):
         lo, hi = seqs.user_start[u], seqs.user_end[u]
         person = fitted.fold_in_features(train.items.raw(seqs.items[lo:hi]), seqs.ratings[lo:hi],
                                          age=frame.loc[u, "age"], gender=frame.loc[u, "gender"],
-                                         occupation=frame.loc[u, "occupation"])
+                                         occupation=frame.loc[u, "occupation"], liked_threshold=1.0)
         np.testing.assert_allclose(person.vector, users_no_id[u], atol=1e-4)
         np.testing.assert_allclose(person.scores, fitted.item_embeddings_ @ person.vector, atol=1e-4)
+
+
+def test_disliked_movies_are_subtracted_from_the_vector(fitted, small_split):
+    """Liked movies go through the tower; the disliked ones' mean vector, centred on the
+    training interactions' mean movie vector, is subtracted (DISLIKE_WEIGHT / T of it), so
+    `items @ vector` is still exactly the score."""
+    train = small_split.train
+    popular = train.items.raw(np.argsort(-train.item_counts(), kind="stable")[:8])
+    ratings = np.array([5.0, 4.0, 5.0, 4.0, 1.0, 2.0, 3.0, 5.0])
+    liked = ratings >= 3.5
+    person = fitted.fold_in(popular, ratings)
+    assert person.liked.tolist() == liked.tolist()
+    liked_only = fitted.fold_in(popular[liked], ratings[liked])
+    v = fitted.item_embeddings_.astype(np.float64)
+    counts = fitted.item_counts_.astype(np.float64)
+    direction = v[fitted.item_index(popular[~liked])].mean(axis=0) - counts @ v / counts.sum()
+    expected = liked_only.vector - TwoTower.DISLIKE_WEIGHT / fitted.towers_.temperature * direction
+    np.testing.assert_allclose(person.vector, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(person.scores, fitted.item_embeddings_ @ person.vector, atol=1e-5)
+    # with demographics too, and the mask is kept
+    with_demo = fitted.fold_in_features(popular, ratings, age=30, gender="F")
+    assert with_demo.liked.tolist() == liked.tolist() and not np.allclose(with_demo.vector, person.vector)
+    # only dislikes: the tower sees no movie, the vector still moves away from them
+    only = fitted.fold_in(popular[~liked], ratings[~liked])
+    assert not only.liked.any() and np.isfinite(only.vector).all()
+    with pytest.raises(ConfigError, match="liked threshold"):
+        fitted.fold_in_features(popular, ratings, liked_threshold=9)
 
 
 def test_fold_in_features_demographics_only(fitted):

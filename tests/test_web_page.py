@@ -272,9 +272,13 @@ def test_keyboard_only_rating_and_movie_dialog(visit, server):
     tab_to(f"e.closest('#result-list li[data-movie=\"{FARGO}\"]') && e.type === 'radio'")
     fieldset = row.locator("fieldset.stars")
     assert fieldset.evaluate("f => getComputedStyle(f).outlineStyle") != "none", "no visible focus on the stars"
+    # ML-100K's scale is 1-5: half a star is shown but cannot be chosen, and the help says what ratings do
+    expect(row.locator('input[value="0.5"]')).to_be_disabled()
+    expect(page.locator("#help-liked")).to_have_text("3.5 stars or more")
+    expect(page.locator("#help-scale")).to_have_text("1 star to 5 stars")
     with page.expect_response(lambda r: "/profile/recommend" in r.url):
-        kb.press("Space")         # 0.5 stars
-        for _ in range(7):
+        kb.press("Space")         # 1 star, the lowest the model takes
+        for _ in range(6):
             kb.press("ArrowRight")  # ... 4 stars
     expect(row.locator('input[value="4"]')).to_be_checked()
     page.wait_for_function("() => document.querySelector('#recs').getAttribute('aria-busy') === 'false'")

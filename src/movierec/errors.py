@@ -56,3 +56,7 @@ class BundleError(MovierecError):
 
 class RegistryError(BundleError):
     """A model registry has no such name or version, or its pointer cannot be moved."""
+
+
+class NoLikedMoviesError(ConfigError):
+    """A new person gave only movies they dislike, and the model learns only from liked movies."""

@@ -1,7 +1,8 @@
 """A short reason per recommended movie: the movie the person gave that is most like it.
 
 "Because you rated *Fargo* 5 stars", "Because you liked *Fargo*", or, for a list that is
-not personal, "Popular with everyone". Likeness comes from the model itself where it
+not personal, "Popular with everyone". Only movies the person liked are cited: a movie rated
+below the model's liked threshold never explains a recommendation. Likeness comes from the model itself where it
 can say (the scores its `similar_items` ranks by, read only at the person's movies),
 else from its movie embeddings (cosine), else from genre overlap; ties go to the
 more-rated movie.
@@ -78,39 +79,57 @@ class Reasoner:
         return best.astype(np.int64)
 
     def explain(self, rec_idx: np.ndarray, anchor_idx: np.ndarray, ratings: np.ndarray | None = None,
-                verb: str = "liked") -> list[str | None]:
-        """One reason per recommended item index.
+                verb: str = "liked", liked_threshold: float | None = None) -> list[str | None]:
+        """One reason per recommended item index, citing only movies the person liked.
 
         Args:
             rec_idx: recommended item indices, shape (n,).
             anchor_idx: the person's item indices, shape (m,).
-            ratings: their stars, shape (m,), or None. With stars, only the movies rated
-                at least 3.5 (or, if none is, the best rated) explain recommendations.
-            verb: "liked" ("Because you liked X") or "rated" ("Because you rated X")
-                when no stars are known.
+            ratings: their stars, shape (m,), or None (every anchor is a liked movie).
+                With stars, only the movies rated at least `liked_threshold` explain a
+                recommendation; when none is, no reason is given (a movie the person
+                disliked is never cited).
+            verb: "liked" ("Because you liked X") or "watched" for anchors without stars.
+            liked_threshold: the model's liked threshold on its scale (None: every rated
+                movie counts as liked, as for data without a rating scale).
         """
         rec_idx = np.asarray(rec_idx, dtype=np.int64)
         anchor_idx = np.asarray(anchor_idx, dtype=np.int64)
-        if len(anchor_idx) == 0:
-            return [POPULAR] * len(rec_idx)
         if ratings is not None:
             ratings = np.asarray(ratings, dtype=np.float64)
-            keep = ratings >= 3.5
-            if not keep.any():
-                keep = ratings >= ratings.max()
-            anchor_idx, ratings = anchor_idx[keep], ratings[keep]
+            if liked_threshold is not None:
+                keep = ratings >= float(liked_threshold)
+                anchor_idx, ratings = anchor_idx[keep], ratings[keep]
+        if len(anchor_idx) == 0:
+            return [None] * len(rec_idx)
         best = self.best_anchor(rec_idx, anchor_idx)
+        labels: dict[int, str] = {}
         reasons: list[str | None] = []
-        for j in best:
+        for j in best.tolist():
             if j < 0:
                 reasons.append(None)
                 continue
-            title = self.catalog.display_label(int(anchor_idx[j]))
+            title = labels.get(j)
+            if title is None:
+                title = labels[j] = self.label(int(anchor_idx[j]))
             if ratings is not None:
                 reasons.append(f"Because you rated {title} {_stars(float(ratings[j]))}")
             else:
                 reasons.append(f"Because you {verb} {title}")
         return reasons
+
+    def picked(self, rec_idx: np.ndarray, anchor_idx: np.ndarray) -> list[str | None]:
+        """Reasons for a list from picked taste groups: "Because you picked movies like X"."""
+        best = self.best_anchor(np.asarray(rec_idx, dtype=np.int64), np.asarray(anchor_idx, dtype=np.int64))
+        return [f"Because you picked movies like {self.label(int(anchor_idx[j]))}" if j >= 0
+                else None for j in best.tolist()]
+
+    def label(self, idx: int) -> str:
+        """A movie as a sentence names it: "The Godfather (1972)", or "movie 127" when the
+        catalog has no title for it."""
+        if str(self.catalog.titles[idx] or "").strip():
+            return self.catalog.display_label(idx)
+        return f"movie {self.model.items_.raw_ids[idx]}"
 
 
 __all__ = ["Reasoner", "POPULAR"]

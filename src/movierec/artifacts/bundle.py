@@ -151,19 +151,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    """numpy values, paths and sets in a manifest as JSON (`movierec.jsonable.json_default`)."""
+    from movierec.jsonable import json_default
+
+    return json_default(value)
 
 
 def _sha256(path: Path) -> str:

@@ -37,6 +37,20 @@ _VERSION = re.compile(r"^[1-9][0-9]*$")
 
 
 @dataclass(frozen=True)
+class Pointer:
+    """A name's current-version pointer (`<root>/<name>/CURRENT.json`) as stored.
+
+    Attributes:
+        version: the current version, None when none was promoted yet.
+        history: the previously current versions, oldest first (promote pushes,
+            rollback pops).
+    """
+
+    version: str | None
+    history: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelVersion:
     """One stored version of a named model.
 
@@ -128,19 +142,30 @@ class ModelRegistry:
         """`<root>/<name>/CURRENT.json`, the name's current-version pointer."""
         return self._dir(name) / POINTER
 
-    def _read_pointer(self, name: str) -> dict:
+    def read_pointer(self, name: str) -> Pointer:
+        """The name's pointer as stored (the one reader: the registry and the service use it).
+
+        A missing pointer file is an empty pointer (no version promoted yet).
+
+        Raises:
+            RegistryError: for an invalid name, or a pointer file that is unreadable or not
+                {"version": text or null, "history": [text, ...]} (corrupt).
+        """
         path = self.pointer_path(name)
         if not path.exists():
-            return {"version": None, "history": []}
+            return Pointer(None, ())
         data = _read_json(path)
-        if (not isinstance(data, dict) or not isinstance(data.get("history", []), list)
+        history = data.get("history", []) if isinstance(data, dict) else None
+        if (not isinstance(data, dict) or not isinstance(history, list)
+                or not all(isinstance(v, str) for v in history)
                 or not (data.get("version") is None or isinstance(data.get("version"), str))):
             raise RegistryError(f"The pointer {path} is corrupt; promote a version to rewrite it.")
-        return {"version": data.get("version"), "history": [str(v) for v in data.get("history", [])]}
+        return Pointer(data.get("version"), tuple(history))
 
     def _write_pointer(self, name: str, version: str, history: list[str]) -> None:
         path = self.pointer_path(name)
-        payload = {"version": version, "history": history, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        payload = {"version": version, "history": list(history),
+                   "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with atomic_write(path) as fh:
             json.dump(payload, fh, indent=2)
 
@@ -167,7 +192,7 @@ class ModelRegistry:
         folder = self._dir(name)
         if not folder.is_dir():
             return []
-        current = self._read_pointer(name)["version"]
+        current = self.read_pointer(name).version
         return [self._version(name, p, current) for p in self._version_dirs(folder)]
 
     def current(self, name: str) -> ModelVersion | None:
@@ -175,7 +200,7 @@ class ModelRegistry:
         folder = self._dir(name)
         if not folder.is_dir():
             return None
-        current = self._read_pointer(name)["version"]
+        current = self.read_pointer(name).version
         if current is None or not (folder / current).is_dir():
             return None
         return self._version(name, folder / current, current)
@@ -210,9 +235,9 @@ class ModelRegistry:
     def _allocate(self, name: str, folder: Path) -> str:
         """Reserve the next version number by creating its (empty) folder."""
         with _locked(folder / LOCK):
-            pointer = self._read_pointer(name)
+            pointer = self.read_pointer(name)
             used = [int(p.name) for p in folder.iterdir() if _VERSION.match(p.name)]
-            used += [int(v) for v in [pointer["version"], *pointer["history"]] if v and _VERSION.match(v)]
+            used += [int(v) for v in [pointer.version, *pointer.history] if v and _VERSION.match(v)]
             number = max(used, default=0) + 1
             while True:
                 try:
@@ -248,17 +273,17 @@ class ModelRegistry:
             raise
         bundle.manifest, bundle.path = stored.manifest, stored.path
         with _locked(folder / LOCK):
-            pointer = self._read_pointer(name)
-            if promote or (promote is None and pointer["version"] is None):
+            pointer = self.read_pointer(name)
+            if promote or (promote is None and pointer.version is None):
                 self._move_pointer(name, pointer, version)
         return self.get(name, version)
 
-    def _move_pointer(self, name: str, pointer: dict, version: str) -> None:
-        if pointer["version"] == version:
+    def _move_pointer(self, name: str, pointer: Pointer, version: str) -> None:
+        if pointer.version == version:
             return
-        history = list(pointer["history"])
-        if pointer["version"] is not None:
-            history.append(pointer["version"])
+        history = list(pointer.history)
+        if pointer.version is not None:
+            history.append(pointer.version)
         self._write_pointer(name, version, history)
 
     def promote(self, name: str, version: str | int) -> ModelVersion:
@@ -271,7 +296,7 @@ class ModelRegistry:
         target = self.get(name, version)
         verify_bundle(target.path)
         with _locked(self._dir(name) / LOCK):
-            self._move_pointer(name, self._read_pointer(name), target.version)
+            self._move_pointer(name, self.read_pointer(name), target.version)
         return self.get(name, target.version)
 
     def rollback(self, name: str) -> ModelVersion:
@@ -284,13 +309,13 @@ class ModelRegistry:
         if not self.versions(name):
             self.get(name)  # raises, naming what the registry holds
         with _locked(self._dir(name) / LOCK):
-            pointer = self._read_pointer(name)
-            if not pointer["history"]:
+            pointer = self.read_pointer(name)
+            if not pointer.history:
                 raise RegistryError(f"Model {name!r} has no earlier version to roll back to.")
-            previous = pointer["history"][-1]
+            previous = pointer.history[-1]
             target = self.get(name, previous)
             verify_bundle(target.path)
-            self._write_pointer(name, previous, pointer["history"][:-1])
+            self._write_pointer(name, previous, list(pointer.history[:-1]))
         return self.get(name, previous)
 
     def verify(self, name: str | None = None, version: str | int | None = None) -> list[tuple[ModelVersion, str | None]]:

@@ -18,7 +18,8 @@ from movierec.errors import MovierecError
 # Command modules register themselves on `app` / `data_app` (from cli.common) when imported.
 from movierec.cli import data as _data  # noqa: E402,F401  (data fetch, data describe)
 from movierec.cli import synth as _synth  # noqa: E402,F401  (data synth)
-from movierec.cli import models as _models  # noqa: E402,F401  (train, evaluate, recommend, similar, tune, plot)
+from movierec.cli import models as _models  # noqa: E402,F401  (train, evaluate, tune, plot)
+from movierec.cli import recommend as _recommend  # noqa: E402,F401  (recommend, similar: the answer layer)
 from movierec.cli import compare as _compare  # noqa: E402,F401  (compare)
 from movierec.cli import registry as _registry  # noqa: E402,F401  (models list/show/promote/rollback/verify/available)
 from movierec.cli import movies as _movies  # noqa: E402,F401  (movies search)

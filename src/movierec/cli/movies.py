@@ -27,20 +27,12 @@ def _catalog(dataset: str | None, data: Path | None, movies: Path | None, model_
         raise ConfigError("Give exactly one of --dataset NAME, --movies FILE (optionally with --data), "
                           "--model-dir DIR or --registry DIR --name NAME.")
     if model_dir is not None or registry is not None:
-        from movierec.artifacts import ModelRegistry, load_bundle
+        from movierec.answers import rating_counts
+        from movierec.cli.sources import open_bundle
 
-        if model_dir is not None:
-            if name is not None or version is not None:
-                raise ConfigError("--name and --version go with --registry, not --model-dir.")
-            bundle = load_bundle(model_dir)
-            where = str(model_dir)
-        else:
-            if name is None:
-                raise ConfigError("--registry needs --name NAME (see `movierec models list`).")
-            bundle = ModelRegistry(registry).load(name, version)
-            where = f"{name} version {bundle.version}"
-        counts = bundle.model.seen_.getnnz(axis=0)
-        return bundle.catalog, bundle.model.items_, counts, where
+        bundle = open_bundle(model_dir, registry, name, version)
+        where = str(model_dir) if model_dir is not None else f"{name} version {bundle.version}"
+        return bundle.catalog, bundle.model.items_, rating_counts(bundle.model), where
     if name is not None or version is not None:
         raise ConfigError("--name and --version go with --registry.")
     if data is None and movies is not None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from typing import Any, Callable, ClassVar, Hashable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ import scipy.sparse as sp
 
 from movierec.data.idmap import IdMap
 
+T = TypeVar("T")
 
 #: articles MovieLens moves to the end of a title ("Godfather, The"), in the languages it uses
 _ARTICLES = ("The", "A", "An", "Les", "La", "Le", "L'", "Il", "Das", "Der", "Die", "El", "Los", "Las")
@@ -139,6 +142,14 @@ class Dataset:
     rating_scale: tuple[float, float] | None = None
     _csr: sp.csr_matrix | None = field(default=None, repr=False)
 
+    #: `memo` keeps at most this many derived values per Dataset object (the most recently
+    #: used) ...
+    MEMO_SIZE: ClassVar[int] = 8
+    #: ... and drops the oldest while their arrays take more than this many bytes (the
+    #: latest value is always kept): 8 EASE weight matrices of ML-100K (11 MB each), 2 of
+    #: ml-latest-small (378 MB each)
+    MEMO_BYTES: ClassVar[int] = 768 * 2**20
+
     def __post_init__(self) -> None:
         n = len(self.user_idx)
         for arr_name in ("item_idx", "rating", "timestamp"):
@@ -224,6 +235,46 @@ class Dataset:
     def active_users(self) -> np.ndarray:
         """Indices of users with at least one interaction here."""
         return np.flatnonzero(self.user_counts())
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """A value derived from this Dataset's interactions, computed once per key.
+
+        Fitting again on the same Dataset object (every tuning trial does) reuses it, e.g.
+        EASE's item-item weights for one regularization. The memo belongs to this object:
+        it keeps the most recently used values (at most `MEMO_SIZE`, and `MEMO_BYTES` by
+        their `nbytes`), is freed with the Dataset, is not pickled, and a Dataset made
+        from this one (`subset`, `replace`) starts without it. Callers must treat the
+        value as read-only and put in `key` everything besides the interactions that it
+        depends on.
+
+        Args:
+            key: hashable, names the value and its parameters, e.g. ("ease.weights", 250.0).
+            compute: makes the value when it is not kept.
+        """
+        store: OrderedDict[Hashable, Any] = self.__dict__.setdefault("_memo", OrderedDict())
+        try:
+            store.move_to_end(key)
+            return store[key]
+        except KeyError:
+            pass
+        value = compute()
+        store[key] = value
+
+        def too_big() -> bool:
+            size = sum(int(getattr(v, "nbytes", 0)) for v in list(store.values()))
+            return len(store) > self.MEMO_SIZE or (len(store) > 1 and size > self.MEMO_BYTES)
+
+        while too_big():
+            try:
+                store.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                break
+        return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)  # a cache, not data
+        return state
 
     def fingerprint(self) -> str:
         """sha256 over the interactions and ID maps: equal data, equal fingerprint."""

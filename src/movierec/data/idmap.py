@@ -9,6 +9,9 @@ import pandas as pd
 
 from movierec.errors import UnknownIdError
 
+#: lookups of at most this many IDs go through a dict (built on first use) instead of pandas
+_FEW = 64
+
 
 class IdMap:
     """A bijection between raw IDs (ints or strings) and indices `0..n-1`.
@@ -29,6 +32,7 @@ class IdMap:
         self._index = index
         self.kind = kind
         self.error = error
+        self._positions: dict | None = None
 
     @classmethod
     def from_values(cls, values: np.ndarray, **kwargs) -> tuple["IdMap", np.ndarray]:
@@ -40,6 +44,7 @@ class IdMap:
         idmap._index = pd.Index(uniques)
         idmap.kind = kwargs.get("kind", "id")
         idmap.error = kwargs.get("error", UnknownIdError)
+        idmap._positions = None
         return idmap, codes.astype(np.int32, copy=False)
 
     def __len__(self) -> int:
@@ -68,6 +73,10 @@ class IdMap:
                 "mask" returns -1 for them.
         """
         values = np.atleast_1d(np.asarray(raw_ids))
+        if len(values) <= _FEW and values.ndim == 1:
+            found = self._lookup_few(values)
+            if found is not None:
+                return found
         original = values  # shown in errors as given (a text ID never becomes "nan")
         if values.dtype.kind in "iu" and self._index.dtype.kind == "O":
             values = values.astype(str)
@@ -81,6 +90,22 @@ class IdMap:
             shown += " ..." if len(bad) > 5 else ""
             raise self.error(f"Unknown {self.kind} ID{'s' if len(bad) > 1 else ''}: {shown}.")
         return idx.astype(np.int64, copy=False)
+
+    def _lookup_few(self, values: np.ndarray) -> np.ndarray | None:
+        """A handful of known IDs through a dict (a service looks up one user or a few
+        movies per request; pandas' indexer costs tens of microseconds per call). None
+        when an ID is unknown or of another kind than the map's: the general path then
+        coerces it or names it in the error."""
+        kind = self._index.dtype.kind
+        if not ((values.dtype.kind in "iu" and kind in "iu") or (values.dtype.kind in "OU" and kind == "O")):
+            return None
+        positions = getattr(self, "_positions", None)
+        if positions is None:
+            positions = self._positions = {v: i for i, v in enumerate(self._index.tolist())}
+        try:
+            return np.fromiter((positions[v] for v in values.tolist()), dtype=np.int64, count=len(values))
+        except (KeyError, TypeError):
+            return None
 
     def index_of(self, raw_id) -> int:
         """One raw ID -> its index."""

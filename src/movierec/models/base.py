@@ -10,8 +10,11 @@ public, declared capabilities:
   ranks movies exactly as `recommend` does (biases folded into extra columns), so any
   vector index over them returns what `recommend` returns;
 * `capabilities.similar_items` -> `similar_items(item_ids, k)`;
-* `capabilities.fold_in` -> `fold_in(item_ids, ratings=None)` and `recommend_new(...)`:
-  a new person from their ratings (or only the movies they liked), without retraining;
+* `capabilities.fold_in` -> `fold_in(item_ids, ratings=None, liked_threshold=None)` and
+  `recommend_new(...)`: a new person from their ratings (or only the movies they liked),
+  without retraining. A rating at or above `liked_threshold()` (3.5 stars on a 1-5 scale)
+  is liked; `capabilities.dislikes` says whether the model also learns from the movies
+  rated below it (models without it never see them);
 * `search_space` (non-empty) -> tunable by `movierec.experiments.tune`.
 
 Other layers (evaluation, retrieval, answers, serving, artifacts) work in index space
@@ -40,6 +43,7 @@ from movierec.data.idmap import IdMap
 from movierec.errors import (
     CapabilityError,
     ConfigError,
+    NoLikedMoviesError,
     NotFittedError,
     UnknownItemError,
     UnknownUserError,
@@ -60,6 +64,9 @@ class Capabilities:
     similar_items: bool = False
     #: `fold_in()` / `recommend_new()` serve a new person without retraining
     fold_in: bool = False
+    #: `fold_in()` uses ratings below the liked threshold as negative feedback (movies
+    #: like a disliked one rank lower); models without it drop those ratings
+    dislikes: bool = False
 
     def names(self) -> list[str]:
         """The declared capabilities, as short names (for listings)."""
@@ -87,17 +94,27 @@ class NewUser:
     """A person folded into a fitted model from their ratings or liked movies.
 
     Attributes:
-        item_idx: item indices of the movies given, shape (m,).
+        item_idx: item indices of every movie given (liked or not), shape (m,).
         ratings: their ratings, shape (m,), or None when only liked movies were given.
         scores: the model's score of every movie for this person, float32, shape (n_items,).
         vector: the person's vector in `Embeddings.users` space, shape (d,), for models
-            that declare embeddings (else None).
+            that declare embeddings (else None); `items @ vector` ranks as `scores`.
+        liked: bool, shape (m,), aligned with `item_idx`: which movies given count as
+            liked (rating >= the liked threshold); all True when no ratings were given
+            (and when the constructor is not given it).
     """
 
     item_idx: np.ndarray
     ratings: np.ndarray | None
     scores: np.ndarray
     vector: np.ndarray | None = None
+    liked: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.liked = (np.ones(len(self.item_idx), dtype=bool) if self.liked is None
+                      else np.asarray(self.liked, dtype=bool).reshape(-1))
+        if self.liked.shape != np.shape(self.item_idx):
+            raise ValueError(f"liked has shape {self.liked.shape}, item_idx {np.shape(self.item_idx)}.")
 
 
 @dataclass
@@ -113,6 +130,15 @@ class ModelState:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _seen_ratings(train: Dataset, seen: sp.csr_matrix) -> np.ndarray | None:
+    """Each training interaction's rating, aligned with `seen.indices` (the mean where a
+    user rated a movie twice); None for data without a rating scale (implicit feedback)."""
+    if train.rating_scale is None:
+        return None
+    summed = train.to_csr("rating")  # the same (user, movie) pairs as `seen`, in the same order
+    return (summed.data / seen.data).astype(np.float32)
+
+
 def check_k(k: Any) -> int:
     """`k` as an int, or a ConfigError when it is not a positive whole number."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -125,6 +151,11 @@ class Recommender(ABC):
 
     Conventions (as in scikit-learn): the constructor stores hyperparameters only;
     `fit` returns self; learned state lives in attributes ending in `_`.
+
+    Fitted attributes every model has: `users_`, `items_` (the ID maps), `seen_` (users x
+    movies CSR of the training interactions), `seen_ratings_` (their stars aligned with
+    `seen_.indices`, None for data without a rating scale: known users' reasons cite only
+    movies they liked) and `rating_scale_`.
     """
 
     #: short name used by the CLI and the registry
@@ -177,12 +208,13 @@ class Recommender(ABC):
         self.users_: IdMap = train.users
         self.items_: IdMap = train.items
         self.seen_: sp.csr_matrix = train.to_csr("ones")
+        self.seen_ratings_: np.ndarray | None = _seen_ratings(train, self.seen_)
         self.rating_scale_ = train.rating_scale
         try:
             self._fit(train, validation)
         except BaseException:
             # a failed fit leaves an unfitted model, never a half-fitted one
-            for attr in ("users_", "items_", "seen_", "rating_scale_"):
+            for attr in ("users_", "items_", "seen_", "seen_ratings_", "rating_scale_"):
                 self.__dict__.pop(attr, None)
             raise
         return self
@@ -399,25 +431,95 @@ class Recommender(ABC):
         raise CapabilityError(f"Model {self.name!r} cannot find similar movies.")
 
     # -- cold start -------------------------------------------------------------------
-    def fold_in(self, item_ids, ratings=None) -> NewUser:
+    #: where a movie counts as liked on a rating scale, as a share of the way from its
+    #: bottom to its top: 3.5 stars on 1-5 (3.3125 on 0.5-5, so 3.5 stars is liked, 3 not)
+    LIKED_SHARE: ClassVar[float] = 0.625
+
+    def liked_threshold(self) -> float | None:
+        """The default "liked" cut on the model's rating scale (`rating_scale_`): a rating
+        at or above it is liked. ``low + 0.625 * (high - low)``: 3.5 on a 1-5 scale,
+        3.3125 on 0.5-5; None for data without a rating scale (every movie given is liked).
+        """
+        self._check_fitted()
+        if not self.rating_scale_:
+            return None
+        low, high = (float(v) for v in self.rating_scale_)
+        return low + self.LIKED_SHARE * (high - low)
+
+    def resolve_liked_threshold(self, liked_threshold: Any = None) -> float | None:
+        """The liked threshold to use: the model's default (`liked_threshold()`) for None,
+        else the given number, checked.
+
+        Raises:
+            ConfigError: not a finite number, or off the model's rating scale.
+        """
+        if liked_threshold is None:
+            return self.liked_threshold()
+        try:
+            value = float(liked_threshold)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if isinstance(liked_threshold, bool) or not np.isfinite(value):
+            raise ConfigError(f"The liked threshold must be a finite number of stars, got {liked_threshold!r}.")
+        if self.rating_scale_:
+            low, high = self.rating_scale_
+            if not low <= value <= high:
+                raise ConfigError(f"The liked threshold must lie on the model's rating scale [{low:g}, {high:g}], "
+                                  f"got {value:g}.")
+        return value
+
+    def check_ratings(self, item_ids, ratings) -> None:
+        """Refuse ratings off the model's rating scale, naming the first such movie.
+
+        Args:
+            item_ids: raw movie IDs, shape (m,) (only named in the sentence).
+            ratings: their ratings, shape (m,).
+
+        Raises:
+            ConfigError: "Ratings must lie in [1, 5], the model's scale; got 9 for movie 50."
+        """
+        if not self.rating_scale_:
+            return
+        low, high = (float(v) for v in self.rating_scale_)
+        for movie, value in zip(np.atleast_1d(np.asarray(item_ids, dtype=object)).tolist(),
+                                np.atleast_1d(np.asarray(ratings, dtype=np.float64)).tolist()):
+            if not low <= value <= high:
+                raise ConfigError(f"Ratings must lie in [{low:g}, {high:g}], the model's scale; got {value:g} "
+                                  f"for movie {movie}.")
+
+    def fold_in(self, item_ids, ratings=None, liked_threshold=None) -> NewUser:
         """A new person from the movies they rated (or liked), without retraining.
+
+        A movie is liked when no ratings are given or its rating is at least the liked
+        threshold. Models that declare `capabilities.dislikes` learn from every movie and
+        rank movies like a disliked one lower; the others see only the liked movies, so
+        adding a disliked one changes nothing.
 
         Args:
             item_ids: raw movie IDs, shape (m,), m >= 1, no repeats.
             ratings: their ratings on the data's scale, shape (m,); None when only the
                 movies the person liked are known (treated as positive feedback).
+            liked_threshold: a rating at or above it is liked; None: the model's default
+                (`liked_threshold()`, 3.5 on a 1-5 scale).
+
+        Returns:
+            NewUser over every movie given, with `liked` marking the liked ones.
 
         Raises:
             CapabilityError: when the model cannot fold in a new person.
             UnknownItemError: for a movie ID the model has never seen.
-            ConfigError: for an empty list, repeated movies or mismatched ratings.
+            NoLikedMoviesError: when no movie given is liked and the model does not
+                declare dislikes.
+            ConfigError: for an empty list, repeated movies, mismatched ratings or a
+                liked_threshold that is not a finite number on the rating scale.
         """
         self._require("fold_in", "fold in a new person without retraining")
         self._check_fitted()
+        threshold = self.resolve_liked_threshold(liked_threshold)
         item_ids = np.atleast_1d(np.asarray(item_ids))
         if item_ids.ndim != 1 or len(item_ids) == 0:
             raise ConfigError("A new person needs at least one movie.")
-        idx = self.item_index(item_ids)
+        idx = self.item_index(item_ids).astype(np.int64)
         if len(np.unique(idx)) != len(idx):
             raise ConfigError("Each movie may be given only once for a new person.")
         r = None
@@ -427,25 +529,46 @@ class Recommender(ABC):
                 raise ConfigError(f"Give one rating per movie: {len(idx)} movies, {len(r)} ratings.")
             if not np.all(np.isfinite(r)):
                 raise ConfigError("Ratings must be finite numbers.")
-            if self.rating_scale_:
-                low, high = self.rating_scale_
-                if r.min() < low or r.max() > high:
-                    raise ConfigError(f"Ratings must lie in [{low:g}, {high:g}], the training data's scale.")
-        scores, vector = self._fold_in(idx.astype(np.int64), r)
+            self.check_ratings(item_ids, r)
+        liked = np.ones(len(idx), dtype=bool) if r is None or threshold is None else r >= threshold
+        if self.capabilities.dislikes:
+            scores, vector = self._fold_in(idx, r, liked)
+        else:
+            if not liked.any():
+                raise NoLikedMoviesError(f"None of the movies given is rated {threshold:g} or more, and "
+                                         f"{self._learns_from()}.")
+            scores, vector = self._fold_in(idx[liked], None if r is None else r[liked], liked[liked])
         scores = np.asarray(scores, dtype=np.float32).reshape(-1)
         if vector is not None:
             vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        return NewUser(item_idx=idx.astype(np.int64), ratings=r, scores=scores, vector=vector)
+        return NewUser(item_idx=idx, ratings=r, scores=scores, vector=vector, liked=liked)
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """(scores of every movie, shape (n_items,), user vector or None) for a new person."""
+    def _learns_from(self) -> str:
+        """The end of `NoLikedMoviesError`'s sentence: what the model folds a person in from."""
+        return f"model {self.name!r} learns only from movies a person likes"
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(scores of every movie, shape (n_items,), user vector or None) for a new person.
+
+        Args:
+            item_idx: item indices of the movies the model sees, in the order given,
+                shape (m,): every movie given when the model declares dislikes, else
+                only the liked ones.
+            ratings: their ratings, float64, shape (m,), or None (liked movies only).
+            liked: bool mask aligned with `item_idx`, shape (m,) (all True for models
+                without dislikes).
+        """
         raise CapabilityError(f"Model {self.name!r} cannot fold in a new person without retraining.")
 
     def recommend_new(self, item_ids, ratings=None, k: int = 10, exclude_given: bool = True,
-                      candidates=None) -> Recommendations:
-        """Top-k movies for a new person (see `fold_in`); `user_ids` holds -1."""
+                      candidates=None, liked_threshold=None) -> Recommendations:
+        """Top-k movies for a new person (see `fold_in`); `user_ids` holds -1.
+
+        `exclude_given` leaves out every movie given, liked or not.
+        """
         k = check_k(k)
-        person = self.fold_in(item_ids, ratings)
+        person = self.fold_in(item_ids, ratings, liked_threshold=liked_threshold)
         exclude = None
         if exclude_given:
             exclude = sp.csr_matrix((np.ones(len(person.item_idx)), (np.zeros(len(person.item_idx), dtype=np.int64),
@@ -477,6 +600,8 @@ class Recommender(ABC):
         arrays = {f"model.{k}": np.ascontiguousarray(v) for k, v in self._state().items()}
         arrays["seen.indptr"] = np.asarray(seen.indptr, dtype=np.int64)
         arrays["seen.indices"] = np.asarray(seen.indices, dtype=np.int64)
+        if getattr(self, "seen_ratings_", None) is not None:
+            arrays["seen.ratings"] = np.asarray(self.seen_ratings_, dtype=np.float32)
         meta = {"model": self._meta(), "rating_scale": list(self.rating_scale_) if self.rating_scale_ else None}
         return ModelState(arrays=arrays, meta=meta)
 
@@ -489,6 +614,10 @@ class Recommender(ABC):
         self.users_ = users
         self.items_ = items
         self.seen_ = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(n_users, n_items))
+        ratings = state.arrays.get("seen.ratings")  # absent in bundles written before it was kept
+        if ratings is not None and len(ratings) != len(indices):
+            raise ConfigError("The saved state's training ratings do not match its seen movies.")
+        self.seen_ratings_ = None if ratings is None else np.asarray(ratings, dtype=np.float32)
         scale = state.meta.get("rating_scale")
         self.rating_scale_ = tuple(scale) if scale else None
         self._set_meta(state.meta.get("model") or {})
@@ -509,4 +638,5 @@ __all__ = [
     "UnknownUserError",
     "UnknownItemError",
     "CapabilityError",
+    "NoLikedMoviesError",
 ]

@@ -114,8 +114,13 @@ class PopularRecommender(Recommender):
         ranks = self._ranks()
         return np.broadcast_to(ranks, (len(user_idx), len(ranks))).copy()
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
-        """A new person gets the popularity scores (the base leaves out the movies given)."""
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, None]:
+        """A new person gets the popularity scores (the base leaves out the movies given).
+
+        No `dislikes`: the list is the same for everyone, so a disliked movie has nothing
+        to change; it is dropped like every movie the person gives.
+        """
         return self._ranks().copy(), None
 
     def _state(self) -> dict[str, np.ndarray]:

@@ -17,7 +17,9 @@ U V^T is one matrix product: [U_1 .. U_S] [V_1 .. V_S]^T / S.
 
 A new person (`fold_in`) gets, for every kept sample, the posterior mean of their bias and
 factors given that sample's movie factors (a ridge regression whose prior is the spread
-of that sample's user factors), and the same sample average as a training user.
+of that sample's user factors), and the same sample average as a training user. It
+declares `dislikes`: the regression is on every rating, so a low one moves the person's
+factors away from the disliked movie's, and movies like it are predicted lower.
 
 No `embeddings()`: predictions are clipped to the rating scale, so movies predicted above
 the top tie, and no dot product reproduces that order; unclipped, the exact embedding
@@ -122,7 +124,7 @@ class BayesianMF(Recommender):
     """
 
     name: ClassVar[str] = "bpmf"
-    capabilities = Capabilities(predicts_ratings=True, similar_items=True, fold_in=True)
+    capabilities = Capabilities(predicts_ratings=True, similar_items=True, fold_in=True, dislikes=True)
     search_space = {
         "dim": Categorical([8, 10, 16, 24, 32]),
         "alpha": Float(1.0, 3.0),
@@ -283,7 +285,8 @@ class BayesianMF(Recommender):
         self._prior_cache = (mean, np.linalg.inv(cov), 1.0 / max(var_b, 1e-6))
         return self._prior_cache
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, None]:
         """Sample-averaged predicted ratings of every movie for a new person.
 
         Per kept sample s, [x_s, b_s] is the posterior mean of the person's factors and

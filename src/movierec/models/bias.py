@@ -67,7 +67,7 @@ class BiasOnly(Recommender):
     """
 
     name = "bias"
-    capabilities = Capabilities(predicts_ratings=True, fold_in=True)
+    capabilities = Capabilities(predicts_ratings=True, fold_in=True, dislikes=True)
     search_space = {
         "reg_user": Float(0.1, 50.0, log=True),
         "reg_item": Float(0.1, 50.0, log=True),
@@ -106,11 +106,17 @@ class BiasOnly(Recommender):
         # unclipped, so movies above the top of the scale still rank by their bias
         return (self.global_mean_ + self.user_bias_[user_idx][:, None] + self.item_bias_[None, :]).astype(np.float32)
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, None]:
         """Scores of a new person: their ridge user bias from `ratings`, exactly the
         training update with the movie biases held fixed; liked movies alone (no ratings)
         carry no information about the bias, so they give the movie-bias ranking (b_u = 0).
         Either way the ranking over movies is the movie-bias ranking.
+
+        Declares `dislikes`: the bias is a regression on every rating, so a low one lowers
+        every predicted rating, as for a training user (dropping it would predict a person
+        who disliked everything to rate like one who liked everything); it cannot single
+        out movies like the disliked one, and the ranking never changes.
         """
         bu = 0.0
         if ratings is not None:

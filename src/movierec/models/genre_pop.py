@@ -107,8 +107,14 @@ class GenrePop(Recommender):
     def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         return self._user_vectors(self.prefs_), self._item_vectors()
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """A new person's genre preference from the movies given (as in training)."""
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A new person's genre preference from the movies given (as in training).
+
+        No `dislikes`: a preference is a distribution over the genres of movies watched,
+        with no negative mass; a disliked movie is dropped (the base hands over liked
+        movies only) rather than counted as a genre the person is drawn to.
+        """
         pref = self._preferences(np.zeros(len(item_idx), dtype=np.int64), item_idx, self._weights(ratings), 1)
         vector = self._user_vectors(pref)[0]
         return (self._item_vectors() @ vector).astype(np.float32), vector

@@ -169,12 +169,17 @@ class ALS(_ImplicitFactorModel):
     def _similarity_vectors(self) -> np.ndarray:
         return self.item_embeddings_
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A new person's vector by ALS's exact closed-form user solve, item factors fixed.
 
         Solves ``(Y^T Y + Y^T (C_u - I) Y + lambda I) x = Y^T C_u p_u`` (the user step of
         ALS itself, solved exactly rather than by conjugate gradient), with confidences
         ``1 + alpha * r`` as in training (see `_liked_values`).
+
+        No `dislikes`: ALS reads every interaction as a preference of 1 with some
+        confidence, so a disliked movie could only pull towards itself; the base hands
+        over the liked movies only.
 
         Returns:
             (scores ``Y @ x``, shape (n_items,), x, shape (factors,), in the space of
@@ -269,9 +274,14 @@ class BPR(_ImplicitFactorModel):
         # the pure factors: the bias column says how popular a movie is, not what it is like
         return self.item_embeddings_[:, :-1]
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A new person's vector: the optimum of BPR's own objective for one user, movie
         factors and biases fixed.
+
+        No `dislikes`: BPR ranks every given movie above the others, so a disliked one
+        could only be ranked up; the base hands over the liked movies only (a disliked
+        movie stays among the sampled negatives, like any movie not given).
 
         Minimises ``-E[log sigmoid(x . (v_i - v_j) + b_i - b_j)] + regularization / 2 * |x|^2``
         over the given movies i and the other movies j weighted by training popularity

@@ -13,7 +13,10 @@ n_items x max_neighbors rather than n_items^2; similarities are computed in bloc
 A new person (`fold_in`) with ratings gets their ridge user bias (the training update
 with the movie biases fixed) and the same neighbourhood prediction as a training user;
 with only liked movies, a movie scores the sum of its similarities to the liked movies
-among its `k` nearest neighbours.
+among its `k` nearest neighbours. It declares `dislikes`: from ratings, a movie rated
+below the person's baseline has a negative residual, which lowers the prediction of
+every movie it is a neighbour of (measured on ML-100K: five sci-fi films at 5 stars and
+four romances at 1 star put no romance in the top 10).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class ItemKNN(Recommender):
     """
 
     name: ClassVar[str] = "item-knn"
-    capabilities = Capabilities(predicts_ratings=True, similar_items=True, fold_in=True)
+    capabilities = Capabilities(predicts_ratings=True, similar_items=True, fold_in=True, dislikes=True)
     search_space = {
         "k": Int(10, 100, log=True),
         "shrinkage": Float(10.0, 300.0, log=True),
@@ -139,9 +142,11 @@ class ItemKNN(Recommender):
         out[rows, self.neighbor_idx_[item_idx].ravel()] = self.neighbor_sim_[item_idx].ravel()
         return out
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, None]:
         """Scores of a new person (see the module docstring): predicted ratings from
-        `ratings`, or sums of neighbour similarities from liked movies alone."""
+        `ratings` (every rating, liked or not: the residuals carry the dislikes), or sums
+        of neighbour similarities from liked movies alone."""
         n_items = len(self.item_bias_)
         if ratings is None:
             rated = np.zeros((1, n_items), dtype=bool)

@@ -28,7 +28,10 @@ Declared capabilities:
 * fold-in (`fold_in(movie_ids, ratings)`): from ratings, a ridge regression for the new
   user's vector and bias against the frozen movie factors and biases (the training
   objective for one user); from liked movies only, an implicit-feedback solve (see
-  `_fold_in_liked`), so two people with different tastes get different lists.
+  `_fold_in_liked`), so two people with different tastes get different lists. It
+  declares `dislikes`: the regression is on every rating, so a low one turns the
+  person's vector away from the disliked movie's factors (it stays in the vector, so an
+  index over the embeddings answers as `recommend_new`).
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ class BiasedMF(Recommender):
     """
 
     name = "mf"
-    capabilities = Capabilities(predicts_ratings=True, embeddings=True, similar_items=True, fold_in=True)
+    capabilities = Capabilities(predicts_ratings=True, embeddings=True, similar_items=True, fold_in=True,
+                                dislikes=True)
     search_space = {
         "dim": Categorical([16, 32, 64, 128]),
         "reg": Float(0.02, 0.3, log=True),
@@ -302,7 +306,11 @@ class BiasedMF(Recommender):
     def _similarity_vectors(self) -> np.ndarray:
         return self.item_embeddings_
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """From ratings, the ridge regression on every rating (`_fold_in_ratings`: low ones
+        push the vector away from the disliked movies' factors, which is how `liked` is
+        used); from liked movies alone, the implicit solve (`_fold_in_liked`)."""
         if ratings is None:
             return self._fold_in_liked(item_idx)
         p, b = self._fold_in_ratings(item_idx, ratings)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from movierec.data.dataset import Dataset
-from movierec.errors import ConfigError
+from movierec.errors import ConfigError, NoLikedMoviesError
 from movierec.models._fold_in import biased_dot_embeddings, liked_fold_in
 from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
 from movierec.models.base import Capabilities, Recommender
@@ -212,19 +212,29 @@ class MFRank(Recommender):
     def _similarity_vectors(self) -> np.ndarray:
         return self.item_embeddings_
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """A new person from liked movies (or rated ones, treated as liked).
+    def _learns_from(self) -> str:
+        if self.min_rating is None:
+            return super()._learns_from()
+        return (f"model {self.name!r} learns only from movies a person likes (with min_rating={self.min_rating:g}, "
+                f"from those rated {self.min_rating:g} or more)")
 
-        Ratings below `min_rating` are left out, as in training; the others weigh by
-        rating / top of the scale (a 5 counts fully, a 3 three fifths). See
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A new person from liked movies (the base hands over only those).
+
+        Ratings below `min_rating` are left out too, as in training; the others weigh by
+        rating / top of the scale (a 5 counts fully, a 4 four fifths). See
         `movierec.models._fold_in.liked_fold_in` for the solve.
+
+        No `dislikes`: the solve fits target 1 on the movies given and 0 elsewhere, so a
+        disliked movie could only pull the person towards itself.
         """
         weights = np.ones(len(item_idx))
         if ratings is not None:
             keep = np.ones(len(item_idx), dtype=bool) if self.min_rating is None else ratings >= self.min_rating
             if not keep.any():
-                raise ConfigError(f"None of the ratings reaches min_rating={self.min_rating:g}; "
-                                  "give at least one movie the person liked.")
+                raise NoLikedMoviesError(f"None of the movies given is rated {self.min_rating:g} or more, and "
+                                         f"{self._learns_from()}.")
             top = float(self.rating_scale_[1]) if self.rating_scale_ else float(np.max(ratings))
             item_idx, weights = item_idx[keep], ratings[keep] / max(top, 1e-12)
         if self._gram is None:

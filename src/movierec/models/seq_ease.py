@@ -16,7 +16,10 @@ Scores: ``s_recency(u) + beta * s_trans(u)``. With tau -> inf, floor = 1 and bet
 it is EASE exactly. tau, floor, beta and EASE's lambda are tuned on validation.
 
 A new person (`fold_in`) is scored from their history in the order given (oldest first),
-with the same recency weights and transition query as a training user.
+with the same recency weights and transition query as a training user; a movie they
+dislike (rated below the liked threshold) keeps its place in the order but enters both
+with its weight times ``-DISLIKE_WEIGHT`` (EASE's), so what goes with it or follows it
+ranks lower (`capabilities.dislikes`, as EASE).
 
 Order: interactions are sorted by timestamp within each user, ties kept in file order
 (the same rule as `leave_last_k_split`). MovieLens users often rate many movies in one
@@ -143,15 +146,19 @@ class SeqEASE(EASE):
         self.transitions_ = transition_matrix(train, int(self.window))
 
     def _histories(self, pos: np.ndarray, user_idx: np.ndarray, item_idx: np.ndarray,
-                   shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+                   shape: tuple[int, int], sign: np.ndarray | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """(recency-weighted histories, transition query weights), both CSR of `shape`,
-        from each interaction's position from the end of its user's history (float64)."""
+        from each interaction's position from the end of its user's history (float64);
+        `sign` (shape like `pos`, default 1) multiplies each interaction's weights."""
         w = self.floor + (1.0 - self.floor) * np.exp(-pos / float(self.tau))
+        sign = np.ones(len(pos)) if sign is None else np.asarray(sign, dtype=np.float64)
+        w = w * sign
         H = sp.csr_matrix((w.astype(np.float32), (user_idx, item_idx)), shape=shape)
         H.sum_duplicates()  # a movie rated twice keeps the sum of its weights
         recent = pos < self.window + _RECENT_EXTRA
         R = sp.csr_matrix(
-            (np.exp(-pos[recent] / _RECENT_TAU).astype(np.float32), (user_idx[recent], item_idx[recent])),
+            ((np.exp(-pos[recent] / _RECENT_TAU) * sign[recent]).astype(np.float32),
+             (user_idx[recent], item_idx[recent])),
             shape=shape,
         )
         R.sum_duplicates()
@@ -168,13 +175,16 @@ class SeqEASE(EASE):
         rows = np.asarray(user_idx, dtype=np.int64)
         return self._score_histories(self.user_items_[rows], self.recent_[rows])
 
-    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None) -> tuple[np.ndarray, None]:
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, None]:
         """Scores of a new person whose history is `item_idx` in the order given, oldest
         first: the same recency weights and transition query as a training user with
-        that history (ratings are not used: B is fitted on binary interactions)."""
+        that history (ratings are not used: B is fitted on binary interactions), each
+        disliked movie's weights times ``-DISLIKE_WEIGHT`` (see `EASE._fold_in`)."""
         m = len(item_idx)
         pos = (m - 1 - np.arange(m)).astype(np.float64)
-        H, R = self._histories(pos, np.zeros(m, dtype=np.int64), item_idx, (1, self.n_items_))
+        sign = np.where(liked, 1.0, -float(self.DISLIKE_WEIGHT))
+        H, R = self._histories(pos, np.zeros(m, dtype=np.int64), item_idx, (1, self.n_items_), sign)
         return self._score_histories(H, R)[0], None
 
     @staticmethod

@@ -110,25 +110,28 @@ class ModelIndex:
         return to_recommendations(user_ids, idx, val, self.model.items_.raw_ids)
 
     def recommend_new(self, item_ids, ratings=None, k: int = 10, exclude_given: bool = True,
-                      candidates=None) -> Recommendations:
+                      candidates=None, liked_threshold=None) -> Recommendations:
         """Top-k movies for a new person, encoded by the model's `fold_in(...).vector`.
 
         Args:
             item_ids: raw movie IDs the person rated or liked, shape (m,).
             ratings: their ratings, shape (m,), or None for liked movies.
             k: how many movies (>= 1).
-            exclude_given: leave out the movies given.
+            exclude_given: leave out every movie given (liked or not).
             candidates: optional raw movie IDs to choose from.
+            liked_threshold: a rating at or above it is liked; None: the model's default
+                (see `Recommender.fold_in`).
 
         Returns:
             Recommendations with one row whose user ID is -1.
 
         Raises:
             CapabilityError: when the model cannot fold in a new person.
+            NoLikedMoviesError, ConfigError, UnknownItemError: the cases of `fold_in`.
         """
         k = check_k(k)
         with single_thread():
-            person = self.model.fold_in(item_ids, ratings)
+            person = self.model.fold_in(item_ids, ratings, liked_threshold=liked_threshold)
         if person.vector is None:
             from movierec.errors import CapabilityError
 

@@ -21,8 +21,10 @@ MAX_INPUT_MOVIES = 500
 #: a profile token: 8 to 64 letters, digits, "_" or "-"
 PROFILE_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
-K = Annotated[int, Field(ge=1, le=MAX_K, description="How many movies to answer (1..1000).")]
-Rating = Annotated[float, Field(ge=0.5, le=5.0, multiple_of=0.5, description="Stars, 0.5 to 5 in steps of 0.5.")]
+#: checked by the answer layer (one sentence, as the CLI says it), not by the schema
+K = Annotated[int, Field(description="How many movies to answer (1..1000).")]
+Rating = Annotated[float, Field(allow_inf_nan=False,
+                                description="Stars on the model's rating scale (GET /health: rating_scale).")]
 Profile = Annotated[str, Field(pattern=PROFILE_PATTERN, description="The browser's profile token.")]
 
 
@@ -55,9 +57,9 @@ class MovieInfo(Movie):
     n_ratings: int = Field(description="Ratings of this movie in the model's training data.")
 
 
-class ScoredMovie(Movie):
+class ScoredMovie(MovieInfo):
     score: float
-    reason: str | None
+    reason: str | None = Field(description="Why it is there (only movies the person liked are cited), or null.")
 
 
 class Health(BaseModel):
@@ -66,6 +68,20 @@ class Health(BaseModel):
     n_users: int
     n_movies: int
     capabilities: list[str]
+    rating_scale: list[float] | None = Field(description="[lowest, highest] stars the model takes (null: no scale).")
+    liked_threshold: float | None = Field(
+        description="Stars at or above which a rating counts as liked; lower ones are dislikes (null: no scale).")
+
+
+class FiltersIn(_Request):
+    """Which movies an answer may hold."""
+
+    min_ratings: int = Field(0, description="Only movies with at least this many training ratings.")
+    genres: list[str] = Field(default_factory=list, max_length=50,
+                              description="Only movies of at least one of these genres.")
+    only: list[RawId] | None = Field(None, max_length=MAX_INPUT_MOVIES, description="Only these movie IDs.")
+    exclude: list[RawId] = Field(default_factory=list, max_length=MAX_INPUT_MOVIES,
+                                 description="Never these movie IDs.")
 
 
 class Ready(BaseModel):
@@ -76,6 +92,8 @@ class Ready(BaseModel):
 class Recommendation(BaseModel):
     model: ModelRef
     user_id: int
+    fallback: bool
+    fallback_reason: str | None
     items: list[ScoredMovie]
 
 
@@ -84,6 +102,7 @@ class BatchRequest(_Request):
     user_ids: list[RawId] = Field(min_length=1, max_length=MAX_BATCH_USERS)
     k: K = 10
     exclude_seen: bool = True
+    filters: FiltersIn | None = None
 
 
 class UserItems(BaseModel):
@@ -107,6 +126,9 @@ class ColdRequest(_Request):
     ratings: list[RatingIn] = Field(default_factory=list, max_length=MAX_INPUT_MOVIES)
     liked: list[RawId] = Field(default_factory=list, max_length=MAX_INPUT_MOVIES)
     k: K = 10
+    liked_threshold: float | None = Field(None, allow_inf_nan=False, description=(
+        "Stars at or above which a rating counts as liked (default: the model's, GET /health)."))
+    filters: FiltersIn | None = None
 
 
 class ColdRecommendation(BaseModel):
@@ -114,13 +136,18 @@ class ColdRecommendation(BaseModel):
     fallback: bool = Field(description="True when the list is a popularity/genre fallback, not the model's.")
     fallback_reason: str | None
     ignored: list[int] = Field(description="Movie IDs given that the model does not know.")
+    liked: list[int] = Field(description="Movie IDs that counted as liked (more like these).")
+    disliked: list[int] = Field(description=("Movie IDs rated below the liked threshold: never more like these; "
+                                             "used as negative feedback by models that can."))
+    liked_threshold: float | None = Field(description="The threshold used (null when no stars were given).")
     items: list[ScoredMovie]
 
 
 class SimilarMovies(BaseModel):
     model: ModelRef
-    movie: Movie
+    movie: MovieInfo
     fallback: bool = Field(description="True when genre overlap and popularity stand in for the model.")
+    fallback_reason: str | None
     items: list[ScoredMovie]
 
 
@@ -137,7 +164,7 @@ class TasteGroupOut(BaseModel):
     group_id: int
     label: str
     genres: list[str]
-    movies: list[Movie]
+    movies: list[MovieInfo]
 
 
 class Onboarding(BaseModel):
@@ -199,6 +226,8 @@ class AdminStatus(BaseModel):
     watch_interval: float
     last_error: str | None
     worker_pid: int = Field(description="The process that answered (each worker serves on its own).")
+    cache_size: int = Field(description="GET /recommend answers this worker keeps per model version (0: none).")
+    threads: int | None = Field(description="BLAS/OpenMP threads this worker computes with (null: the libraries' own).")
 
 
 class AdminChange(BaseModel):

@@ -3,8 +3,10 @@
 One row per (profile, movie): a later rating of the same movie by the same profile
 replaces the earlier one. The database runs in WAL mode with `synchronous=FULL`, and
 `add` commits before it returns, so an acknowledged rating survives a killed server
-(and a power cut). Each thread gets its own connection; several processes (uvicorn
-workers) may share one file (SQLite's own locking, with a busy timeout).
+(and a power cut). Each thread gets its own connection (the connections of threads that
+have ended are closed when the next one opens, so a server whose thread pool renews its
+threads holds one per live thread); several processes (uvicorn workers) may share one
+file (SQLite's own locking, with a busy timeout).
 
 `export_movielens` writes the ratings as a MovieLens-format CSV
 (userId,movieId,rating,timestamp), one user per profile, atomically (temp file, fsync,
@@ -76,7 +78,7 @@ class FeedbackStore:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and not self.path.is_file():
@@ -102,8 +104,19 @@ class FeedbackStore:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             self._local.conn = conn
             with self._all_lock:
-                self._all.append(conn)
+                ended = [c for thread, c in self._all if not thread.is_alive()]
+                self._all = [(thread, c) for thread, c in self._all if thread.is_alive()]
+                self._all.append((threading.current_thread(), conn))
+            for old in ended:  # their threads are gone: nothing uses them any more
+                old.close()
         return conn
+
+    @property
+    def open_connections(self) -> int:
+        """Connections this store holds open (at most one per thread that used it and was
+        alive when the last connection opened)."""
+        with self._all_lock:
+            return len(self._all)
 
     def add(self, profile: str, ratings: Iterable[tuple[int, float]], timestamp: int | None = None) -> int:
         """Store (movie ID, stars) pairs for `profile`, replacing earlier ratings of those movies.
@@ -179,7 +192,7 @@ class FeedbackStore:
     def close(self) -> None:
         """Close every connection this store opened (in any thread)."""
         with self._all_lock:
-            conns, self._all = self._all, []
+            conns, self._all = [c for _, c in self._all], []
         for conn in conns:
             try:
                 conn.close()

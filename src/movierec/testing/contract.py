@@ -16,6 +16,11 @@ model missing from it (or an entry for a name that is not registered) fails
   `similar_items`, `fold_in` / `recommend_new` (a training user's own ratings folded in
   rank close to the trained answer; the mean top-10 overlap is returned) work when
   declared and raise `CapabilityError` when not;
+* likes and dislikes in `fold_in`: `NewUser.liked` marks the movies rated at or above the
+  liked threshold; a model without `capabilities.dislikes` gives the same scores when a
+  disliked movie is added (it is dropped) and raises `NoLikedMoviesError` when nothing is
+  liked; a model with it ranks the disliked movie's neighbours no higher than without it
+  (and its new-person vector still scores as its scores);
 * `state_dict` / `load_state_dict`, the bundle (`movierec.artifacts`) and the registry
   give identical scores; the same seed gives the same model.
 
@@ -36,6 +41,7 @@ from movierec.data.dataset import Dataset
 from movierec.errors import (
     CapabilityError,
     ConfigError,
+    NoLikedMoviesError,
     NotFittedError,
     UnknownItemError,
     UnknownUserError,
@@ -475,6 +481,87 @@ def check_fold_in(case: ContractCase, tmp_path: Path) -> float | None:
     return float(np.mean(overlaps))
 
 
+def _ranks(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Rank of every allowed movie (0 = best): how many allowed movies score above it by
+    more than a float tolerance (so rounding never reorders near-ties), shape (n_allowed,)."""
+    vals = np.asarray(scores, dtype=np.float64)[allowed]
+    tol = _tol(vals[vals >= np.median(vals)])  # the upper half: a floor score such as -1e30 sets no scale
+    ordered = np.sort(vals)
+    return len(vals) - np.searchsorted(ordered, vals + tol, side="right")
+
+
+def check_likes_dislikes(case: ContractCase, tmp_path: Path) -> None:
+    """Fold-in models: liked and disliked movies of a new person.
+
+    The person gives L, the heavy training user's five best-rated movies, at the top of
+    the scale, then d, the most popular movie not in L, at the bottom (without a rating
+    scale: 1 and 0, with liked_threshold 0.5). d's neighbours N are the model's own top 10
+    for a person who liked d alone.
+
+    * `NewUser.liked` marks L and not d; all True without ratings or with the threshold at
+      the bottom of the scale; a rating exactly at the threshold is liked.
+    * Without `dislikes`: the scores of L + d equal those of L (d is dropped), and d alone
+      raises `NoLikedMoviesError`.
+    * With `dislikes`: N's mean rank among the movies not given is no better with d than
+      without it; d alone gives finite scores; an embedding model's vector still ranks
+      as its scores.
+    """
+    model, train = case.model, case.train
+    if not model.capabilities.fold_in:
+        return
+    scale = model.rating_scale_
+    low, high = (float(scale[0]), float(scale[1])) if scale else (0.0, 1.0)
+    threshold = None if scale else 0.5
+    cut = model.liked_threshold() if threshold is None else threshold
+    u = int(model.user_index([case.heavy_user])[0])
+    row = train.to_csr("rating")[u]
+    liked_idx = row.indices[np.argsort(-row.data, kind="stable")[:5]]
+    popular = np.argsort(-train.item_counts(), kind="stable")
+    d = int(popular[~np.isin(popular, liked_idx)][0])
+    L, both = train.items.raw(liked_idx), train.items.raw(np.append(liked_idx, d))
+    r_liked, r_both = np.full(len(L), high), np.append(np.full(len(L), high), low)
+
+    def fold(items, ratings, **kw):
+        return model.fold_in(items, ratings, liked_threshold=kw.get("liked_threshold", threshold))
+
+    person = fold(both, r_both)
+    assert person.item_idx.tolist() == np.append(liked_idx, d).tolist(), (
+        f"{case.name}: fold_in item_idx is not every movie given")
+    assert person.liked.dtype == bool and person.liked.tolist() == [True] * len(L) + [False], (
+        f"{case.name}: NewUser.liked is {person.liked.tolist()}, expected the last movie (rated {low:g}) disliked")
+    assert model.fold_in(both).liked.all(), f"{case.name}: without ratings every movie given must be liked"
+    assert fold(both, r_both, liked_threshold=low).liked.all(), f"{case.name}: liked_threshold at the bottom likes all"
+    at_cut = fold(both[[0, -1]], [cut, low]).liked.tolist()
+    assert at_cut == [True, False], f"{case.name}: a rating equal to the liked threshold {cut:g} must count as liked"
+
+    alone = lambda: fold(both[-1:], r_both[-1:])  # noqa: E731
+    base = fold(L, r_liked)
+    if not model.capabilities.dislikes:
+        tol = _tol(base.scores)
+        np.testing.assert_allclose(
+            person.scores, base.scores, rtol=0, atol=tol,
+            err_msg=f"{case.name}: a disliked movie changed the scores of a model without dislikes")
+        _raises(NoLikedMoviesError, alone, f"{case.name}: fold_in of disliked movies only")
+        return
+    lonely = alone()
+    assert np.isfinite(lonely.scores).all() and not lonely.liked.any(), f"{case.name}: fold_in of a disliked movie only"
+    allowed = np.ones(train.n_items, dtype=bool)
+    allowed[person.item_idx] = False
+    neighbours = model.item_index(model.recommend_new(both[-1:], k=10).items_of(0))
+    neighbours = neighbours[allowed[neighbours]]
+    position = np.cumsum(allowed) - 1  # index among the allowed movies
+    before = _ranks(base.scores, allowed)[position[neighbours]].mean()
+    after = _ranks(person.scores, allowed)[position[neighbours]].mean()
+    assert after >= before, (f"{case.name}: disliking movie {both[-1]} moved its neighbours up, from a mean rank of "
+                             f"{before:.1f} to {after:.1f} (0 = best)")
+    if model.capabilities.embeddings:
+        dots = model.embeddings().items.astype(np.float64) @ person.vector.astype(np.float64)
+        new = model.recommend_new(both, r_both, k=10, liked_threshold=threshold)
+        top = model.item_index(new.items_of(0))
+        _check_top(f"{case.name}: folded-in vector with a disliked movie vs recommend_new", top, dots[top], dots,
+                   allowed, 10)
+
+
 def _assert_same_model(what: str, a: Recommender, b: Recommender, case: ContractCase, atol: float = 0.0) -> None:
     assert type(a) is type(b), f"{what}: {type(b).__name__} is not {type(a).__name__}"
     assert a.get_params() == b.get_params(), f"{what}: parameters differ"
@@ -554,6 +641,7 @@ CHECKS: dict[str, Callable[[ContractCase, Path], Any]] = {
     "embeddings": check_embeddings,
     "similar_items": check_similar_items,
     "fold_in": check_fold_in,
+    "likes_dislikes": check_likes_dislikes,
     "state_round_trip": check_state_round_trip,
     "bundle_round_trip": check_bundle_round_trip,
     "registry_round_trip": check_registry_round_trip,

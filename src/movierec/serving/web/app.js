@@ -28,11 +28,14 @@
     dialogRate: $("dialog-rate"), dialogClose: $("dialog-close"),
     similarList: $("similar-list"), similarNote: $("similar-note"),
     modelName: $("model-name"), modelVersion: $("model-version"),
+    helpLiked: $("help-liked"), helpDisliked: $("help-disliked"), helpScale: $("help-scale"),
   };
 
   const state = {
     profile: null,
-    ratings: new Map(),   // movie_id -> rating (0.5 .. 5)
+    ratings: new Map(),   // movie_id -> rating (on the model's scale, within 0.5 .. 5)
+    scale: [0.5, 5],      // the stars the model takes (GET /health: rating_scale)
+    likedThreshold: null, // stars at or above which a rating says "more like this"
     movies: new Map(),    // movie_id -> Movie, from any answer
     pending: new Map(),   // movie_id -> rating not yet sent
     groupIds: [],         // taste groups picked on the first visit
@@ -107,6 +110,23 @@
     return data;
   }
 
+  /** The model's star scale and liked threshold (GET /health), and the help that explains them. */
+  function setScale(health) {
+    if (health && Array.isArray(health.rating_scale)) {
+      state.scale = [Math.max(0.5, Number(health.rating_scale[0])), Math.min(5, Number(health.rating_scale[1]))];
+    }
+    state.likedThreshold = health && health.liked_threshold != null ? Number(health.liked_threshold) : null;
+    const liked = state.likedThreshold == null ? "Any rating" : `${formatStars(state.likedThreshold)} or more`;
+    ui.helpLiked.textContent = liked;
+    ui.helpDisliked.textContent = state.likedThreshold == null ? "(none)" : `Below ${formatStars(state.likedThreshold)}`;
+    ui.helpScale.textContent = `${formatStars(state.scale[0])} to ${formatStars(state.scale[1])}`;
+  }
+
+  function formatStars(value) {
+    const text = Number.isInteger(value) ? String(value) : value.toFixed(value * 2 === Math.round(value * 2) ? 1 : 2);
+    return `${text} star${value === 1 ? "" : "s"}`;
+  }
+
   function setModel(model) {
     ui.modelName.textContent = model.name || "unknown";
     ui.modelVersion.textContent = model.version == null ? "(unversioned)" : String(model.version);
@@ -178,7 +198,8 @@
     return value ? `${value.toFixed(1)} / 5` : "not rated";
   }
 
-  /** Ten radio inputs (0.5 .. 5 stars) in one group: arrow keys move between them. */
+  /** Ten radio inputs (0.5 .. 5 stars) in one group: arrow keys move between them. Stars
+   *  off the model's scale (0.5 for a 1-5 model) are shown but cannot be chosen. */
   function starWidget(movie) {
     const id = movie.movie_id;
     const seq = ++state.widgetSeq;
@@ -191,6 +212,7 @@
       const inputId = `${name}-${i}`;
       const input = el("input", {type: "radio", name, id: inputId, value: String(value)});
       input.checked = value === current;
+      input.disabled = value < state.scale[0] || value > state.scale[1];
       const text = `${value} star${value === 1 ? "" : "s"}`;
       const lab = el("label", {for: inputId, class: i % 2 ? "left" : "right", title: text, "data-value": String(value)},
         el("span", {class: "sr-only", text}));
@@ -200,11 +222,11 @@
     paintStars(fieldset, current);
     fieldset.addEventListener("change", (event) => {
       const value = Number(event.target.value);
-      if (value >= 0.5 && value <= 5) setRating(id, value);
+      if (value >= state.scale[0] && value <= state.scale[1]) setRating(id, value);
     });
     fieldset.addEventListener("pointerover", (event) => {
       const value = Number(event.target.closest("label") && event.target.closest("label").dataset.value);
-      if (value) paintStars(fieldset, value);
+      if (value && value >= state.scale[0] && value <= state.scale[1]) paintStars(fieldset, value);
     });
     fieldset.addEventListener("pointerleave", () => paintStars(fieldset, state.ratings.get(id) || 0));
     return fieldset;
@@ -479,7 +501,11 @@
     ui.recsTitle.tabIndex = -1;
     window.addEventListener("beforeunload", () => { if (state.pending.size) saveRatings(); });
 
-    api("health").catch(report);
+    try {
+      setScale(await api("health"));
+    } catch (error) {
+      report(error);
+    }
     try {
       await loadRatings();
     } catch (error) {

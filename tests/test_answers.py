@@ -268,3 +268,33 @@ def test_search_movie_and_groups(answerer):
     assert not picked.fallback and all(r.reason.startswith("Because you picked movies like ") for r in picked.rows)
     with pytest.raises(ConfigError, match="There is no taste group 9; the groups are 0 to 5."):
         answerer.picked_groups([9], 6)
+
+
+def test_the_liked_threshold_follows_the_models_scale_not_3_5(tmp_path):
+    """On a 1-10 scale the liked threshold is 6.625 (3.5 on 1-5, scaled): a 5 out of 10 is a
+    dislike. It never explains a recommendation, for a new person or a known user (a
+    reasoner anchored at a fixed 3.5 stars would cite it)."""
+    from movierec.data import load_ratings
+
+    rng = np.random.default_rng(0)
+    rows = ["user,movie,rating,timestamp"]
+    for u in range(1, 121):  # two tastes: movies 1-20 and movies 21-40
+        fan_of = 0 if u % 2 else 20
+        for j, m in enumerate(rng.choice(20, 12, replace=False) + 1 + fan_of):
+            # most rated 8-10, a third 5 of 10: in the same taste, below the liked threshold
+            rows.append(f"{u},{m},{5 if j % 3 == 0 else int(rng.integers(8, 11))},{1000 + j}")
+        rows.append(f"{u},{41 + u % 5},{1 + u % 2},3000")  # the scale's bottom is seen too (1-10)
+    path = tmp_path / "ten.csv"
+    path.write_text("\n".join(rows) + "\n")
+    ds = load_ratings(path, rating_range=(1, 10))
+    answers = Answerer(train("ease", ds, seed=0))
+    assert answers.threshold == 6.625
+    given = ((1, 9), (2, 10), (3, 5), (4, 5), (5, 5), (6, 5))  # one taste: likes and 5-of-10 dislikes
+    answer = answers.answer(Query(NewPerson(rated=given), k=8))
+    assert set(answer.liked) == {1, 2} and set(answer.disliked) == {3, 4, 5, 6}
+    assert all(r.reason is None or r.reason.endswith(("9 stars", "10 stars")) for r in answer.rows)
+    assert sum(r.reason is not None for r in answer.rows) >= 4
+    for user in (1, 2, 3):  # known users: their 5-of-10 movies are never cited either
+        rows_ = answers.answer(Query(KnownUser(user), k=5)).rows
+        assert rows_ and all(r.reason is None or not r.reason.endswith(" 5 stars") for r in rows_)
+        assert any(r.reason for r in rows_)

@@ -213,7 +213,7 @@ def test_tune_reproduces_the_committed_config(loo):
     its best of 10 was trial 3, among TPE's seeded start-up trials, so 4 trials reproduce it)."""
     committed = TunedConfig.load(CONFIGS_BEFORE / "ml-100k" / "loo" / "ease.json")
     cfg = tune("ease", loo, trials=4, seed=42)
-    assert cfg.params == committed.params
+    same_numbers(cfg.params, committed.params)  # TPE's floats: last bits differ between CPUs
     assert cfg.validation["ndcg@10"] == pytest.approx(committed.validation["ndcg@10"], rel=1e-9)
     assert (cfg.dataset, cfg.protocol, cfg.trials) == ("ml-100k", "loo", 4)
 

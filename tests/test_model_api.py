@@ -111,3 +111,34 @@ def test_public_methods_refuse_what_the_model_cannot_do(fitted):
                  lambda: fresh.candidate_mask([1]), fresh.item_vectors):
         with pytest.raises(NotFittedError):
             call()
+
+
+@pytest.mark.parametrize("params", [{}, {"min_item_count": 20}])
+def test_item_similarities_among_some_movies_are_those_columns(small_split, params):
+    """`item_similarities(q, among=a)` is `item_similarities(q)[:, a]` for every model that
+    declares similar movies, EASE's own gather (with movies left out of B) included."""
+    ds = small_split.train
+    q, among = np.array([0, 5, 17, 40]), np.array([3, 0, 99, 250, 5])
+    models = [create("ease", **params).fit(ds)] + [create(name).fit(ds) for name in ("item-knn", "mf")] * (not params)
+    for model in models:
+        full = model.item_similarities(q)
+        if model.name == "ease":  # entries of B: the very same numbers
+            np.testing.assert_array_equal(model.item_similarities(q, among=among), full[:, among])
+        else:  # cosines computed over fewer columns: BLAS may round differently
+            np.testing.assert_allclose(model.item_similarities(q, among=among), full[:, among], rtol=1e-5, atol=1e-6)
+    ease = models[0]
+    if params:  # some queried and compared movies are outside B
+        assert (~np.isin(np.concatenate([q, among]), ease.model_items_)).any()
+
+
+def test_the_sparse_kernel_gives_the_public_operators_bits(small_split):
+    """EASE scores one history through scipy's compiled CSR kernel directly (no scipy
+    object); the public `csr_matrix @ dense` gives the same bits."""
+    from movierec.models._sparse import csr_rows_dot
+
+    X = create("ease").fit(small_split.train).user_items_
+    W = np.random.default_rng(0).normal(size=(X.shape[1], 33)).astype(np.float32)
+    rows = X[np.array([3, 0, 7])]
+    for kernel in (True, False):
+        got = csr_rows_dot(rows.indptr, rows.indices, rows.data, W, kernel=kernel)
+        np.testing.assert_array_equal(got, (rows @ W))

@@ -45,5 +45,6 @@ def test_serve_load_smoke(ml100k, tmp_path):
     assert runs["ceiling"]["rps"] == pytest.approx(sum(runs["ceiling"]["rps_runs"]) / 2, abs=0.1)
     assert runs["recommend"]["bytes_per_answer"] > 3 * runs["ceiling"]["bytes_per_answer"]  # real answers
     assert figures["model"]["name"] == "ease" and set(figures["targets"]) == {
-        "recommend_throughput_ge_90pct_of_ceiling", "recommend_zero_errors", "recommend_p99_lt_5ms"}
+        "recommend_throughput_ge_90pct_of_ceiling", "recommend_zero_errors", "recommend_p99_lt_5ms",
+        "recommend_cold_ge_0.3_of_ceiling", "recommend_uncached_ge_0.5_of_ceiling", "recommend_uncached_p99_lt_5ms"}
     assert "load average" in run.stdout

@@ -100,7 +100,7 @@ def test_recommend_errors(server):
 
 
 def test_the_fast_path_answers_what_the_route_answers(server):
-    """A plain GET /recommend is answered before FastAPI (see RecommendFastPath); a query it
+    """A plain GET /recommend is answered before FastAPI (see AnswerFastPath); a query it
     does not take ("True", parameters in another spelling) reaches the route: same answer."""
     for user in (2, 9):
         fast = server.get(f"/recommend?user_id={user}&k=7")
@@ -110,6 +110,19 @@ def test_the_fast_path_answers_what_the_route_answers(server):
         assert server.get(f"/recommend?user_id={user}&k=7&exclude_seen=false").json() == \
             server.get(f"/recommend?user_id={user}&k=7&exclude_seen=0").json()
     assert server.get("/recommend?user_id=1&user_id=99999").status_code == 404  # the route takes the last
+    # a plain cold-start GET too: the fast path and the route (other spelling, blanks) agree
+    for liked in ("50,181,1", "1,71,95,588", "99998,99999"):
+        fast = server.get(f"/recommend_cold?liked={liked}&k=6")
+        route = server.get(f"/recommend_cold?k=6&liked={liked.replace(',', ', ')}")
+        assert fast.status_code == route.status_code == 200
+        assert fast.json() == route.json() and len(fast.json()["items"]) == 6
+    for query in ("liked=1,abc", "liked=1&k=0", "liked=1&k=1001", "liked=" + ",".join(["1"] * 501)):
+        assert server.get(f"/recommend_cold?{query}").status_code == 422, query
+    # and similar movies
+    for movie in (50, 1):
+        assert server.get(f"/similar/{movie}?k=5").json() == server.get(f"/similar/{movie}?k=5&min_ratings=0").json()
+    for bad, status in (("/similar/99999?k=5", 404), ("/similar/50?k=0", 422), ("/similar/abc", 422)):
+        assert server.get(bad).status_code == status, bad
 
 
 def test_batch_answers_what_single_calls_answer(server):

@@ -7,7 +7,7 @@ same list from both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from movierec.answers.query import RawId
@@ -47,12 +47,15 @@ class Movie:
     genres: tuple[str, ...]
     n_ratings: int
 
+    def __post_init__(self) -> None:  # the JSON form, made once: a movie is answered many times
+        object.__setattr__(self, "_json", {"movie_id": self.movie_id, "title": self.title, "year": self.year,
+                                           "genres": list(self.genres), "n_ratings": self.n_ratings})
+
     def to_json(self) -> dict[str, Any]:
-        return {"movie_id": self.movie_id, "title": self.title, "year": self.year, "genres": list(self.genres),
-                "n_ratings": self.n_ratings}
+        return dict(self._json, genres=list(self.genres))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     """One recommended movie: the movie, its score and why it is there.
 
@@ -67,10 +70,13 @@ class Row:
     reason: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.movie.to_json(), "score": finite(self.score), "reason": self.reason}
+        score = self.score
+        if not -_LIMIT <= score <= _LIMIT:  # NaN, infinities: not JSON
+            score = finite(score)
+        return {**self.movie._json, "genres": list(self.movie.genres), "score": score, "reason": self.reason}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Answer:
     """The answer to one `Query`.
 
@@ -101,7 +107,6 @@ class Answer:
     liked: tuple[RawId, ...] = ()
     disliked: tuple[RawId, ...] = ()
     liked_threshold: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def movie_ids(self) -> list[RawId]:

@@ -127,19 +127,16 @@ class Answerer:
         if self.index is not None and query.rerank is None:
             idx, val = self.index.index.search(self.index.user_vectors[uidx], pool,
                                                exclude=exclude if query.exclude_seen else None, allowed=allowed)
+            lists = [(i[i >= 0], v[i >= 0]) for i, v in zip(idx, val)]
         else:
-            kk = min(pool, self.n_items)
-            idx = np.full((len(uidx), kk), -1, dtype=np.int64)
-            val = np.full((len(uidx), kk), -np.inf, dtype=np.float32)
+            lists = []
             step = max(1, SCORE_CHUNK_ELEMENTS // max(self.n_items, 1))
             for start in range(0, len(uidx), step):
                 scores = self.model.score_indices(uidx[start:start + step])
-                for j, row in enumerate(scores):
-                    idx[start + j], val[start + j] = self._top(row, kk, exclude[start + j], allowed)
+                lists += [self._top(row, pool, exclude[start + j], allowed, owned=True) for j, row in enumerate(scores)]
         answers = []
         for row, u in enumerate(uidx.tolist()):
-            keep = idx[row] >= 0
-            rec, scores = idx[row][keep], val[row][keep]
+            rec, scores = lists[row]
             history = histories[row]
             ratings = self._seen_ratings(u)
             if query.rerank is not None:
@@ -328,7 +325,7 @@ class Answerer:
                                                       allowed=allowed)
                 rec, scores = rec[0], scores[0]
             else:
-                rec, scores = self._top(folded.scores, pool, exclude, allowed)
+                rec, scores = self._top(folded.scores, pool, exclude, allowed, owned=True)
         except ConfigError as exc:  # e.g. NoLikedMoviesError: the model refused this person; say why, still answer
             return self._fallback(base, use_idx, liked_mask, exclude, allowed, query, str(exc))
         keep = rec >= 0
@@ -359,9 +356,7 @@ class Answerer:
             if total > 0:
                 profile = (liked - disliked) / total
                 scores += 2.0 * (genres @ profile)
-        rec, val = self._top(scores.astype(np.float32), query.k, exclude, allowed)
-        keep = rec >= 0
-        rec, val = rec[keep], val[keep]
+        rec, val = self._top(scores, query.k, exclude, allowed, owned=True)
         reasons: list[str | None] = []
         for i in rec.tolist():
             shared = np.flatnonzero((genres[i] > 0) & (profile > 0)) if profile is not None else []
@@ -381,8 +376,6 @@ class Answerer:
         if self.model.capabilities.similar_items:
             sims = np.asarray(self.model.item_similarities(np.array([q]))[0], dtype=np.float32)
             rec, scores = self._top(sims, pool, np.array([q]), allowed)
-            keep = rec >= 0
-            rec, scores = rec[keep], scores[keep]
             if query.rerank is not None:
                 rec, scores = self._rerank(query, rec, scores, np.array([q]))
             reasons = [f"Liked by people who liked {title}"] * len(rec)
@@ -391,9 +384,7 @@ class Answerer:
         overlap = genres @ genres[q] / max(float(genres[q].sum()), 1.0)
         pop = np.log1p(self.counts.astype(np.float64))
         scores = (overlap + 0.1 * pop / max(float(pop.max()), 1e-12)).astype(np.float32)
-        rec, val = self._top(scores, query.k, np.array([q]), allowed)
-        keep = rec >= 0
-        rec, val = rec[keep], val[keep]
+        rec, val = self._top(scores, query.k, np.array([q]), allowed, owned=True)
         reasons = []
         for i in rec.tolist():
             shared = [self.genre_names[j] for j in np.flatnonzero(genres[i] * genres[q])]
@@ -408,6 +399,10 @@ class Answerer:
 
     def _user_index(self, user_ids: Sequence[Any]) -> np.ndarray:
         """Raw user IDs -> user indices, or an UnknownUserError that says what to do instead."""
+        if len(user_ids) == 1:  # one user (a request): a dict lookup
+            found = self.model.users_.position(coerce_id(self.user_ids, user_ids[0]))
+            if found >= 0:
+                return np.array([found], dtype=np.int64)
         idx = _lookup(self.model.users_, self.user_ids, user_ids, "mask")
         if (idx < 0).any():
             bad = [plain(coerce_id(self.user_ids, u)) for u, i in zip(user_ids, idx.tolist()) if i < 0]
@@ -432,30 +427,38 @@ class Answerer:
 
     @staticmethod
     def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None, allowed: np.ndarray | None,
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item indices and scores of one score row, best first, exclusions and mask
-        applied; ties go to the lower item index (so a batch and a single query agree, and
-        every run gives the same list). Shape (min(k, n),) each; -1 / -inf where fewer
-        movies are allowed."""
-        scores = np.array(scores, dtype=np.float32, copy=True)
-        scores[np.isnan(scores)] = -np.inf
+             owned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores of one score row, best first, with the excluded
+        movies and those outside `allowed` left out (so fewer than k when fewer remain);
+        ties go to the lower item index, so a batch and a single query agree and every run
+        gives the same list. A NaN score counts as the lowest.
+
+        Args:
+            scores: shape (n_items,); written to when `owned` (a row the caller made).
+        """
+        scores = np.asarray(scores, dtype=np.float32) if owned else np.array(scores, dtype=np.float32)
         if allowed is not None:
             scores[~allowed] = -np.inf
         if exclude is not None and len(exclude):
             scores[exclude] = -np.inf
         n = len(scores)
         kk = min(int(k), n)
-        if kk < n:
-            kth = np.partition(scores, n - kk)[n - kk]  # the k-th largest score
-            above = np.flatnonzero(scores > kth)
-            ties = np.flatnonzero(scores == kth)[: kk - len(above)]
-            part = np.concatenate([above, ties])
-        else:
-            part = np.arange(n)
-        order = part[np.lexsort((part, -scores[part]))]
-        vals = scores[order]
-        finite = np.isfinite(vals)
-        return np.where(finite, order, -1).astype(np.int64), np.where(finite, vals, -np.inf).astype(np.float32)
+        for _ in range(2):
+            if kk < n:
+                kth = np.partition(scores, n - kk)[n - kk]  # the k-th largest score
+                part = np.flatnonzero(scores >= kth)  # the top k and every tie of the k-th
+            else:
+                part = np.arange(n)
+            top = scores[part]
+            if not np.isnan(top).any():
+                break
+            scores = np.where(np.isnan(scores), np.float32(-np.inf), scores)  # NaN sorts as the highest
+        order = np.lexsort((part, -top))[:kk]
+        idx, vals = part[order].astype(np.int64, copy=False), top[order]
+        if len(vals) and not np.isfinite(vals[-1]):
+            keep = np.isfinite(vals)
+            idx, vals = idx[keep], vals[keep]
+        return idx, vals
 
     def _rerank(self, query: Query, rec: np.ndarray, scores: np.ndarray,
                 history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ POPULAR = "Popular with everyone"
 
 
 def _stars(rating: float) -> str:
+    """"5 stars", "4.5 stars", "1 star"."""
     value = f"{rating:g}"
     return f"{value} star" if value == "1" else f"{value} stars"
 
@@ -44,6 +45,11 @@ class Reasoner:
         genres = np.asarray(catalog.genre_matrix, dtype=np.float32)
         norms = np.linalg.norm(genres, axis=1, keepdims=True)
         self._genres = genres / np.maximum(norms, 1e-12)
+        # each movie's place by rating count, most rated first (ties: lower index): breaks ties
+        self._rank = np.empty(len(counts), dtype=np.int64)
+        self._rank[np.lexsort((np.arange(len(counts)), -np.asarray(counts)))] = np.arange(len(counts))
+        self._labels: list[str | None] = [None] * len(counts)  # each movie's sentence label, made once
+        self._star_words: dict[float, str] = {}  # "5 stars" per rating value (a scale has a handful)
 
     def best_anchor(self, rec_idx: np.ndarray, anchor_idx: np.ndarray) -> np.ndarray:
         """For each recommended item index, the position in `anchor_idx` of the most similar
@@ -56,25 +62,28 @@ class Reasoner:
         anchor_idx = np.asarray(anchor_idx, dtype=np.int64)
         if len(rec_idx) == 0 or len(anchor_idx) == 0:
             return np.full(len(rec_idx), -1, dtype=np.int64)
+        # anchors most rated first: argmax takes the first of equal similarities (common
+        # with genres), so a tie goes to the better-known movie
+        order = np.argsort(self._rank[anchor_idx], kind="stable")
+        anchors = anchor_idx[order]
         if self.uses_model:
             out = np.empty(len(rec_idx), dtype=np.int64)
             for start in range(0, len(rec_idx), CHUNK):
                 rows = rec_idx[start:start + CHUNK]
                 # the similarity `similar_items` ranks by, only at the anchors' columns
-                sims = np.asarray(self.model.item_similarities(rows), dtype=np.float64)[:, anchor_idx]
-                out[start:start + CHUNK] = self._argmax(sims, anchor_idx)
-            return out
-        vectors = self.unit_vectors if self.unit_vectors is not None else self._genres
-        if vectors.shape[1] == 0:
-            return np.full(len(rec_idx), -1, dtype=np.int64)
-        return self._argmax(vectors[rec_idx] @ vectors[anchor_idx].T, anchor_idx)
+                out[start:start + CHUNK] = self._argmax(self.model.item_similarities(rows, among=anchors))
+        else:
+            vectors = self.unit_vectors if self.unit_vectors is not None else self._genres
+            if vectors.shape[1] == 0:
+                return np.full(len(rec_idx), -1, dtype=np.int64)
+            out = self._argmax(vectors[rec_idx] @ vectors[anchors].T)
+        return np.where(out >= 0, order[np.maximum(out, 0)], -1)
 
-    def _argmax(self, sims: np.ndarray, anchor_idx: np.ndarray) -> np.ndarray:
-        """Per row of `sims` (n_rec, n_anchor), the best anchor's position; ties (common with
-        genres) go to the more-rated anchor; -1 where no similarity is positive."""
-        sims = np.where(np.isfinite(sims), sims, -np.inf)
-        tie = np.log1p(self.counts[anchor_idx].astype(np.float64)) * 1e-9
-        best = np.argmax(sims + tie[None, :], axis=1)
+    @staticmethod
+    def _argmax(sims: np.ndarray) -> np.ndarray:
+        """Per row of `sims` (n_rec, n_anchor), the first best anchor's position; -1 where
+        no similarity is positive (NaN counts as not similar)."""
+        best = np.argmax(sims, axis=1)
         best[~(sims[np.arange(len(sims)), best] > 0)] = -1
         return best.astype(np.int64)
 
@@ -102,20 +111,17 @@ class Reasoner:
                 anchor_idx, ratings = anchor_idx[keep], ratings[keep]
         if len(anchor_idx) == 0:
             return [None] * len(rec_idx)
-        best = self.best_anchor(rec_idx, anchor_idx)
-        labels: dict[int, str] = {}
+        best = self.best_anchor(rec_idx, anchor_idx).tolist()
+        cited = anchor_idx.tolist()
+        stars = ratings.tolist() if ratings is not None else None
         reasons: list[str | None] = []
-        for j in best.tolist():
+        for j in best:
             if j < 0:
                 reasons.append(None)
-                continue
-            title = labels.get(j)
-            if title is None:
-                title = labels[j] = self.label(int(anchor_idx[j]))
-            if ratings is not None:
-                reasons.append(f"Because you rated {title} {_stars(float(ratings[j]))}")
+            elif stars is not None:
+                reasons.append(f"Because you rated {self.label(cited[j])} {self._stars(stars[j])}")
             else:
-                reasons.append(f"Because you {verb} {title}")
+                reasons.append(f"Because you {verb} {self.label(cited[j])}")
         return reasons
 
     def picked(self, rec_idx: np.ndarray, anchor_idx: np.ndarray) -> list[str | None]:
@@ -124,12 +130,25 @@ class Reasoner:
         return [f"Because you picked movies like {self.label(int(anchor_idx[j]))}" if j >= 0
                 else None for j in best.tolist()]
 
+    def _stars(self, rating: float) -> str:
+        found = self._star_words.get(rating)
+        if found is None:
+            found = _stars(rating)
+            if len(self._star_words) < 64:  # bounded: values off the scale's steps are formatted each time
+                self._star_words[rating] = found
+        return found
+
     def label(self, idx: int) -> str:
         """A movie as a sentence names it: "The Godfather (1972)", or "movie 127" when the
-        catalog has no title for it."""
-        if str(self.catalog.titles[idx] or "").strip():
-            return self.catalog.display_label(idx)
-        return f"movie {self.model.items_.raw_ids[idx]}"
+        catalog has no title for it (made once per movie)."""
+        found = self._labels[idx]
+        if found is None:
+            if str(self.catalog.titles[idx] or "").strip():
+                found = self.catalog.display_label(idx)
+            else:
+                found = f"movie {self.model.items_.raw_ids[idx]}"
+            self._labels[idx] = found
+        return found
 
 
 __all__ = ["Reasoner", "POPULAR"]

@@ -10,6 +10,7 @@ No heavy module (numpy, pandas, torch, the models) is imported here at start-up.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from rich.console import Console
 
 from movierec.errors import ConfigError, MovierecError
 from movierec.evaluation.protocols import available_protocols, get_protocol
-from movierec.jsonable import json_default
+from movierec.jsonable import json_default_finite
 
 console = Console(stderr=True)
 out = Console()
@@ -270,9 +271,23 @@ def parse_range(value: str | None) -> tuple[float, float] | None:
 
 
 def print_json(obj: Any) -> None:
-    """One JSON object on stdout (NaN becomes null)."""
-    text = json.dumps(obj, default=json_default, allow_nan=True)
-    sys.stdout.write(text.replace("NaN", "null") + "\n")
+    """One JSON object on stdout; a non-finite number (NaN, infinity) becomes null, so the
+    output is valid JSON for any reader."""
+    sys.stdout.write(json.dumps(_finite(obj), default=json_default_finite, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float (in dicts, lists, tuples, numpy arrays and
+    scalars) replaced by None."""
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 DATASET_OPT = typer.Option(None, "--dataset", "-d", help="MovieLens dataset name, e.g. ml-100k.")

@@ -91,6 +91,17 @@ class IdMap:
             raise self.error(f"Unknown {self.kind} ID{'s' if len(bad) > 1 else ''}: {shown}.")
         return idx.astype(np.int64, copy=False)
 
+    def position(self, raw_id) -> int:
+        """One raw ID's index, or -1 when the map does not hold it (no coercion between
+        text and numbers: see `lookup` for that)."""
+        positions = getattr(self, "_positions", None)
+        if positions is None:
+            positions = self._positions = {v: i for i, v in enumerate(self._index.tolist())}
+        try:
+            return positions.get(raw_id, -1)
+        except TypeError:  # unhashable
+            return -1
+
     def _lookup_few(self, values: np.ndarray) -> np.ndarray | None:
         """A handful of known IDs through a dict (a service looks up one user or a few
         movies per request; pandas' indexer costs tens of microseconds per call). None

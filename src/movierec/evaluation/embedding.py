@@ -53,7 +53,7 @@ def genre_agreement(model, catalog: Catalog, k: int = 10, seed: int = 0, min_rat
     keep = np.flatnonzero((counts >= min_ratings) & (genres.sum(axis=1) > 0))
     if len(keep) <= k:
         raise ConfigError(f"Only {len(keep)} movies have {min_ratings}+ ratings and a genre; lower min_ratings or k.")
-    sims = np.asarray(model.item_similarities(keep), dtype=np.float32)[:, keep]
+    sims = np.asarray(model.item_similarities(keep, among=keep), dtype=np.float32)
     np.fill_diagonal(sims, -np.inf)
     neighbours = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     g = genres[keep]

@@ -282,17 +282,28 @@ class Recommender(ABC):
         self.check_is_fitted()
         return self._predict(np.asarray(user_idx, dtype=np.int64), np.asarray(item_idx, dtype=np.int64))
 
-    def item_similarities(self, item_idx: np.ndarray) -> np.ndarray:
+    def item_similarities(self, item_idx: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
         """How alike each given movie is to every movie, by the model's own measure (the
-        scores `similar_items` ranks by), shape (len(item_idx), n_items); -inf or a very
-        low value where the model cannot tell.
+        scores `similar_items` ranks by); -inf or a very low value where the model cannot tell.
+
+        Args:
+            item_idx: item indices of the movies asked about, shape (n,).
+            among: item indices of the movies to compare them with, shape (m,); None:
+                every movie. (Explaining a list needs only the person's own movies: much
+                less work than every movie for a large catalog.)
+
+        Returns:
+            shape (n, n_items), or (n, m) with `among`.
 
         Raises:
             CapabilityError: when the model does not declare similar_items.
         """
         self._require("similar_items", "find similar movies")
         self.check_is_fitted()
-        return self._item_similarities(np.asarray(item_idx, dtype=np.int64))
+        q = np.asarray(item_idx, dtype=np.int64)
+        if among is None:
+            return self._item_similarities(q)
+        return self._item_similarities_among(q, np.asarray(among, dtype=np.int64))
 
     def item_vectors(self) -> np.ndarray | None:
         """The movie vectors `similar_items` compares by cosine, shape (n_items, d); None
@@ -422,9 +433,28 @@ class Recommender(ABC):
 
         Default: cosine similarity of `_similarity_vectors()`.
         """
-        vectors = np.asarray(self._similarity_vectors(), dtype=np.float32)
-        normed = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        normed = self._unit_similarity_vectors()
         return normed[item_idx] @ normed.T
+
+    def _item_similarities_among(self, item_idx: np.ndarray, among: np.ndarray) -> np.ndarray:
+        """`_item_similarities` at the columns `among` only, shape (len(item_idx), len(among)).
+        Default: the cosine of the vectors, or every column then the slice; models override
+        it where they can compute fewer columns."""
+        if type(self)._item_similarities is Recommender._item_similarities:
+            normed = self._unit_similarity_vectors()
+            return normed[item_idx] @ normed[among].T
+        return self._item_similarities(item_idx)[:, among]
+
+    def _unit_similarity_vectors(self) -> np.ndarray:
+        """`_similarity_vectors()` scaled to unit length, float32 (n_items, d); kept while
+        the model's vectors are the same array (a refit or a load makes new ones)."""
+        vectors = self._similarity_vectors()
+        kept = self.__dict__.get("_unit_vectors_cache")
+        if kept is None or kept[0] is not vectors:
+            array = np.asarray(vectors, dtype=np.float32)
+            kept = (vectors, array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12))
+            self.__dict__["_unit_vectors_cache"] = kept
+        return kept[1]
 
     def _similarity_vectors(self) -> np.ndarray:
         """Movie vectors compared by cosine in `similar_items`, shape (n_items, d)."""

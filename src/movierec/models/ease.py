@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
+from movierec.models._sparse import csr_rows_dot
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Float
 
@@ -119,21 +120,47 @@ class EASE(Recommender):
         # keeps the last few weight matrices (`Dataset.memo`)
         key = ("ease.weights", int(self.min_item_count), regularization, getattr(self, "values", "ones"))
         self.weights_ = train.memo(key, compute)
+        self._index_positions()
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         X = self._history(train)
         self._fit_weights(X, train)
         self.user_items_ = X
 
+    def _index_positions(self) -> None:
+        """Item index -> row of B (-1 for items left out); None when B covers every item."""
+        covers_all = len(self.model_items_) == self.n_items_
+        pos = None if covers_all else np.full(self.n_items_, -1, dtype=np.int64)
+        if pos is not None:
+            pos[self.model_items_] = np.arange(len(self.model_items_))
+        self._weight_rows = pos
+
     def _score_from(self, H: sp.csr_matrix) -> np.ndarray:
         """Scores of all items for a (n, n_items) weighted history matrix."""
-        out = np.full((H.shape[0], self.n_items_), LEFT_OUT_SCORE, dtype=np.float32)
-        out[:, self.model_items_] = np.asarray(H[:, self.model_items_] @ self.weights_, dtype=np.float32)
+        return self._score_rows(H.indptr, H.indices, H.data)
+
+    def _score_rows(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> np.ndarray:
+        """``x @ B`` for histories given as CSR arrays over item indices (n rows), shape
+        (n, n_items); items outside B score `LEFT_OUT_SCORE`. No scipy object is built:
+        serving scores one history per request (see `movierec.models._sparse`)."""
+        pos = self._weight_rows
+        if pos is None:  # B covers every item
+            return csr_rows_dot(indptr, indices, np.asarray(data, dtype=np.float32), self.weights_)
+        p = pos[indices]
+        keep = p >= 0
+        kept_before = np.concatenate([[0], np.cumsum(keep)])
+        out = np.full((len(indptr) - 1, self.n_items_), LEFT_OUT_SCORE, dtype=np.float32)
+        out[:, self.model_items_] = csr_rows_dot(kept_before[indptr], p[keep],
+                                                 np.asarray(data, dtype=np.float32)[keep], self.weights_)
         return out
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return self._score_from(self.user_items_[np.asarray(user_idx, dtype=np.int64)])
+        rows = np.asarray(user_idx, dtype=np.int64)
+        X = self.user_items_
+        if len(rows) == 1:  # one user (a request): a slice of the arrays, no scipy row indexing
+            lo, hi = X.indptr[rows[0]], X.indptr[rows[0] + 1]
+            return self._score_rows(np.array([0, hi - lo]), X.indices[lo:hi], X.data[lo:hi])
+        return self._score_from(X[rows])
 
     def _item_similarities(self, item_idx: np.ndarray) -> np.ndarray:
         """Rows of B: how much each given movie predicts every movie, shape (len(item_idx), n_items).
@@ -142,16 +169,30 @@ class EASE(Recommender):
         movie predicts nothing: 0 for every modelled movie).
         """
         q = np.asarray(item_idx, dtype=np.int64)
-        H = sp.csr_matrix((np.ones(len(q), np.float32), (np.arange(len(q)), q)), shape=(len(q), self.n_items_))
-        return self._score_from(H)
+        return self._score_rows(np.arange(len(q) + 1), q, np.ones(len(q), np.float32))
 
-    def _history_row(self, item_idx: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
-        """A (1, n_items) history row, indices sorted as in the training matrix (so the
-        product sums in the same order and a training user's row gives identical scores)."""
+    def _item_similarities_among(self, item_idx: np.ndarray, among: np.ndarray) -> np.ndarray:
+        """B's entries of the given rows at the `among` columns only (what `_item_similarities`
+        holds there), shape (len(item_idx), len(among))."""
+        pos = self._weight_rows
+        if pos is None:  # one gather from the flat array (cheaper than np.ix_ for a few entries)
+            n = self.weights_.shape[1]
+            return self.weights_.ravel()[item_idx[:, None] * n + among[None, :]]
+        rows, cols = pos[item_idx], pos[among]
+        out = np.zeros((len(item_idx), len(among)), dtype=np.float32)  # a left-out movie predicts nothing
+        out[:, cols < 0] = LEFT_OUT_SCORE
+        inside = np.ix_(np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0))
+        out[inside] = self.weights_[np.ix_(rows[rows >= 0], cols[cols >= 0])]
+        return out
+
+    def _history_scores(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``x @ B`` for one history x (movies and their values), shape (n_items,); the
+        movies are sorted as in the training matrix, so the product sums in the same order
+        and a training user's history gives identical scores."""
         order = np.argsort(item_idx, kind="stable")
         cols = np.asarray(item_idx, dtype=np.int64)[order]
         data = np.asarray(values, dtype=np.float32)[order]
-        return sp.csr_matrix((data, cols, np.array([0, len(cols)])), shape=(1, self.n_items_))
+        return self._score_rows(np.array([0, len(cols)]), cols, data)[0]
 
     def _liked_values(self, ratings: np.ndarray | None, m: int) -> np.ndarray:
         """x of a new person's movies as for a training user: 1 each with values="ones";
@@ -182,7 +223,7 @@ class EASE(Recommender):
         """
         x = self._liked_values(ratings, len(item_idx))
         x = np.where(liked, x, -float(self.DISLIKE_WEIGHT) * (self._top() if self.values == "rating" else 1.0))
-        return self._score_from(self._history_row(item_idx, x))[0], None
+        return self._history_scores(item_idx, x), None
 
     def _state(self) -> dict[str, np.ndarray]:
         H = self.user_items_.tocsr()
@@ -201,6 +242,7 @@ class EASE(Recommender):
             (state["user_items_data"], state["user_items_indices"], state["user_items_indptr"]),
             shape=(len(self.users_), len(self.items_)),
         )
+        self._index_positions()
 
 
 __all__ = ["EASE", "ease_weights", "LEFT_OUT_SCORE"]

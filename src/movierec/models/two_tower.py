@@ -461,11 +461,21 @@ class TwoTower(Recommender):
         vector = self._new_user_vector(item_idx[keep], None if ratings is None else ratings[keep], demographics)
         if not keep.all():
             disliked = self.item_embeddings_[item_idx[~keep]].astype(np.float64)
-            counts = self.item_counts_.astype(np.float64)
-            centre = (counts @ self.item_embeddings_.astype(np.float64)) / max(float(counts.sum()), 1.0)
+            centre = self._watched_centre()
             penalty = float(self.DISLIKE_WEIGHT) / self.towers_.temperature * (disliked.mean(axis=0) - centre)
             vector = (vector.astype(np.float64) - penalty).astype(np.float32)
         return vector
+
+    def _watched_centre(self) -> np.ndarray:
+        """The training interactions' mean movie vector v̄, float64 (d,); computed once per
+        fitted state (kept while `item_embeddings_` is the same array)."""
+        kept = self.__dict__.get("_centre_cache")
+        if kept is None or kept[0] is not self.item_embeddings_:
+            counts = self.item_counts_.astype(np.float64)
+            centre = (counts @ self.item_embeddings_.astype(np.float64)) / max(float(counts.sum()), 1.0)
+            kept = (self.item_embeddings_, centre)
+            self.__dict__["_centre_cache"] = kept
+        return kept[1]
 
     def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
                  liked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app(settings) -> FastAPI` (see docs for the HTTP API).
 
 `create_app` only assembles: it loads the model (`ModelServer`), opens the feedback store,
-and adds the exception handlers, the middlewares (`BodyLimit`, `RecommendFastPath`), the
+and adds the exception handlers, the middlewares (`BodyLimit`, `AnswerFastPath`), the
 routers (`movierec.serving.routes`, one per resource) and the lifespan (threads, the
 registry watcher). Every handler takes the served model once (`deps.Served`) and answers
 from it alone, naming its version. Bad input gets a 4xx JSON answer: 404 for an unknown
@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 
 from movierec.errors import BundleError, ConfigError, MovierecError, UnknownIdError
 from movierec.serving.deps import ApiError
-from movierec.serving.middleware import BodyLimit, RecommendFastPath
+from movierec.serving.middleware import BodyLimit, AnswerFastPath
 from movierec.serving.routes import ROUTERS
 from movierec.serving.routes.page import mount_static
 from movierec.serving.server import ModelServer
@@ -133,7 +133,7 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
         app.include_router(router)
     mount_static(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RecommendFastPath, server=server)
+    app.add_middleware(AnswerFastPath, server=server)
     return app
 
 

@@ -1,5 +1,6 @@
 """The service's ASGI middlewares: `BodyLimit` (413 for a body over the limit) and
-`RecommendFastPath` (a plain GET /recommend answered from the served model's answer cache)."""
+`AnswerFastPath` (a plain GET /recommend, /recommend_cold or /similar/{id} answered
+without FastAPI's parameter machinery)."""
 
 from __future__ import annotations
 
@@ -71,50 +72,119 @@ class _TooLarge(Exception):
 
 
 _INT64 = re.compile(r"^-?[0-9]{1,19}$")
+_IDS = re.compile(r"^[0-9]{1,19}(,[0-9]{1,19})*$")
 
 
-def recommend_query(query: bytes) -> tuple[int, int, bool] | None:
-    """(user_id, k, exclude_seen) of a plain, valid GET /recommend query, else None (the
-    route then parses it and answers any error)."""
+def _params(query: bytes, allowed: set[str]) -> dict[str, str] | None:
+    """The query's parameters when each is one of `allowed` and given once, else None."""
     try:
         pairs = parse_qsl(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query))
     except (UnicodeDecodeError, ValueError):
         return None
     params = dict(pairs)
-    if len(params) != len(pairs) or not set(params) <= {"user_id", "k", "exclude_seen"}:
+    if len(params) != len(pairs) or not set(params) <= allowed:
         return None
-    user, k, exclude = params.get("user_id", ""), params.get("k", "10"), params.get("exclude_seen", "true")
-    if not _INT64.match(user) or not -(2**63) <= int(user) < 2**63 or not k.isdigit() or len(k) > 4:
-        return None
-    if not 1 <= int(k) <= s.MAX_K or exclude not in ("true", "false"):
-        return None
-    return int(user), int(k), exclude == "true"
+    return params
 
 
-class RecommendFastPath:
-    """ASGI middleware answering a plain, valid `GET /recommend` straight from the served
-    model's answer cache, without FastAPI's parameter machinery (the same bytes the route
-    answers, several times faster). Anything else -- other parameters, an unknown user --
-    goes on to the route, which validates it and answers errors as usual."""
+def _k(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) <= 4 and 1 <= int(text) <= s.MAX_K else None
+
+
+def recommend_query(query: bytes) -> tuple[int, int, bool] | None:
+    """(user_id, k, exclude_seen) of a plain, valid GET /recommend query, else None (the
+    route then parses it and answers any error)."""
+    params = _params(query, {"user_id", "k", "exclude_seen"})
+    if params is None:
+        return None
+    user, k, exclude = params.get("user_id", ""), _k(params.get("k", "10")), params.get("exclude_seen", "true")
+    if not _INT64.match(user) or not -(2**63) <= int(user) < 2**63 or k is None or exclude not in ("true", "false"):
+        return None
+    return int(user), k, exclude == "true"
+
+
+def cold_query(query: bytes) -> tuple[tuple[int, ...], int] | None:
+    """(liked movie IDs, k) of a plain, valid GET /recommend_cold query with at least one
+    and at most 500 movies (as the route reads them), else None."""
+    params = _params(query, {"liked", "k"})
+    if params is None:
+        return None
+    liked, k = params.get("liked", ""), _k(params.get("k", "10"))
+    if k is None or not _IDS.match(liked):
+        return None
+    ids = tuple(int(m) for m in liked.split(","))
+    if len(ids) > s.MAX_INPUT_MOVIES or max(ids) >= 2**63:
+        return None
+    return ids, k
+
+
+class AnswerFastPath:
+    """ASGI middleware answering the hottest plain questions straight from the served
+    model, without FastAPI's parameter machinery: `GET /recommend?user_id=..&k=..`,
+    `GET /similar/{movie_id}?k=..` (both from the answer memo when it holds them) and
+    `GET /recommend_cold?liked=..&k=..`. The bytes are
+    those the routes answer (the same `ServedModel` calls); anything else -- other
+    parameters, filters, an unknown user, anything to refuse -- goes on to the route,
+    which validates it and answers errors as usual."""
 
     def __init__(self, app: Callable, server: ModelServer):
         self.app, self.server = app, server
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/recommend":
-            parsed = recommend_query(scope.get("query_string", b""))
-            if parsed is not None:
-                try:
-                    body = self.server.current.recommend_json(*parsed)
-                except MovierecError:
-                    body = None
-                if body is not None:
-                    await send({"type": "http.response.start", "status": 200,
-                                "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(body)).encode("ascii"))]})
-                    await send({"type": "http.response.body", "body": body})
-                    return
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            answer = _FAST.get(path) or (_similar if path.startswith("/similar/") else None)
+            body = answer(self.server.current, path, scope.get("query_string", b"")) if answer else None
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode("ascii"))]})
+                await send({"type": "http.response.body", "body": body})
+                return
         await self.app(scope, receive, send)
 
 
-__all__ = ["BodyLimit", "RecommendFastPath", "recommend_query"]
+def similar_query(path: str, query: bytes) -> tuple[int, int] | None:
+    """(movie ID, k) of a plain, valid GET /similar/{movie_id}?k=.. , else None."""
+    movie = path[len("/similar/"):]
+    params = _params(query, {"k"})
+    if params is None or not _INT64.match(movie) or not -(2**63) <= int(movie) < 2**63:
+        return None
+    k = _k(params.get("k", "10"))
+    return None if k is None else (int(movie), k)
+
+
+def _similar(served, path: str, query: bytes) -> bytes | None:
+    parsed = similar_query(path, query)
+    if parsed is None:
+        return None
+    try:
+        return served.similar_json(*parsed)
+    except MovierecError:
+        return None
+
+
+def _recommend(served, path: str, query: bytes) -> bytes | None:
+    parsed = recommend_query(query)
+    if parsed is None:
+        return None
+    try:
+        return served.recommend_json(*parsed)
+    except MovierecError:
+        return None
+
+
+def _cold(served, path: str, query: bytes) -> bytes | None:
+    parsed = cold_query(query)
+    if parsed is None:
+        return None
+    try:
+        return served.cold_json(*parsed)
+    except MovierecError:
+        return None
+
+
+_FAST = {"/recommend": _recommend, "/recommend_cold": _cold}
+
+
+__all__ = ["BodyLimit", "AnswerFastPath", "recommend_query", "cold_query", "similar_query"]

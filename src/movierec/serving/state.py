@@ -10,15 +10,15 @@ each answer comes from exactly one version, however often the model is swapped m
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
-from movierec.answers import DEFAULT_GROUPS, Answerer, KnownUser, Query, SimilarTo, TasteGroup
+from movierec.answers import DEFAULT_GROUPS, Answerer, KnownUser, NewPerson, Query, SimilarTo, TasteGroup
 from movierec.artifacts import Bundle
 from movierec.errors import ConfigError
 from movierec.serving.settings import CACHE_SIZE  # answers kept per loaded model (0: none)
@@ -52,7 +52,8 @@ def _stored_index(bundle: Bundle):
 
 
 def _dumps(doc: Any) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON (orjson: several times faster than the standard library's)."""
+    return orjson.dumps(doc)
 
 
 class AnswerMemo:
@@ -122,8 +123,12 @@ class ServedModel:
 
     @property
     def ref(self) -> dict[str, Any]:
-        """{"name", "version"}: the version every answer names."""
-        return {"name": self.name, "version": self.version}
+        """{"name", "version"}: the version every answer names (one dict per version: read it, never change it)."""
+        ref = self.__dict__.get("_ref")
+        if ref is None:
+            ref = {"name": self.name, "version": self.version}
+            object.__setattr__(self, "_ref", ref)
+        return ref
 
     @property
     def capabilities(self) -> list[str]:
@@ -150,6 +155,14 @@ class ServedModel:
     def recommend_json(self, user_id: int, k: int, exclude_seen: bool = True) -> bytes:
         """The plain GET /recommend answer (no filters) as JSON bytes."""
         return self.answer_bytes(Query(KnownUser(user_id), k=k, exclude_seen=exclude_seen))
+
+    def similar_json(self, movie_id: int, k: int) -> bytes:
+        """The plain GET /similar/{movie_id} answer (no filters) as JSON bytes."""
+        return self.answer_bytes(Query(SimilarTo(movie_id), k=k))
+
+    def cold_json(self, liked: tuple[int, ...], k: int) -> bytes:
+        """The plain GET /recommend_cold answer (liked movies, no filters) as JSON bytes."""
+        return self.answer_bytes(Query(NewPerson(liked=liked), k=k))
 
     def groups(self, n_groups: int) -> list[TasteGroup]:
         """Taste groups (computed once per model and group count, seeded)."""

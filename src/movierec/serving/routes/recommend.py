@@ -3,7 +3,7 @@ GET/POST /recommend_cold (a new person, no retraining). Every route builds one
 `movierec.answers.Query` and lets the answer layer answer it.
 
 A plain, valid GET /recommend is usually answered before it gets here, by
-`movierec.serving.middleware.RecommendFastPath`, with the same bytes this route answers.
+`movierec.serving.middleware.AnswerFastPath`, with the same bytes this route answers.
 """
 
 from __future__ import annotations

@@ -118,32 +118,6 @@ def cold_query(query: bytes) -> tuple[tuple[int, ...], int] | None:
     return ids, k
 
 
-class AnswerFastPath:
-    """ASGI middleware answering the hottest plain questions straight from the served
-    model, without FastAPI's parameter machinery: `GET /recommend?user_id=..&k=..`,
-    `GET /similar/{movie_id}?k=..` (both from the answer memo when it holds them) and
-    `GET /recommend_cold?liked=..&k=..`. The bytes are
-    those the routes answer (the same `ServedModel` calls); anything else -- other
-    parameters, filters, an unknown user, anything to refuse -- goes on to the route,
-    which validates it and answers errors as usual."""
-
-    def __init__(self, app: Callable, server: ModelServer):
-        self.app, self.server = app, server
-
-    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path = scope["path"]
-            answer = _FAST.get(path) or (_similar if path.startswith("/similar/") else None)
-            body = answer(self.server.current, path, scope.get("query_string", b"")) if answer else None
-            if body is not None:
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode("ascii"))]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
 def similar_query(path: str, query: bytes) -> tuple[int, int] | None:
     """(movie ID, k) of a plain, valid GET /similar/{movie_id}?k=.. , else None."""
     movie = path[len("/similar/"):]
@@ -154,37 +128,50 @@ def similar_query(path: str, query: bytes) -> tuple[int, int] | None:
     return None if k is None else (int(movie), k)
 
 
-def _similar(served, path: str, query: bytes) -> bytes | None:
-    parsed = similar_query(path, query)
-    if parsed is None:
-        return None
-    try:
-        return served.similar_json(*parsed)
-    except MovierecError:
-        return None
+#: path -> (the query's parser: arguments or None, the `ServedModel` method answering them)
+_FAST: dict[str, tuple[Callable[[str, bytes], tuple | None], str]] = {
+    "/recommend": (lambda path, query: recommend_query(query), "recommend_json"),
+    "/recommend_cold": (lambda path, query: cold_query(query), "cold_json"),
+    "/similar/": (similar_query, "similar_json"),
+}
 
 
-def _recommend(served, path: str, query: bytes) -> bytes | None:
-    parsed = recommend_query(query)
-    if parsed is None:
-        return None
-    try:
-        return served.recommend_json(*parsed)
-    except MovierecError:
-        return None
+class AnswerFastPath:
+    """ASGI middleware answering the hottest plain questions straight from the served
+    model, without FastAPI's parameter machinery: `GET /recommend?user_id=..&k=..`,
+    `GET /similar/{movie_id}?k=..` (both from the answer memo when it holds them) and
+    `GET /recommend_cold?liked=..&k=..`. The bytes are those the routes answer (the same
+    `ServedModel` calls); anything else -- other parameters, filters, an unknown user,
+    anything to refuse -- goes on to the route, which validates it and answers errors as
+    usual."""
 
+    def __init__(self, app: Callable, server: ModelServer):
+        self.app, self.server = app, server
 
-def _cold(served, path: str, query: bytes) -> bytes | None:
-    parsed = cold_query(query)
-    if parsed is None:
-        return None
-    try:
-        return served.cold_json(*parsed)
-    except MovierecError:
-        return None
+    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = self._answer(scope["path"], scope.get("query_string", b""))
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode("ascii"))]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
-
-_FAST = {"/recommend": _recommend, "/recommend_cold": _cold}
+    def _answer(self, path: str, query: bytes) -> bytes | None:
+        """The answer's bytes, or None: not a plain question (or one to refuse), for the route."""
+        found = _FAST.get(path) or (_FAST["/similar/"] if path.startswith("/similar/") else None)
+        if found is None:
+            return None
+        parse, method = found
+        parsed = parse(path, query)
+        if parsed is None:
+            return None
+        try:
+            return getattr(self.server.current, method)(*parsed)
+        except MovierecError:
+            return None
 
 
 __all__ = ["BodyLimit", "AnswerFastPath", "recommend_query", "cold_query", "similar_query"]

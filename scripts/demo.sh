@@ -48,6 +48,9 @@ echo "== 7. Cold start: a new person who liked Star Wars, Empire Strikes Back an
 echo "      and one who liked Toy Story, The Lion King, Aladdin and Beauty and the Beast (no retraining)"
 $MR recommend --model-dir "$OUT/seq-ease" --liked 50,172,181 -k 10 --min-ratings 20
 $MR recommend --model-dir "$OUT/seq-ease" --liked 1,71,95,588 -k 10 --min-ratings 20
+echo "      Likes and dislikes: five science-fiction films at 5 stars and four romances at 1 star; a rating"
+echo "      below the liked threshold (3.5 stars) is never \"more like this\" and never a reason"
+$MR recommend --model-dir "$OUT/seq-ease" --rated 50=5,172=5,183=5,195=5,96=5,88=1,66=1,70=1,255=1 -k 10
 
 echo "== 8. Two-tower retrieval: train the two-tower model (features + IDs) with an IVF index stored in its bundle,"
 echo "      answer user 42 from the index, and a new person from their liked movies through the user tower"

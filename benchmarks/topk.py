@@ -185,12 +185,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "topk.json"))
     args = ap.parse_args(argv)
-    try:  # SeqEASE's tuner draws lambda from a 6-value grid: keep every inverse while tuning
-        import movierec.models.ease as ease_module
-
-        ease_module._WEIGHTS_CACHE_SIZE = max(6, getattr(ease_module, "_WEIGHTS_CACHE_SIZE", 0))
-    except ImportError:
-        pass
     models = available_models(args.models)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     results, t0 = [], time.perf_counter()

@@ -508,6 +508,30 @@ def render_cold_movies(res: Results) -> str:
         f" ({r['total_seconds'] / 60:.0f} min)."
 
 
+def render_onboarding(res: Results) -> str:
+    doc = res["onboarding"]
+    r = doc["figures"]
+    rows = []
+    for result in r["results"]:
+        summary, test = result["summary"], result["onboarding_vs_popularity"]["ndcg@10"]
+        pop = summary["popularity"]["ndcg@10"]["mean"]
+        for method in ("popularity", "onboarding", "history"):
+            nd, hr = summary[method]["ndcg@10"], summary[method]["hr@10"]
+            vs = f"{nd['mean'] / pop:.2f}x" if pop else "—"
+            if method == "onboarding":
+                vs += f" (paired t p={test['t_p']:.2f})"
+            rows.append([result["model"], method, f"{nd['mean']:.4f} [{nd['ci95'][0]:.4f}, {nd['ci95'][1]:.4f}]",
+                         f"{hr['mean']:.3f}", vs])
+    first = r["results"][0]
+    labels = "; ".join(g["label"] for g in first["folds"][0]["groups"])
+    return (_table(["model", "list from", "NDCG@10 [95% CI]", "HR@10", "vs popularity"],
+                   ["---", "---", "---:", "---:", "---:"], rows)
+            + f"\n\n{r['n_people']} held-out people in {r['folds']} seeded folds (seed {r['seed']}); "
+              f"{first['picked_by']['movies']} of them picked groups by their movies ({first['model']}). "
+              f"The groups ({first['model']}, fold 0): {labels}.\n\n"
+              f"Command: `{doc['command']}`. Load average {_load(doc['machine'].get('load_average'))}.")
+
+
 REGIONS: dict[str, dict[str, Renderer]] = {
     "BENCHMARKS.md": {
         "data-load": render_data_load,
@@ -524,6 +548,7 @@ REGIONS: dict[str, dict[str, Renderer]] = {
         "retrieval-hard": render_retrieval_hard,
         "serve-load": render_serve_load,
         "cold-movies": render_cold_movies,
+        "onboarding": render_onboarding,
     },
     "README.md": {
         "readme-explicit": render_readme_explicit,

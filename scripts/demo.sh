@@ -36,7 +36,7 @@ $MR compare --dataset ml-100k --protocol leave-last --holdout 0.2 --models rando
 echo "== 5. Train SeqEASE, step 4's strongest ranker, on all of ML-100K with its tuned config"
 echo "      (model folder: $OUT/seq-ease; also a version in the registry $OUT/registry)"
 $MR train --dataset ml-100k --model seq-ease --config configs/tuned/ml-100k/last20/seq-ease.json \
-  --out "$OUT/seq-ease" --registry "$OUT/registry"
+  --out "$OUT/seq-ease" --overwrite --registry "$OUT/registry"
 $MR models list --registry "$OUT/registry"
 
 echo "== 6. Recommendations for user 42 (from the registry's current seq-ease; movies with 20+ ratings only),"
@@ -54,12 +54,12 @@ $MR recommend --model-dir "$OUT/seq-ease" --rated 50=5,172=5,183=5,195=5,96=5,88
 
 echo "== 8. Two-tower retrieval: train the two-tower model (features + IDs) with an IVF index stored in its bundle,"
 echo "      answer user 42 from the index, and a new person from their liked movies through the user tower"
-$MR train --dataset ml-100k --model two-tower --out "$OUT/two-tower" --index ivf
+$MR train --dataset ml-100k --model two-tower --out "$OUT/two-tower" --overwrite --index ivf
 $MR recommend --model-dir "$OUT/two-tower" --user 42 -k 10 --index ivf
 $MR recommend --model-dir "$OUT/two-tower" --liked 50,172,181 -k 10 --index ivf
 
 echo "== 9. Teaching pictures from BiasedMF ($OUT/mf): learning curve and t-SNE map of its movie embeddings"
-$MR train --dataset ml-100k --model mf --out "$OUT/mf"
+$MR train --dataset ml-100k --model mf --out "$OUT/mf" --overwrite
 $MR plot learning-curve --model-dir "$OUT/mf" --out "$OUT/learning_curve.png"
 $MR plot tsne --model-dir "$OUT/mf" --out "$OUT/tsne.png"
 

@@ -35,6 +35,15 @@ uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warnin
 """
 
 
+def error(response: httpx.Response, status: int) -> str:
+    """The one-sentence `detail` of an error answer (the shape: tests/test_api_errors.py)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail, response.text
+    return detail
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,16 +63,16 @@ def make_registry(root: Path, data, users: int = 200) -> Path:
     return root
 
 
-def text_id_bundle(tmp: Path):
-    """A bundle (popularity over 20 users and 30 movies) whose movie IDs are text ("m0",
-    "m1", ...): it verifies, but the service, which answers in whole-number IDs, cannot
-    serve it (`ServedModel.build` refuses it)."""
+def long_id_bundle(tmp: Path):
+    """A bundle (popularity over 20 users and 30 movies) whose movie IDs are texts longer
+    than the API takes (`schemas.MAX_ID_CHARS`): it verifies, but the service cannot serve
+    it (`ServedModel.build` refuses it: such a movie could never be asked about)."""
     from movierec.artifacts import Bundle
     from movierec.data import load_ratings
     from movierec.models import create
 
-    path = tmp / "text-ids.csv"
-    rows = [f"{u},m{(u * 7 + j) % 30},{1 + (u + j) % 5},{1000 + j}" for u in range(1, 21) for j in range(8)]
+    path = tmp / "long-ids.csv"
+    rows = [f"{u},{'m' * 250}{(u * 7 + j) % 30},{1 + (u + j) % 5},{1000 + j}" for u in range(1, 21) for j in range(8)]
     path.write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows) + "\n")
     data = load_ratings(path)
     return Bundle.from_model(create("pop").fit(data), data)

@@ -191,13 +191,22 @@ def test_out_refuses_the_working_folder(tmp_path, out):
     assert (tmp_path / "keep.txt").read_text() == "x"
 
 
-def test_out_replaces_an_older_model_folder(tmp_path):
+def test_out_replaces_an_older_model_folder_only_with_overwrite(tmp_path):
+    import os
+    import stat
+
     from movierec.artifacts import load_bundle
 
     ok_json("train", "--dataset", "ml-100k", "--model", "pop", "--out", str(tmp_path / "m"))
+    line = one_sentence(script("train", "--dataset", "ml-100k", "--model", "ease", "--out", "m", cwd=tmp_path))
+    assert line == "error: m already holds a model; give --overwrite to replace it, or name a new folder."
+    assert load_bundle(tmp_path / "m").name == "pop"  # untouched
     ok_json("train", "--dataset", "ml-100k", "--model", "ease", "--param", "regularization=300",
-            "--out", str(tmp_path / "m"))
+            "--out", str(tmp_path / "m"), "--overwrite")
     assert load_bundle(tmp_path / "m").name == "ease"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o777 & ~umask  # not drwx------
     (tmp_path / "empty").mkdir()
     ok_json("train", "--dataset", "ml-100k", "--model", "pop", "--out", str(tmp_path / "empty"))
     assert load_bundle(tmp_path / "empty").name == "pop"

@@ -113,7 +113,7 @@ def test_a_single_bundle_folder_is_served(registry, tmp_path):
 
 
 def test_feedback_export(tmp_path):
-    from movierec.serving.store import FeedbackStore
+    from movierec.data.feedback import FeedbackStore
 
     db = tmp_path / "feedback.sqlite3"
     store = FeedbackStore(db)

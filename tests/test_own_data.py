@@ -210,3 +210,80 @@ def test_sniff_separator_prefers_the_split_with_most_fields():
     assert sniff_separator("a;b;c\n", ",") == ";"
     assert sniff_separator("1::2::3::4\n", ",") == "::"
     assert sniff_separator("justone\n", ",") == ","
+
+
+# -- the rating scale: the one given, else the file's lowest and highest (said once) -----
+@pytest.fixture(scope="module")
+def ten_points(ml100k, tmp_path_factory):
+    """ML-100K's first 300 users on a 1-10 scale in which nobody gave a 1 (stars x 2: 2..10)."""
+    frame = ml100k.subset(ml100k.user_idx < 300).to_frame()
+    path = tmp_path_factory.mktemp("ten") / "ten.csv"
+    pd.DataFrame({"user": frame["user"], "item": frame["item"], "rating": frame["rating"] * 2,
+                  "timestamp": frame["timestamp"]}).to_csv(path, index=False)
+    return path
+
+
+def scale_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, DataWarning) and "scale" in str(w.message)]
+
+
+def test_given_rating_range_is_the_scale(ten_points):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_ratings(ten_points, rating_range=(1, 10))
+    assert ds.rating_scale == (1.0, 10.0) and float(ds.rating.min()) == 2.0
+    assert scale_warnings(caught) == []
+
+
+def test_observed_scale_is_said_once(ten_points):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_ratings(ten_points)
+    assert ds.rating_scale == (2.0, 10.0)
+    assert scale_warnings(caught) == ["Ratings are read on the scale [2, 10], the lowest and highest in the file; "
+                                      "give rating_range LOW,HIGH when the scale is wider."]
+
+
+@pytest.mark.parametrize("ratings", [(1, 3, 5), (0.5, 2.5, 5), (1, 7, 10), (0, 1, 1), (1, 1, 1)])
+def test_conventional_observed_scales_need_no_warning(tmp_path, ratings):
+    """A common scale, or clicks with a constant rating: nothing to warn about."""
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n" + "".join(f"{u},{u},{r}\n" for u, r in enumerate(ratings)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_ratings(path)
+    assert ds.rating_scale == (float(min(ratings)), float(max(ratings))) and scale_warnings(caught) == []
+
+
+@pytest.mark.parametrize("rating_range, message", [
+    ((5, 1), r"needs two finite numbers with LOW < HIGH; got 5,1"),
+    ((1, float("nan")), r"needs two finite numbers"),
+    ((1,), r"takes two numbers LOW,HIGH"),
+    ("1-5", r"takes two numbers LOW,HIGH"),
+])
+def test_bad_rating_range_is_refused(ten_points, rating_range, message):
+    with pytest.raises(ConfigError, match=message):
+        load_ratings(ten_points, rating_range=rating_range)
+
+
+def test_ratings_outside_the_given_range_are_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n1,10,4\n2,20,11\n")
+    with pytest.raises(ParseError, match=r"line 3: rating 11 is out of range \(expected 1 to 10\)"):
+        load_ratings(path, rating_range=(1, 10))
+
+
+def test_rating_range_from_train_to_recommend(ten_points, tmp_path):
+    """The issue's commands: train with --rating-range 1,10, then rate 10 and 1 as a new person."""
+    model = tmp_path / "model"
+    trained = runner.invoke(app, ["train", "--data", str(ten_points), "--rating-range", "1,10", "--model", "bias",
+                                  "--out", str(model)])
+    assert trained.exit_code == 0, (trained.output, trained.exception)
+    assert "scale" not in trained.stderr
+    doc = ok_json("recommend", "--model-dir", str(model), "--rated", "100=10,101=1", "-k", "5")
+    assert len(doc["items"]) == 5
+    # without the range: trained on [2, 10], and told so in the CLI's words
+    plain = runner.invoke(app, ["train", "--data", str(ten_points), "--model", "bias", "--out", str(tmp_path / "m2")])
+    assert plain.exit_code == 0, (plain.output, plain.exception)
+    assert plain.stderr.count("Ratings are read on the scale [2, 10]") == 1
+    assert "--rating-range LOW,HIGH" in plain.stderr

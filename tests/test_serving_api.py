@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from serving_helpers import NAME, TOKEN, LiveServer, make_registry
+from serving_helpers import NAME, TOKEN, LiveServer, error, make_registry
 
 STAR_WARS, FARGO, TOY_STORY, JEDI, GODFATHER = 50, 100, 1, 181, 127
 V1 = {"name": NAME, "version": "1"}
@@ -45,12 +45,6 @@ def ok(response: httpx.Response) -> dict:
     body = response.json()
     assert body["model"] == V1, body["model"]
     return body
-
-
-def error(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/json")
-    return response.json()["detail"]
 
 
 def ids(items: list[dict]) -> list[int]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving_helpers import MOVIEREC, NAME, TOKEN, LiveServer, make_registry, text_id_bundle
+from serving_helpers import MOVIEREC, NAME, TOKEN, LiveServer, long_id_bundle, make_registry
 
 STAR_WARS, JEDI = 50, 181
 USERS = list(range(1, 25))
@@ -153,7 +153,7 @@ def test_corrupt_and_incompatible_bundles_are_refused_and_the_old_model_keeps_se
     (incompatible / "manifest.json").write_text(json.dumps(manifest))
     from movierec.artifacts import ModelRegistry
 
-    unservable = ModelRegistry(registry).add(text_id_bundle(tmp_path), NAME, promote=False)
+    unservable = ModelRegistry(registry).add(long_id_bundle(tmp_path), NAME, promote=False)
     assert unservable.version == "5" and ModelRegistry(registry).verify(NAME, "5") == [(unservable, None)]
 
     with LiveServer(registry, tmp_path, admin_token=TOKEN, watch_interval=0.1) as server:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from movierec.data.feedback import FeedbackStore
 from movierec.errors import ConfigError
 from movierec.serving.settings import CACHE_SIZE, SETTINGS_ENV, ServeSettings
-from movierec.serving.store import FeedbackStore
 
 TOKEN = "settings-token-0123456789"
 

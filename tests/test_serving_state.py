@@ -16,7 +16,7 @@ from movierec.errors import BundleError, RegistryError, UnknownUserError
 from movierec.models import create
 from movierec.serving.server import ModelServer
 from movierec.serving.state import ServedModel
-from serving_helpers import text_id_bundle
+from serving_helpers import long_id_bundle
 
 STAR_WARS, JEDI, TOY_STORY = 50, 181, 1
 
@@ -192,11 +192,11 @@ def test_one_pointer_reader(two_versions):
 
 
 def test_a_version_that_verifies_but_cannot_be_served_is_refused_before_the_pointer_moves(two_versions, tmp_path):
-    text_ids = two_versions.add(text_id_bundle(tmp_path), "m", promote=False)
-    assert two_versions.verify("m", text_ids.version) == [(text_ids, None)]
+    long_ids = two_versions.add(long_id_bundle(tmp_path), "m", promote=False)
+    assert two_versions.verify("m", long_ids.version) == [(long_ids, None)]
     server = ModelServer(two_versions.root)
     before = two_versions.pointer_path("m").read_bytes()
-    with pytest.raises(BundleError, match="cannot serve version 3 of 'm': .*movie IDs are text"):
-        server.promote(text_ids.version)
+    with pytest.raises(BundleError, match="cannot serve version 3 of 'm': .*movie IDs run to 252 characters"):
+        server.promote(long_ids.version)
     assert two_versions.pointer_path("m").read_bytes() == before
-    assert server.current.version == "1" and "movie IDs are text" in server.last_error
+    assert server.current.version == "1" and "movie IDs run to 252 characters" in server.last_error

@@ -22,17 +22,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from browser_helpers import browser, STEP_MS  # noqa: F401  (browser: the fixture)
 from serving_helpers import TOKEN, LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WEB = Path(__file__).resolve().parents[1] / "src" / "movierec" / "serving" / "web"
-#: the longest the page may take for one step (requests, rendering); not a speed assertion
-STEP_MS = 20_000
 
-NO_CHROMIUM = ("Debian's chromium (/usr/bin/chromium) is not installed; `apt-get install chromium` "
-               "(CI's .ci/run does) to run the browser tests")
 
 FARGO, STAR_WARS, TOY_STORY, RETURN_OF_THE_JEDI, SHAWSHANK = 100, 50, 1, 181, 64
 
@@ -59,20 +53,6 @@ def server(registry, tmp_path_factory):
     """uvicorn over create_app(registry) in a subprocess on a free loopback port, admin enabled."""
     with LiveServer(registry, tmp_path_factory.mktemp("web_server"), admin_token=TOKEN) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):  # CI installs chromium (.ci/run): a missing browser is a failure there
-            pytest.fail(NO_CHROMIUM)
-        pytest.skip(NO_CHROMIUM)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Visit:

@@ -3,7 +3,7 @@
 Layout of a bundle folder::
 
     manifest.json     format and movierec versions, model name, class and params,
-                      capabilities, state meta, data fingerprint, metrics, info, created
+                      capabilities, state meta, data fingerprint and source, metrics, info, created
                       time, and the size and sha256 of EVERY other file in the folder
     state.safetensors the model's learned arrays (`Recommender.state_dict().arrays`)
     users.npy         raw user IDs in index order (strings as unicode)
@@ -22,11 +22,10 @@ unlisted, truncated or changed.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
-import tempfile
+import stat
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -93,7 +92,9 @@ class Bundle:
         Args:
             model: a fitted model.
             dataset: its training data (or any split of the same dataset): gives the
-                catalog and the data fingerprint. Its movies must be the model's movies.
+                catalog and the data fingerprint and, for a whole dataset read by name or
+                from a file, its source (manifest "data", which `movierec retrain` reads
+                again). Its movies must be the model's movies.
             catalog: the catalog, when no dataset is given (or to override its catalog).
             metrics: evaluation results to record (JSON values).
             info: anything else to record (JSON values), e.g. the split or the command.
@@ -112,6 +113,12 @@ class Bundle:
             raise ConfigError(f"The catalog describes {len(catalog.titles)} movies; the model knows {n_items}.")
         from movierec.models.registry import class_path
 
+        fingerprint = dataset.fingerprint() if dataset is not None else None
+        source = None
+        if dataset is not None and dataset.source:
+            # what `movierec retrain` reads again (see movierec.data.source)
+            source = {**dataset.source, "fingerprint": fingerprint,
+                      "rating_scale": list(dataset.rating_scale) if dataset.rating_scale else None}
         manifest = {
             "model_name": model.name,
             "model_class": class_path(model),
@@ -119,7 +126,8 @@ class Bundle:
             "capabilities": model.capabilities.names(),
             "n_users": len(model.users_),
             "n_items": n_items,
-            "data_fingerprint": dataset.fingerprint() if dataset is not None else None,
+            "data_fingerprint": fingerprint,
+            "data": source,
             "metrics": _jsonable(dict(metrics or {})),
             "info": _jsonable(dict(info or {})),
         }
@@ -260,12 +268,31 @@ def _check_extra_name(name: Any) -> None:
         raise BundleError(f"Cannot save the bundle: {name!r} is not a valid name for an extra file.")
 
 
+def _new_hidden_folder(parent: Path, prefix: str) -> Path:
+    """A new empty folder `parent/<prefix><random>` with the permissions of any new folder.
+
+    `os.mkdir` applies the user's umask (0o777 & ~umask, e.g. drwxr-xr-x), where
+    `tempfile.mkdtemp` would give drwx------; the folder becomes the bundle itself, so it
+    must be readable by whoever may read its parent. Its mode also tells the files'
+    mode (0o666 & ~umask) without calling `os.umask`, which would change the umask of
+    every thread for a moment.
+    """
+    while True:
+        folder = parent / f"{prefix}{uuid.uuid4().hex[:12]}"
+        try:
+            os.mkdir(folder)
+        except FileExistsError:  # a name already taken: draw another
+            continue
+        return folder
+
+
 def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write `bundle` to folder `path`, atomically; returns the path.
 
     The files are written into a temporary sibling folder, synced, and renamed into
     place. With `overwrite`, an existing bundle folder is replaced only after the new
-    one is complete. An empty folder may always be used.
+    one is complete. An empty folder may always be used. The folder and its files get
+    the permissions of any new folder and file (0o777 and 0o666 less the user's umask).
 
     Raises:
         BundleError: for a target that exists (without `overwrite`), a file, a folder
@@ -279,7 +306,7 @@ def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) ->
     # checks the catalog against the model before anything is written
     known = Bundle.from_model(model, catalog=bundle.catalog).manifest
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = _new_hidden_folder(path.parent, f".{path.name}.tmp-")
     try:
         state = model.state_dict()
         _write_state(state, tmp / STATE)
@@ -290,7 +317,10 @@ def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) ->
             _check_extra_name(extra_name)
             (tmp / extra_name).write_bytes(bytes(data))
         files = {}
+        file_mode = stat.S_IMODE(tmp.stat().st_mode) & 0o666  # 0o666 & ~umask, read without os.umask
         for fpath in sorted(tmp.iterdir()):
+            if stat.S_IMODE(fpath.stat().st_mode) != file_mode:
+                os.chmod(fpath, file_mode)  # safetensors writes its file 0o600
             _fsync_file(fpath)
             files[fpath.name] = {"sha256": _sha256(fpath), "bytes": fpath.stat().st_size}
         manifest = {**known, **{k: v for k, v in bundle.manifest.items() if v is not None}}

@@ -187,6 +187,22 @@ class ModelRegistry:
         return ModelVersion(name=name, version=folder.name, path=folder, current=folder.name == current,
                             manifest=manifest if isinstance(manifest, dict) else {})
 
+    def resolve(self, name: str | None, hint: str = "name one") -> str:
+        """`name`, or the registry's only name when None; several names and none given is
+        refused (one sentence listing them, ending with `hint`), as is an empty registry.
+
+        Raises:
+            RegistryError: an empty registry, or several names and `name` None.
+        """
+        names = self.names()
+        if not names:
+            raise RegistryError(f"The registry {self.root} holds no models; train one into it first.")
+        if name is None:
+            if len(names) > 1:
+                raise RegistryError(f"The registry {self.root} holds several models ({', '.join(names)}); {hint}.")
+            return names[0]
+        return name
+
     def versions(self, name: str) -> list[ModelVersion]:
         """Every stored version of `name`, oldest first ([] for an unknown name)."""
         folder = self._dir(name)

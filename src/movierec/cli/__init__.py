@@ -24,6 +24,7 @@ from movierec.cli import compare as _compare  # noqa: E402,F401  (compare)
 from movierec.cli import registry as _registry  # noqa: E402,F401  (models list/show/promote/rollback/verify/available)
 from movierec.cli import movies as _movies  # noqa: E402,F401  (movies search)
 from movierec.cli import serve as _serve  # noqa: E402,F401  (serve, feedback export)
+from movierec.cli import retrain as _retrain  # noqa: E402,F401  (retrain)
 
 
 def _print_version(value: bool) -> None:

@@ -1,9 +1,13 @@
 """Shared CLI plumbing: one vocabulary of options, --dataset/--data loading, --param parsing,
 the --protocol help (from the protocol registry), progress bars and JSON output.
 
-Progress bars go to stderr and are drawn only when stderr is a terminal (rich's
-detection, so `TTY_COMPATIBLE=1` or `FORCE_COLOR=1` force them) and `--quiet` is not
-given; stdout keeps only the answer (a table, or one JSON object with `--json`).
+Progress goes to stderr, through one display (`ProgressDisplay`; `Steps` and
+`fetch_progress` are made of it) fed by the commands' steps and by the library's own
+loops (`movierec.training.progress`: epochs, sweeps, downloads). When stderr is a
+terminal (rich's detection, so `TTY_COMPATIBLE=1` or `FORCE_COLOR=1` force it) it draws
+bars; otherwise a step that lasts prints a short line every 15 seconds
+($MOVIEREC_PROGRESS_INTERVAL); `--quiet` silences both. stdout keeps only the answer (a
+table, or one JSON object with `--json`).
 No heavy module (numpy, pandas, torch, the models) is imported here at start-up.
 """
 
@@ -13,16 +17,20 @@ import json
 import math
 import re
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from movierec.errors import ConfigError, MovierecError
 from movierec.evaluation.protocols import available_protocols, get_protocol
 from movierec.jsonable import json_default_finite
+from movierec.training.progress import Task
 
 console = Console(stderr=True)
 out = Console()
@@ -44,87 +52,332 @@ def bars_on(quiet: bool = False) -> bool:
     return not quiet and Console(stderr=True).is_terminal
 
 
-class Steps:
-    """Progress over a known number of steps (folds, trials, model fits) on stderr.
+# -- progress ---------------------------------------------------------------------------
+#: seconds between progress lines on a stderr that is not a terminal (a log)
+PROGRESS_INTERVAL = 15.0
+#: environment variable overriding `PROGRESS_INTERVAL` (seconds, e.g. 60 for quieter logs)
+PROGRESS_INTERVAL_ENV = "MOVIEREC_PROGRESS_INTERVAL"
 
-    On a terminal: a transient rich bar with elapsed time; otherwise (or with `live`
-    False, when something inside draws its own bar) one dim line per step; with `quiet`
-    nothing at all.
+
+def progress_interval() -> float:
+    """Seconds between progress lines in logs: $MOVIEREC_PROGRESS_INTERVAL when it is a
+    positive number, else `PROGRESS_INTERVAL`."""
+    import os
+
+    try:
+        value = float(os.environ.get(PROGRESS_INTERVAL_ENV, ""))
+    except ValueError:
+        return PROGRESS_INTERVAL
+    return value if math.isfinite(value) and value > 0 else PROGRESS_INTERVAL
+
+
+def duration(seconds: float) -> str:
+    """A short duration: 7s, 1m05s, 2h03m."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"{value / 1e6:.1f}" if unit == "byte" else f"{value:g}"
+
+
+def task_counts(task: Task) -> str:
+    """How far a task is, e.g. "3/20 epochs", "1.2/4.9 MB", "2 trials"; "" before any step
+    of a task of unknown length."""
+    unit = "MB" if task.unit == "byte" else task.unit + "s"
+    if task.total:
+        return f"{_amount(task.done, task.unit)}/{_amount(task.total, task.unit)} {unit}"
+    return f"{_amount(task.done, task.unit)} {unit}" if task.done else ""
+
+
+def task_info(task: Task) -> str:
+    """A task's latest figures, e.g. "loss 0.4123, validation 0.9214"."""
+    return ", ".join(f"{key.replace('_', ' ')} {value:.4g}" for key, value in task.info.items())
+
+
+def task_line(task: Task, elapsed: float) -> str:
+    """One line on a task, e.g. "training mf: 3/20 epochs, loss 0.4123, 1m05s elapsed,
+    about 2m10s left" (time left from the pace so far, when the length is known)."""
+    head = f"{task.label}: {task.text}" if task.text else task.label
+    parts = [p for p in (task_counts(task), task_info(task)) if p]
+    parts.append(f"{duration(elapsed)} elapsed")
+    if task.total and 0 < task.done < task.total:
+        parts.append(f"about {duration(elapsed / task.done * (task.total - task.done))} left")
+    return f"{head}: {', '.join(parts)}"
+
+
+class Heartbeat:
+    """Without a terminal: a short line whenever `interval` seconds passed without one, so
+    a log shows that a long step is still going.
+
+    `tick()` writes `describe()` (when it is not None) once `interval` seconds on `clock`
+    have passed since the last line (`reset()` records a line written elsewhere);
+    `start()` runs `tick` on a background thread until `stop()`. Tests drive `tick` with
+    a fake clock instead.
     """
 
-    def __init__(self, label: str, total: int | None, quiet: bool = False, live: bool = True):
-        self.label, self.total, self.quiet = label, total, quiet
-        self.done = 0
-        self._bar = None
+    def __init__(self, describe: Callable[[], str | None], write: Callable[[str], None],
+                 interval: float = PROGRESS_INTERVAL, clock: Callable[[], float] = time.monotonic):
+        self.describe, self.write, self.interval, self.clock = describe, write, float(interval), clock
+        self.last = clock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def reset(self) -> None:
+        """A line was just written: the next one is due `interval` seconds from now."""
+        self.last = self.clock()
+
+    def tick(self) -> bool:
+        """Write a line if one is due and there is something to say; True when written."""
+        now = self.clock()
+        if now - self.last < self.interval:
+            return False
+        self.last = now  # with nothing to say, the next look is an interval away too
+        text = self.describe()
+        if text:
+            self.write(text)
+        return bool(text)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(0.01, self.last + self.interval - self.clock())):
+            self.tick()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="movierec-heartbeat", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+#: the displays in use, outermost first: one draws, the ones opened inside it forward to it
+_DISPLAYS: list["ProgressDisplay"] = []
+
+
+class ProgressDisplay:
+    """The one place progress is shown: a `movierec.training.progress` reporter on stderr.
+
+    Every task it gets (its own, such as `Steps`', and those library loops open while it is
+    in use: torch epochs, ALS sweeps, downloads) is shown:
+
+    * on a terminal (rich's detection; not with `quiet` or `live=False`): as a transient
+      bar with its counts, latest figures (loss, validation), elapsed time and time left;
+    * otherwise (not with `quiet`): by a heartbeat, one line on the innermost task every
+      `interval` seconds (`progress_interval()`) without another line, e.g. "training
+      two-tower: 3/20 epochs, loss 0.412, 1m05s elapsed, about 2m10s left";
+    * with `quiet`: not at all (the events are swallowed, so no library bar draws either).
+
+    Nothing is drawn before the first task, so a step that never reports shows nothing.
+    A display opened while another is in use forwards everything to that one (rich draws
+    one live display at a time).
+    """
+
+    def __init__(self, quiet: bool = False, live: bool = True, *, interval: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, background: bool = True):
+        self.quiet = quiet
+        self._background = background  # tests turn it off and drive `heartbeat.tick()` themselves
         # a console of its own: terminal detection as of now, not as of import
         self._console = Console(stderr=True)
-        if not quiet and self._console.is_terminal and live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.bars = live and bars_on(quiet)
+        self._clock = clock
+        self._tasks: list[Task] = []
+        self._started: dict[int, float] = {}
+        self._bar_ids: dict[int, Any] = {}
+        self._progress = None
+        self._lock = threading.RLock()
+        self._host: ProgressDisplay | None = None
+        self._reporting = None
+        self.heartbeat = None if quiet or self.bars else Heartbeat(
+            self.describe, self._write, progress_interval() if interval is None else interval, clock)
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=self._console, transient=True)
-            self._task = self._bar.add_task(label, total=total)
+    # -- in use -------------------------------------------------------------------------
+    def __enter__(self):
+        from movierec.training.progress import reporting
 
-    def __enter__(self) -> "Steps":
-        if self._bar is not None:
-            self._bar.__enter__()
+        if _DISPLAYS and not self.quiet:
+            self._host = _DISPLAYS[-1]
+        _DISPLAYS.append(self)
+        self._reporting = reporting(self)
+        self._reporting.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
+        try:
+            for task in list(self._tasks):
+                task.finish()
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+            if self._progress is not None:
+                self._progress.__exit__(*exc)
+                self._progress = None
+        finally:
+            self._reporting.__exit__(*exc)
+            _DISPLAYS.remove(self)
+
+    # -- the Reporter of movierec.training.progress --------------------------------------
+    def task_started(self, task: Task) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            self._tasks.append(task)
+            self._started[id(task)] = self._clock()
+        if self._host is not None:
+            self._host.task_started(task)
+        elif self.bars:
+            if self._progress is None:
+                self._progress = self._new_bars()
+                self._progress.__enter__()
+            self._bar_ids[id(task)] = self._progress.add_task(self._bar_label(task), total=task.total,
+                                                              completed=task.done, **self._bar_fields(task))
+        elif self.heartbeat is not None and self._background:
+            self.heartbeat.start()
+
+    def task_updated(self, task: Task) -> None:
+        if self._host is not None:
+            return self._host.task_updated(task)
+        bar = self._bar_ids.get(id(task))
+        if bar is not None and self._progress is not None:
+            # drawn now, not at the next timed refresh: a short loop's figures show too
+            self._progress.update(bar, total=task.total, completed=task.done, description=self._bar_label(task),
+                                  refresh=True, **self._bar_fields(task))
+
+    def task_finished(self, task: Task) -> None:
+        with self._lock:
+            if task in self._tasks:
+                self._tasks.remove(task)
+            self._started.pop(id(task), None)
+        if self._host is not None:
+            return self._host.task_finished(task)
+        bar = self._bar_ids.pop(id(task), None)
+        if bar is not None and self._progress is not None:
+            self._progress.remove_task(bar)
+
+    # -- lines --------------------------------------------------------------------------
+    def note(self, text: str) -> None:
+        """A line worth keeping (rich markup; e.g. a trial's result): above the bars, or
+        plain; not with quiet."""
+        if self._host is not None:
+            return self._host.note(text)
+        if self.quiet:
+            return
+        (self._progress.console if self._progress is not None else self._console).print(
+            text, highlight=False, soft_wrap=True)
+        if self.heartbeat is not None:
+            self.heartbeat.reset()
+
+    def line(self, text: str) -> None:
+        """A dim line where no bar shows the same (no terminal, or live=False)."""
+        if self._host is not None:
+            return self._host.line(text)
+        if not self.quiet and not self.bars:
+            self.note(f"[dim]{escape(text)}[/dim]")
+
+    def describe(self) -> str | None:
+        """The heartbeat's line: the innermost task, after the position of the outer tasks
+        that have a count ("tuning mf 3/20 trials > training mf: 4/60 epochs, ...")."""
+        with self._lock:
+            tasks = list(self._tasks)
+            started = dict(self._started)
+        if not tasks:
+            return None
+        now, inner = self._clock(), tasks[-1]
+        outer = [f"{t.label} {task_counts(t)}" for t in tasks[:-1] if t.total]
+        return " > ".join([*outer, task_line(inner, now - started.get(id(inner), now))])
+
+    def _write(self, text: str) -> None:
+        self._console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+    # -- bars ---------------------------------------------------------------------------
+    def _new_bars(self):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=self._console, transient=True)
+
+    @staticmethod
+    def _bar_label(task: Task) -> str:
+        return escape(f"{task.label}: {task.text}" if task.text else task.label)
+
+    @staticmethod
+    def _bar_fields(task: Task) -> dict[str, str]:
+        return {"counts": task_counts(task), "info": escape(task_info(task))}
+
+
+class Steps(ProgressDisplay):
+    """Progress over a number of steps (folds, trials, model fits; None: one long step)
+    on stderr, and over the library loops they run (see `ProgressDisplay`).
+
+    On a terminal: a transient bar with elapsed time and time left, with a bar of its own
+    for each loop inside (epochs ...); otherwise (or with `live` False) one dim line per
+    step (for one long step, its label) and a heartbeat line while a step lasts; with
+    `quiet` nothing at all.
+    """
+
+    def __init__(self, label: str, total: int | None, quiet: bool = False, live: bool = True, *,
+                 unit: str = "step", interval: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 background: bool = True):
+        super().__init__(quiet, live, interval=interval, clock=clock, background=background)
+        self.label, self.total = label, total
+        self.done = 0
+        self.task = Task(label=label, total=total, unit=unit)
+
+    def __enter__(self) -> "Steps":
+        super().__enter__()
+        if self.total is None:
+            self.line(self.label)
+        self.task.reporter = self
+        self.task_started(self.task)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.task.finish()
+        super().__exit__(*exc)
 
     def start(self, text: str) -> None:
         """A step begins (the previous one, if any, is done)."""
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, description=f"{self.label}: {text}")
-        elif not self.quiet:
-            self._console.print(f"[dim]{text}[/dim]", highlight=False, soft_wrap=True)
+        self.task.update(done=self.done, text=text)
+        self.line(text)
         self.done += 1
 
     def advance(self, text: str | None = None) -> None:
         """A step has finished (for steps reported when they end, such as tuning trials)."""
         self.done += 1
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done,
-                             **({"description": f"{self.label}: {text}"} if text else {}))
-
-    def note(self, text: str) -> None:
-        """A line worth keeping (e.g. a trial's result): above the bar, or plain; not with --quiet."""
-        if not self.quiet:
-            self._console.print(text, highlight=False, soft_wrap=True)
+        self.task.update(done=self.done, text=text)
 
 
-def fetch_progress(name: str, quiet: bool = False):
-    """A context manager yielding a progress(done, total) callback drawing a download bar on
-    stderr (a terminal only, not with quiet)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+@contextmanager
+def fetch_progress(name: str, quiet: bool = False) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress(done, total) callback for `movierec.data.fetch`: a download bar on a
+    terminal, heartbeat lines otherwise, nothing with quiet. Nothing at all shows unless
+    bytes are fetched (a cached dataset never calls it); once the download is complete,
+    "preparing NAME" shows while it is unpacked, verified and read."""
+    display = ProgressDisplay(quiet)
+    tasks: list[Task] = []
 
-    bar_console = Console(stderr=True)
-    progress = Progress(
-        TextColumn(f"fetching {name}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=bar_console,
-        transient=True,
-        disable=quiet or not bar_console.is_terminal,
-    )
+    def update(done: int, total: int | None) -> None:
+        if not tasks:
+            tasks.append(Task(label=f"fetching {name}", total=total, unit="byte", reporter=display))
+            display.task_started(tasks[0])
+        task = tasks[-1]
+        if task.unit != "byte":
+            return
+        task.update(done=done, total=total)
+        if total is not None and done >= total:
+            task.finish()
+            tasks.append(Task(label=f"preparing {name}", total=None, unit="step", reporter=display))
+            display.task_started(tasks[-1])
 
-    class _Ctx:
-        def __enter__(self):
-            progress.__enter__()
-            self.task = progress.add_task("download", total=None)
-            return self.update
-
-        def update(self, done: int, total: int | None) -> None:
-            progress.update(self.task, completed=done, total=total)
-
-        def __exit__(self, *exc):
-            return progress.__exit__(*exc)
-
-    return _Ctx()
+    with display:
+        yield update
 
 
 _LIBRARY_OPTIONS = re.compile(r"\b(user_col|item_col|rating_col|time_col|rating_range)\b")

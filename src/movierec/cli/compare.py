@@ -27,6 +27,7 @@ from movierec.cli.common import (
     Steps,
     check_read_options,
     console,
+    fetch_progress,
     out,
     parse_value,
     print_json,
@@ -121,14 +122,15 @@ def compare_cmd(
     if (dataset is None) == (data is None) and train is None and test is None:
         raise ConfigError("Give either --dataset NAME (such as ml-100k), --data PATH, or --train and --test files.")
 
-    with Steps("compare", len(names) + 1, quiet=quiet) as steps, reading_data():
+    with Steps("compare", len(names) + 1, quiet=quiet) as steps, reading_data(), \
+            fetch_progress(dataset or "the data", quiet) as download:  # the download shows under the steps
         def log(message: str) -> None:
             if message.startswith(("fitting", "evaluating")):
                 steps.start(message)
             else:
                 steps.note(f"[dim]{message}[/dim]")
 
-        comp = compare(spec, log=log)
+        comp = compare(spec, log=log, download=download)
     for msg in comp.info.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {msg}")
     paths = {}

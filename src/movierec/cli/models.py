@@ -33,7 +33,6 @@ from movierec.cli.common import (
     TRAIN_OPT,
     USER_COL_OPT,
     Steps,
-    bars_on,
     console,
     load_dataset,
     model_and_params,
@@ -50,8 +49,9 @@ app.add_typer(plot_app, name="plot")
 
 # -- helpers ---------------------------------------------------------------------------
 # -- train -----------------------------------------------------------------------------
-def _check_out(path: Path) -> None:
-    """Refuse, before any training, a --out that is not a new, empty or model folder."""
+def _check_out(path: Path, overwrite: bool = False) -> None:
+    """Refuse, before any training, a --out that is not a new or empty folder (or, with
+    --overwrite, a model folder to replace)."""
     from movierec.artifacts import is_bundle_dir
 
     resolved, cwd = path.resolve(), Path.cwd().resolve()
@@ -60,9 +60,12 @@ def _check_out(path: Path) -> None:
                           f"name a new folder.")
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise ConfigError(f"Refusing to write the model over {path}: it is a file, not a model folder.")
-    if path.is_dir() and any(path.iterdir()) and not is_bundle_dir(path):
-        raise ConfigError(f"Refusing to replace {path}: it holds files but is not a movierec model folder; "
-                          f"name a new folder.")
+    if path.is_dir() and any(path.iterdir()):
+        if not is_bundle_dir(path):
+            raise ConfigError(f"Refusing to replace {path}: it holds files but is not a movierec model folder; "
+                              f"name a new folder.")
+        if not overwrite:
+            raise ConfigError(f"{path} already holds a model; give --overwrite to replace it, or name a new folder.")
 
 
 def _check_model_params(name: str, params: dict) -> None:
@@ -77,23 +80,13 @@ def _check_model_params(name: str, params: dict) -> None:
         resolve_device(params["device"])
 
 
-def _runtime_progress(name: str, params: dict, quiet: bool) -> bool:
-    """Turn on a torch model's per-epoch bar (its `progress` runtime option) when bars are
-    on and the user did not set it; True when it was turned on here."""
-    from movierec.experiments.models import model_class
-
-    if "progress" in params or "progress" not in model_class(name).default_params() or not bars_on(quiet):
-        return False
-    params["progress"] = True
-    return True
-
-
 @app.command("train")
 def train_cmd(
     model: str = typer.Option(None, "--model", "-m", help="Registered model name, e.g. mf."),
     out_dir: Path = typer.Option(None, "--out", "-o",
-                                 help="Model folder to write: a new or empty folder, or an older model folder "
-                                      "(replaced); anything else is refused."),
+                                 help="Model folder to write: a new or empty folder (a model folder only with "
+                                      "--overwrite); anything else is refused."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the model folder --out names."),
     registry: Path = typer.Option(None, "--registry", help="Add the model as a new version to this registry folder."),
     dataset: str = DATASET_OPT,
     data: Path = DATA_OPT,
@@ -130,28 +123,24 @@ def train_cmd(
             raise CapabilityError(f"Model {name!r} gives no embeddings, so it cannot have a retrieval index; "
                                   f"leave out --index.")
     if out_dir is not None:
-        _check_out(out_dir)
+        _check_out(out_dir, overwrite)
     if registry is not None:
         ModelRegistry(registry).check_writable(name)
     ds = load_dataset(dataset, data, quiet, **read_options(movies, user_col, item_col, rating_col, time_col, sep,
                                                            rating_range))
-    switched = _runtime_progress(name, params, quiet)
-    label = f"training {name} on {ds.name} ({ds.n_ratings:,} ratings)"
-    if switched or not bars_on(quiet):
-        if not quiet and not switched:
-            console.print(f"[dim]{label}[/dim]", highlight=False)
+    if not ds.catalog.has_titles() and not quiet:
+        console.print("[yellow]note:[/yellow] these movies have no titles, so search and the web page will show "
+                      "movie IDs only; give --movies FILE for titles and genres.", highlight=False, soft_wrap=True)
+    # the fit's own loops (epochs, sweeps) show as bars under this one, or as log lines
+    with Steps(f"training {name} on {ds.name} ({ds.n_ratings:,} ratings)", None, quiet=quiet):
         bundle = train(name, ds, params=params, seed=seed)
-    else:
-        with console.status(label):
-            bundle = train(name, ds, params=params, seed=seed)
-    if switched:
-        bundle.model.progress = False  # only displayed; the saved parameters say what was asked for
     result: dict[str, Any] = {"model": bundle.name, "params": bundle.model.get_params(), "config": config_path,
                               "metrics": bundle.metrics}
     if index is not None:
         from movierec.retrieval import ModelIndex, store_index
 
-        built = ModelIndex.build(bundle.model, index)
+        with Steps(f"building a retrieval index ({index})", None, quiet=quiet):
+            built = ModelIndex.build(bundle.model, index)
         store_index(bundle, built)
         result["index"] = {"kind": built.kind, **built.index.header}
     if out_dir is not None:
@@ -225,11 +214,8 @@ def evaluate_cmd(
         splits = rating_splits(ds, protocol, holdout, seed)
         label = ds.name
     info = {"seed": seed, "holdout": holdout, "config": config_path}
-    switched = _runtime_progress(name, params, quiet)
-    with Steps("evaluating", len(splits), quiet=quiet, live=not switched) as steps:
+    with Steps("evaluating", len(splits), quiet=quiet, unit="fold") as steps:
         result = evaluate_ratings(name, splits, params=params, seed=seed, info=info, progress=steps.start)
-    if switched:
-        result.params["progress"] = False  # only displayed; results never depend on the terminal
     result.dataset = label
     doc = result.to_json()
     if as_json:
@@ -301,10 +287,10 @@ def tune_cmd(
     threshold = resolve_relevance_threshold(given_threshold, ds)
     key = chosen.config_key(holdout)
 
-    with Steps(f"tuning {model}", trials, quiet=quiet) as steps:
+    with Steps(f"tuning {model}", trials, quiet=quiet, unit="trial") as steps:
         def progress(number: int, value: float, params: dict) -> None:
             steps.note(f"trial {number}: validation {value:.4f}  {params}")
-            steps.advance(f"trial {number + 1}/{trials}")
+            steps.advance()
 
         tuned = tune(model, split, metric=metric, trials=trials, seed=seed, fixed=fixed,
                      relevance_threshold=threshold, progress=progress, dataset=ds.name.split(":")[0], protocol=key)

@@ -176,19 +176,19 @@ def _space_entry(dist) -> dict:
 
 def model_info(name: str) -> dict:
     """What `models available` shows for one registered model: its kind, declared
-    capabilities, constructor parameters with defaults and tunable parameters."""
-    from movierec.models.registry import get_class
+    capabilities, constructor parameters with defaults and tunable parameters (from the
+    registry's metadata: no model class, so no torch, is imported for built-in models)."""
+    from movierec.models.registry import model_info as declared
 
-    cls = get_class(name)
-    doc = (cls.__doc__ or "").strip().split("\n\n")[0]  # the first paragraph
+    info = declared(name)
     return {
         "name": name,
-        "class": f"{cls.__module__}:{cls.__name__}",
-        "kind": "rating" if cls.capabilities.predicts_ratings else "ranking",
-        "summary": " ".join(doc.split()),
-        "capabilities": cls.capabilities.names(),
-        "params": cls.default_params(),
-        "tunable": {key: _space_entry(dist) for key, dist in cls.search_space.items()},
+        "class": info.target,
+        "kind": info.kind,
+        "summary": info.summary,
+        "capabilities": list(info.capabilities),
+        "params": dict(info.params),
+        "tunable": {key: _space_entry(dist) for key, dist in info.search_space.items()},
     }
 
 

@@ -1,7 +1,10 @@
-"""`movierec serve` (the web page and HTTP API over a registry) and `movierec feedback export`.
+"""`movierec serve` (the web page and HTTP API over a registry or one model folder) and
+`movierec feedback export`.
 
 FastAPI and uvicorn are imported inside the commands, so `movierec --help` stays fast.
-`movierec serve` reads its settings once (flags, and MOVIEREC_ADMIN_TOKEN for the admin
+`movierec serve` checks what it is asked to serve (`--registry DIR [--model NAME]` or
+`--model-dir DIR`) and that its port is free, each refused in one sentence before anything
+loads; it then reads its settings once (flags, and MOVIEREC_ADMIN_TOKEN for the admin
 token) into one `ServeSettings`, loads the model once to check it, and, with several
 workers, hands the whole settings object to every worker in MOVIEREC_SERVE_SETTINGS
 (uvicorn imports the app factory `movierec.serving.app:app_from_env` in each worker).
@@ -9,7 +12,9 @@ workers, hands the whole settings object to every worker in MOVIEREC_SERVE_SETTI
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
 
 import typer
@@ -23,16 +28,105 @@ feedback_app = typer.Typer(help="The ratings people gave on the web page: export
 app.add_typer(feedback_app, name="feedback")
 
 
+def _from_environment(ctx: typer.Context | None, parameter: str) -> bool:
+    """True when `parameter` got its value from its environment variable, not a flag."""
+    source = ctx.get_parameter_source(parameter) if ctx is not None else None
+    return getattr(source, "name", None) == "ENVIRONMENT"  # click's ParameterSource (typer ships its own click)
+
+
+def serve_source(registry: Path | None, model_dir: Path | None, model: str | None, *,
+                 registry_from_env: bool = False) -> Path:
+    """The folder `movierec serve` serves: `--model-dir DIR` (one model folder) or
+    `--registry DIR` (a registry, or a model folder as before), checked without loading.
+
+    A MOVIEREC_REGISTRY from the environment gives way to a `--model-dir` flag.
+
+    Raises:
+        ConfigError: neither or both given, --model with --model-dir, a --model-dir that is
+            not a model folder, or a registry holding several names and no --model (the
+            sentence lists them).
+        RegistryError: a missing or empty registry, an unknown name, no current version.
+    """
+    from movierec.artifacts import ModelRegistry, is_bundle_dir
+
+    if model_dir is not None and registry is not None and registry_from_env:
+        registry = None
+    if model_dir is not None:
+        if registry is not None:
+            raise ConfigError("Give either --model-dir DIR (one model folder) or --registry DIR, not both.")
+        if model is not None:
+            raise ConfigError("--model names a model in a registry; --model-dir serves its one model, so drop --model.")
+        if not model_dir.is_dir():
+            raise ConfigError(f"No model folder at {model_dir}.")
+        if not is_bundle_dir(model_dir):
+            raise ConfigError(f"{model_dir} is not a model folder (no movierec manifest.json); serve a registry "
+                              "with --registry DIR, or a folder written by `movierec train --out`.")
+        return model_dir.resolve()
+    if registry is None:
+        raise ConfigError("Name what to serve: --registry DIR (a model registry; or set MOVIEREC_REGISTRY) "
+                          "or --model-dir DIR (one model folder written by `movierec train --out`).")
+    if model is None and registry.is_dir() and not is_bundle_dir(registry):
+        names = ModelRegistry(registry).names()
+        if len(names) > 1:
+            raise ConfigError(f"The registry {registry} holds several models ({', '.join(names)}); "
+                              "choose one with --model NAME.")
+    from movierec.serving.server import check_source
+
+    check_source(registry, model)  # a missing or empty registry, an unknown name: before the port is looked at
+    return registry.resolve()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, in one sentence, a host:port that uvicorn could not listen on (in use, not an
+    address of this machine, a privileged port, an unknown host name) -- before the model
+    loads and before "Serving ..." is printed.
+
+    Binds the way uvicorn does (SO_REUSEADDR, IPv6 for an address with ":") and closes at
+    once; the port could still be taken in the instant before uvicorn binds it.
+
+    Raises:
+        ConfigError: the port cannot be listened on (the sentence says why).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except socket.gaierror:
+        raise ConfigError(f"Cannot listen on {host!r}: no such host name or address; give --host an address "
+                          "of this machine (127.0.0.1 for this machine only, 0.0.0.0 for every network).") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"Port {port} on {host} is already in use; stop the program using it "
+                              "(another movierec serve?) or choose another port with --port.") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ConfigError(f"{host} is not an address of this machine; give --host one of its addresses "
+                              "(127.0.0.1 for this machine only, 0.0.0.0 for every network).") from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(f"Port {port} on {host} needs administrator rights; choose a port above 1023 "
+                              "with --port.") from None
+        raise ConfigError(f"Cannot listen on port {port} on {host}: {exc.strerror or exc}.") from None
+    finally:
+        sock.close()
+
+
 @app.command("serve")
 def serve_cmd(
-    registry: Path = typer.Option(..., "--registry", "-r", envvar="MOVIEREC_REGISTRY",
-                                  help="Registry folder (or a single model folder) to serve."),
-    model: str = typer.Option(None, "--model", "-m", help="Registry name to serve (default: the registry's first)."),
+    ctx: typer.Context,
+    registry: Path = typer.Option(None, "--registry", "-r", envvar="MOVIEREC_REGISTRY",
+                                  help="Registry folder to serve (its current version of --model); a single "
+                                       "model folder is taken too."),
+    model_dir: Path = typer.Option(None, "--model-dir",
+                                   help="One model folder (written by `movierec train --out`) to serve, "
+                                        "instead of a registry."),
+    model: str = typer.Option(None, "--model", "-m",
+                              help="Registry name to serve (needed when the registry holds several)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", "-p", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", "-w", help="Worker processes (each watches the registry)."),
     feedback_db: Path = typer.Option(None, "--feedback-db",
-                                     help="SQLite file for people's ratings (default: REGISTRY/feedback.sqlite3)."),
+                                     help="SQLite file for people's ratings (default: feedback.sqlite3 in the "
+                                          "registry, or beside the model folder)."),
     cache_size: int = typer.Option(CACHE_SIZE, "--cache-size",
                                    help="Answers to GET /recommend and /similar kept per model version in each "
                                         "worker (0: no answer cache)."),
@@ -42,16 +136,20 @@ def serve_cmd(
                                          help="Seconds between each worker's looks at the registry's pointer "
                                               "(0: never look)."),
 ) -> None:
-    """Serve the registry's current model: the web page at / and the JSON API (documented at /docs).
+    """Serve a model: the web page at / and the JSON API (documented at /docs, offline).
 
-    Admin routes (/admin/...) exist only when MOVIEREC_ADMIN_TOKEN is set."""
+    `--registry DIR` serves the registry's current version of `--model` (which may be left
+    out when the registry holds one name) and follows promotions; `--model-dir DIR` serves
+    one model folder. Admin routes (/admin/...) exist only when MOVIEREC_ADMIN_TOKEN is set."""
     if not 0 < port < 65536:
         raise ConfigError(f"The port must be between 1 and 65535, got {port}.")
     if workers < 1:
         raise ConfigError(f"There must be at least one worker, got {workers}.")
+    source = serve_source(registry, model_dir, model, registry_from_env=_from_environment(ctx, "registry"))
     settings = ServeSettings.from_environment(
-        registry.resolve(), model=model, feedback_db=feedback_db.resolve() if feedback_db else None,
+        source, model=model, feedback_db=feedback_db.resolve() if feedback_db else None,
         cache_size=cache_size, threads=threads, watch_interval=watch_interval)
+    check_port_free(host, port)
     import uvicorn
 
     from movierec.serving.app import create_app
@@ -84,7 +182,7 @@ def export_cmd(
     """Write the stored ratings as a MovieLens-format CSV, one user per profile."""
     if not db.is_file():
         raise ConfigError(f"No feedback database at {db}.")
-    from movierec.serving.store import FeedbackStore
+    from movierec.data.feedback import FeedbackStore
 
     store = FeedbackStore(db)
     try:

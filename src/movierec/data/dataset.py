@@ -93,6 +93,10 @@ class Catalog:
             catalog.tags = tags
         return catalog
 
+    def has_titles(self) -> bool:
+        """Whether any movie has a title (a catalog read without a movies file has none)."""
+        return bool(len(self.titles)) and any(bool(t) for t in self.titles)
+
     def label(self, index: int) -> str:
         """'Title (year)' as the dataset spells it (MovieLens: "Godfather, The")."""
         title = self.titles[index] or "?"
@@ -140,6 +144,9 @@ class Dataset:
     user_features: pd.DataFrame | None = None
     has_timestamps: bool = True
     rating_scale: tuple[float, float] | None = None
+    #: where the whole dataset was read from (`movierec.data.source`); None for a part
+    #: (a split) or data built in Python, which cannot be read again
+    source: dict | None = None
     _csr: sp.csr_matrix | None = field(default=None, repr=False)
 
     #: `memo` keeps at most this many derived values per Dataset object (the most recently
@@ -193,6 +200,7 @@ class Dataset:
             item_idx=self.item_idx[selector],
             rating=self.rating[selector],
             timestamp=self.timestamp[selector],
+            source=None,  # a part of the data is not what its source reads
             _csr=None,
         )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,10 +14,13 @@ import pandas as pd
 from movierec.data.dataset import Catalog, Dataset
 from movierec.data.idmap import IdMap
 from movierec.data.readers import (
+    DataWarning,
     RatingsTable,
     check_encoding,
     check_rating_range,
     check_readable,
+    check_scale,
+    decode_8bit,
     read_numeric_table,
     read_user_ratings,
 )
@@ -128,18 +133,31 @@ def _genre_list(value: str) -> list[str]:
 
 
 # -- per-layout parsers ----------------------------------------------------------------
+#: ML-100K's genres in the order of u.item's 19 flags (its u.genre), used for a u.item
+#: that has no u.genre beside it
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+                 "War", "Western")
+
+
+def _read_genre_names(path: Path) -> list[str]:
+    """The genre names of a u.genre file (`name|index` lines, Latin-1), in file order."""
+    return [line.split("|")[0] for line in path.read_text(encoding="iso-8859-1").splitlines() if line.strip()]
+
+
 def _read_100k_items(folder: Path) -> pd.DataFrame:
     path = folder / "u.item"
     check_readable(path, "movies file")
     genre_path = folder / "u.genre"
     check_readable(genre_path, "genre list")
-    genre_names = [
-        line.split("|")[0]
-        for line in genre_path.read_text(encoding="iso-8859-1").splitlines()
-        if line.strip()
-    ]
+    return _parse_100k_items(path, path.read_text(encoding="iso-8859-1"), _read_genre_names(genre_path))
+
+
+def _parse_100k_items(path: Path, text: str, genre_names: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """The movies of a u.item text (`id|title|release date|video release date|IMDb URL|`
+    then one 0/1 flag per name in `genre_names`); the "unknown" genre is dropped."""
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="iso-8859-1").splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("|")
@@ -155,7 +173,7 @@ def _read_100k_items(folder: Path) -> pd.DataFrame:
     frame = _movies_frame([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     # a few titles carry no year; fall back to the release date (dd-Mon-yyyy)
     no_year = frame["year"].to_numpy() < 0
-    dates = pd.Series([r[3] for r in rows])
+    dates = pd.Series([r[3] for r in rows], dtype=object)
     years = pd.to_numeric(dates.str[-4:], errors="coerce").fillna(-1).astype(np.int32).to_numpy()
     frame.loc[no_year, "year"] = years[no_year]
     return frame
@@ -191,8 +209,13 @@ def _read_users_table(path: Path, data: bytes, sep: str, names: list[str]) -> pd
 def _read_dat_movies(path: Path, encoding: str) -> pd.DataFrame:
     check_readable(path, "movies file")
     check_encoding(path, encoding)
+    return _parse_dat_movies(path, path.read_bytes().decode(encoding))
+
+
+def _parse_dat_movies(path: Path, text: str) -> pd.DataFrame:
+    """The movies of a movies.dat text (`id::title::genres`, genres "|"-separated)."""
     ids, titles, genres = [], [], []
-    for lineno, line in enumerate(path.read_bytes().decode(encoding).splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split("::")
@@ -263,15 +286,68 @@ def _split_genres(values: list[str]) -> list[list[str]]:
     return [[g.strip() for g in t.split(sep) if g.strip() and g.strip() != "(no genres listed)"] for t in texts]
 
 
-def read_movies(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+def _movies_layout(data: bytes) -> str:
+    """"item" (ML-100K's u.item), "dat" (`::`-separated, ML-1M's movies.dat) or "table"
+    (a CSV/TSV with a header), from the first non-blank line of a movies file's bytes.
+
+    A u.item line is headerless: a whole-number ID, then at least 5 fields separated by
+    "|" of which the 6th and later are 0/1 genre flags (24 fields in ML-100K's own).
+    """
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    first = next((line for line in data.splitlines() if line.strip()), b"").decode("iso-8859-1")
+    fields = [f.strip() for f in first.split("|")]
+    if len(fields) >= 6 and fields[0].isdigit() and all(f in ("0", "1") for f in fields[5:]):
+        return "item"
+    if "::" in first:
+        return "dat"
+    return "table"
+
+
+def _decode_movies(path: Path, data: bytes, layout: str) -> str:
+    """The text of a movies file whose encoding was not given.
+
+    UTF-8 when the bytes are UTF-8 (a byte-order mark is dropped). Otherwise MovieLens'
+    own layouts (u.item, movies.dat) are read as ISO-8859-1, their published encoding,
+    and a table as Windows-1252 (Latin-1) when `decode_8bit` finds that safe, with a
+    DataWarning quoting the first line that has an accented letter.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
+        check_encoding(path, "utf-8")  # refuses UTF-16 and binary files in one sentence
+    try:
+        check_encoding(path, "utf-8")
+    except ParseError:  # names the line of the first byte that is not UTF-8
+        if layout != "table":
+            return data.decode("iso-8859-1")
+        text = decode_8bit(data)
+        if text is None:
+            raise
+        lineno, line = next((n, line) for n, line in enumerate(text.splitlines(), start=1) if not line.isascii())
+        shown = line.strip() if len(line.strip()) <= 60 else line.strip()[:57] + "..."
+        warnings.warn(f"{path} is not UTF-8 text; it was read as Latin-1 (Windows-1252), so line {lineno} reads "
+                      f"{shown!r}; if its accents look wrong, re-save the file as UTF-8.", DataWarning, stacklevel=3)
+        return text
+    return data.decode("utf-8-sig")
+
+
+def read_movies(path: str | Path, encoding: str | None = None) -> pd.DataFrame:
     """A movies file of one's own, as a frame with columns item_id, title, year, genres (lists).
 
-    Accepts MovieLens layouts (`movies.csv`: movieId,title,genres with "|"-separated
-    genres and "(year)" in titles; `movies.dat`: `id::title::genres`) and any CSV/TSV
-    with a header naming an ID column (movieId, item_id, id ...), a title column
+    Accepts MovieLens layouts, recognised by their content (not their names):
+    ML-100K's `u.item` (headerless `id|title|release date|video release date|IMDb URL|`
+    then 19 genre flags; genre names from a `u.genre` beside it, else ML-100K's own;
+    "unknown" dropped), `movies.dat` of ML-1M/10M (`id::title::genres`) and `movies.csv`
+    (movieId,title,genres with "|"-separated genres and "(year)" in titles); and any
+    CSV/TSV with a header naming an ID column (movieId, item_id, id ...), a title column
     (title, name) and optionally genres and year columns. Years are parsed from titles
     such as "Toy Story (1995)" when there is no year column. IDs are whole numbers when
     every ID is one, else text (as for ratings files, so the two match).
+
+    Args:
+        path: the movies file.
+        encoding: its text encoding. None (the default) reads UTF-8, or, for bytes that
+            are not UTF-8, MovieLens' u.item and movies.dat as ISO-8859-1 (their own
+            encoding) and a table as Windows-1252 (Latin-1) where that is safe (see
+            `readers.decode_8bit`), saying so in a DataWarning.
 
     Raises:
         ParseError: for a missing, empty, undecodable or malformed file, missing ID or
@@ -281,15 +357,35 @@ def read_movies(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
 
     path = Path(path)
     check_readable(path, "movies file")
-    check_encoding(path, encoding)
     fmt = detect_format(path)
     if fmt == "parquet":
         raise ParseError(f"{path}: give the movies as a CSV or TSV file with a header (id, title, genres).")
-    if fmt == "dat":
-        return _read_dat_movies(path, encoding)
+    data = path.read_bytes()
+    layout = _movies_layout(data)
+    if encoding is None:
+        text = _decode_movies(path, data, layout)
+    else:
+        check_encoding(path, encoding)
+        text = data.decode(encoding)
+    if layout != "table":
+        if layout == "item":
+            genre_path = path.parent / "u.genre"
+            names = _read_genre_names(genre_path) if genre_path.is_file() else []
+            movies = _parse_100k_items(path, text, names or ML100K_GENRES)
+        else:
+            movies = _parse_dat_movies(path, text)
+        repeated = movies["item_id"].duplicated(keep="first").to_numpy()
+        if repeated.any():
+            raise ParseError(f"{path}: movie ID {movies['item_id'].iloc[int(np.flatnonzero(repeated)[0])]} "
+                             f"appears more than once.")
+        return movies
     sep = "\t" if fmt == "tsv" else ","
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if first.split(sep)[0].strip().isdigit():
+        raise ParseError(f"{path}, line 1: {first.strip()[:40]!r} is a movie, not a header; a movies file needs a "
+                         f"header such as movieId,title,genres (or MovieLens' own u.item or movies.dat layout).")
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+)", str(exc))
         where = f", line {match.group(1)}" if match else ""
@@ -389,26 +485,48 @@ def parse_movielens(spec: MovieLensSpec, folder: Path) -> Dataset:
     return build_dataset(spec.name, table, movies, users, spec.rating_scale)
 
 
+#: rating scales in common use: a file whose lowest and highest ratings are exactly one of
+#: these is taken to span its whole scale, so reading the scale from it needs no warning
+#: (likes 0/1; five stars 1-5, 0.5-5 in halves as MovieLens, 0-5; ten points 1-10, 0.5-10,
+#: 0-10; percentages 0-100, 1-100)
+CONVENTIONAL_SCALES = frozenset({(0.0, 1.0), (1.0, 5.0), (0.5, 5.0), (0.0, 5.0), (1.0, 10.0), (0.5, 10.0),
+                                 (0.0, 10.0), (0.0, 100.0), (1.0, 100.0)})
+
+
 def parse_user_file(path: str | Path, movies: str | Path | None = None, **options) -> Dataset:
     """A user's own ratings file (CSV, TSV, `::` or Parquet) as a Dataset. See read_user_ratings.
+
+    The Dataset's `rating_scale` is `rating_range` when given (every rating must lie in
+    it). Without it the scale is the lowest and highest rating in the file, and a
+    DataWarning says so unless that is exactly a scale in common use
+    (`CONVENTIONAL_SCALES`: 0-1, 1-5, 0.5-5, 0-5, 1-10, 0.5-10, 0-10, 0-100, 1-100) or every
+    rating is the same (clicks or views with a constant rating column have no scale to
+    miss): a 1-10 file in which nobody gave a 1 would otherwise be read, trained and served
+    on 2-10 without a word.
 
     Args:
         path: the ratings file.
         movies: optional movies file (see `read_movies`) giving titles, years and genres;
             rated movies it lacks are named in a DataWarning and shown without a title.
         options: column names, separator, rating range (see `read_user_ratings`).
+
+    Raises:
+        ConfigError: for a `rating_range` that is not two finite numbers, low < high.
+        ParseError: for a file that cannot be read (see `read_user_ratings`, `read_movies`).
     """
-    import warnings
-
-    from movierec.data.readers import DataWarning
-
     path = Path(path)
+    given = options.get("rating_range")
+    scale = check_scale(given) if given is not None else None
     table = read_user_ratings(path, **options)
     frame = read_movies(movies) if movies is not None else None
-    ds = build_dataset(path.stem, table, frame)
+    ds = build_dataset(path.stem, table, frame, rating_scale=scale)
     if frame is not None:
         untitled = int((ds.catalog.titles == "").sum())
         if untitled:
             warnings.warn(f"{untitled:,} of the {ds.n_items:,} rated movies are not in {movies}; "
                           f"they are shown without a title.", DataWarning, stacklevel=2)
+    low, high = ds.rating_scale if ds.rating_scale is not None else (0.0, 0.0)
+    if scale is None and low < high and (low, high) not in CONVENTIONAL_SCALES:
+        warnings.warn(f"Ratings are read on the scale [{low:g}, {high:g}], the lowest and highest in the file; "
+                      f"give rating_range LOW,HIGH when the scale is wider.", DataWarning, stacklevel=2)
     return ds

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from movierec.errors import ParseError
+from movierec.errors import ConfigError, ParseError
 
 # column name candidates for a user's own ratings file (lower-cased, without _ - or spaces)
 USER_COLUMNS = ("user", "userid", "uid", "users", "customer", "customerid")
@@ -64,6 +64,30 @@ def check_encoding(path: Path, encoding: str) -> None:
             f"{path}, line {line}: byte 0x{data[exc.start]:02x} is not valid {encoding} text; "
             f"re-save the file as {encoding} text."
         ) from None
+
+
+#: a valid UTF-8 multi-byte sequence (two to four bytes)
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+#: control characters that never appear in a text table (tab, LF and CR do)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def decode_8bit(data: bytes) -> str | None:
+    """`data` (not valid UTF-8) decoded as Windows-1252 where that is safe, else None.
+
+    Windows-1252 is Latin-1 plus printable punctuation (curly quotes, dashes, the euro
+    sign) in 0x80-0x9f, so it reads Latin-1 files too. Safe means: the bytes hold no
+    valid UTF-8 multi-byte sequence (else the file is UTF-8 with a few bad bytes, and
+    reading it as Windows-1252 would garble its other accented letters), every byte is
+    defined in Windows-1252, and no control character other than tab, CR or LF results.
+    """
+    if _UTF8_SEQUENCE.search(data):
+        return None
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d are undefined in Windows-1252
+        return None
+    return None if _CONTROL.search(text) else text
 
 
 def diagnose_table(path: Path, sep: str, n_cols: int, numeric: list[int], header: bool,
@@ -199,6 +223,21 @@ def check_rating_range(path: Path, rating: np.ndarray, low: float | None, high: 
         )
 
 
+def check_scale(rating_range: object) -> tuple[float, float]:
+    """A rating range as (low, high) floats.
+
+    Raises:
+        ConfigError: unless it is two finite numbers with low < high.
+    """
+    try:
+        low, high = (float(v) for v in rating_range)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ConfigError(f"rating_range takes two numbers LOW,HIGH such as 1,5; got {rating_range!r}.") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ConfigError(f"rating_range needs two finite numbers with LOW < HIGH; got {low:g},{high:g}.")
+    return low, high
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]", "", str(name).lower())
 
@@ -293,9 +332,17 @@ def read_user_ratings(
     Columns are found by name (user/userId/user_id, item/movieId, rating/score,
     timestamp/time/date) unless given. A file whose first line is numeric is read as
     headerless `user, item, rating[, timestamp]`. Ratings must be finite numbers,
-    non-negative unless `rating_range` says otherwise.
+    non-negative unless `rating_range` says otherwise; with `rating_range` (low, high)
+    every rating must lie in [low, high].
+
+    Raises:
+        ConfigError: for a `rating_range` that is not two finite numbers, low < high.
+        ParseError: for a missing, empty, undecodable or malformed file, or a rating
+            outside the range (naming its line).
     """
     path = Path(path)
+    if rating_range is not None:
+        rating_range = check_scale(rating_range)
     check_readable(path, "ratings file")
     fmt = detect_format(path)
     first_line = 2

@@ -114,12 +114,15 @@ def model_settings(names: Sequence[str], dataset: str | None, key: str | None, s
     return out
 
 
-def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comparison:
+def compare(spec: CompareSpec, log: Callable[[str], None] | None = None,
+            download: Callable[[int, int | None], None] | None = None) -> Comparison:
     """Fit every model of `spec` on one split and compare them on its test part.
 
     Args:
         spec: see `CompareSpec`.
-        log: called with progress lines.
+        log: called with progress lines ("fitting NAME ...", "evaluating ...", notes).
+        download: called with (bytes done, bytes total or None) while a MovieLens
+            dataset is downloaded (never for a cached one).
 
     Returns:
         Comparison; ``info["models_config"]`` records every model's full parameters and
@@ -140,7 +143,7 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None) -> Comp
         name = None
     else:
         protocol = get_protocol(spec.protocol)  # an unknown name fails before any data is read
-        ds = load_data(spec.dataset, spec.data, **spec.read_options)
+        ds = load_data(spec.dataset, spec.data, progress=download, **spec.read_options)
         split = protocol.splits(ds, spec.holdout, spec.seed)[0]
         # tuned configs are per MovieLens dataset; a ratings file only uses root-level ones
         name = dataset_name(ds) if spec.data is None else None

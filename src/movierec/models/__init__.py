@@ -1,7 +1,20 @@
 """Recommender models. Each is registered under a short CLI name here."""
 
-from movierec.models.base import Recommendations, Recommender
+from typing import TYPE_CHECKING, Any
+
 from movierec.models.registry import available, create, get_class, register
+
+if TYPE_CHECKING:  # imported on first use: the base pulls in pandas and scipy, which
+    # `movierec models available` (answered from movierec.models.metadata) never needs
+    from movierec.models.base import Recommendations, Recommender
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Recommendations", "Recommender"):
+        from movierec.models import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'movierec.models' has no attribute {name!r}")
 
 # name -> class; imported lazily by the registry
 register("global-mean", "movierec.models.bias:GlobalMean")
@@ -22,3 +35,5 @@ register("neumf", "movierec.models.neumf:NeuMF")
 register("mf-rank", "movierec.models.mf_rank:MFRank")
 register("genre-pop", "movierec.models.genre_pop:GenrePop")
 register("two-tower", "movierec.models.two_tower:TwoTower")
+
+__all__ = ["Recommendations", "Recommender", "available", "create", "get_class", "register"]

@@ -10,6 +10,9 @@ The wrappers own every orientation and ID question so callers never meet them:
   and fit inside `threadpoolctl.threadpool_limits(1, "blas")`, so the warning is never
   raised and the BLAS pool is restored afterwards.
 * The CPU classes (`implicit.cpu.*`) are used explicitly: no GPU is ever picked up.
+* implicit's own tqdm bar is off; each sweep (epoch) is reported through implicit's
+  `fit(..., callback=...)` as a step of a `movierec.training.progress` task, which the
+  CLI shows as a bar or as log lines.
 
 Data: every rating is one interaction (a watched-and-rated movie). The confidence of an
 interaction is ``1 + alpha * r`` where ``r`` is 1 (``values="ones"``, the default) or
@@ -30,6 +33,7 @@ from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Categorical, Float, Int
+from movierec.training.progress import progress_task
 
 _VALUES = ("ones", "rating")
 
@@ -161,7 +165,9 @@ class ALS(_ImplicitFactorModel):
                 random_state=int(self.seed),
                 calculate_training_loss=False,
             )
-            model.fit(C, show_progress=False)
+            with progress_task("training als", total=int(self.iterations), unit="sweep") as task:
+                # implicit 0.7 calls back after each sweep with (iteration, seconds, loss or None)
+                model.fit(C, show_progress=False, callback=lambda iteration, seconds, loss: task.advance(loss=loss))
         self.user_embeddings_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_embeddings_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self._check_shapes(train)
@@ -260,7 +266,16 @@ class BPR(_ImplicitFactorModel):
                 num_threads=int(self.num_threads),
                 random_state=int(self.seed),
             )
-            model.fit(X, show_progress=False)
+            positives = int(X.nnz)
+
+            def sweep_done(epoch: int, seconds: float, correct: int, skipped: int) -> None:
+                # implicit 0.7 calls back after each epoch with the share of sampled pairs it
+                # already ranked right (its own "train_auc")
+                pairs = positives - int(skipped)
+                task.advance(train_auc=correct / pairs if pairs > 0 else None)
+
+            with progress_task("training bpr", total=int(self.iterations), unit="epoch") as task:
+                model.fit(X, show_progress=False, callback=sweep_done)
         U = np.asarray(model.user_factors, dtype=np.float32)
         V = np.asarray(model.item_factors, dtype=np.float32)
         # implicit 0.7 CPU BPR: factors + 1 columns, the last is the item bias (user side = 1)

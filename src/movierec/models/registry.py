@@ -1,11 +1,16 @@
-"""Model names used by the CLI and saved model folders -> classes."""
+"""Model names used by the CLI and saved model folders -> classes (imported lazily), and
+what each model declares (`model_info`, answered without importing built-in classes)."""
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from movierec.errors import ConfigError
-from movierec.models.base import Recommender
+
+if TYPE_CHECKING:  # the classes (numpy, pandas ...) load when a model is asked for, not with the names
+    from movierec.models.base import Recommender
+    from movierec.models.metadata import ModelInfo
 
 # name -> "module:Class"; imported lazily so the CLI starts fast.
 _MODELS: dict[str, str] = {}
@@ -18,6 +23,23 @@ def register(name: str, target: str) -> None:
 
 def available() -> list[str]:
     return sorted(_MODELS)
+
+
+def model_info(name: str) -> ModelInfo:
+    """What model `name` declares (kind, capabilities, parameters, search space).
+
+    Built-in models are answered from `movierec.models.metadata` without importing their
+    classes (torch, scikit-learn ...); a model registered at run time, or a built-in name
+    registered to another class, is read from its class.
+    """
+    from movierec.models.metadata import BUILT_IN, class_info
+
+    if name not in _MODELS:
+        raise ConfigError(f"Unknown model {name!r}; choose one of: {', '.join(available())}.")
+    known = BUILT_IN.get(name)
+    if known is not None and known.target == _MODELS[name]:
+        return known
+    return class_info(name, get_class(name))
 
 
 def get_class(name: str) -> type[Recommender]:

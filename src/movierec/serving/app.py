@@ -1,13 +1,16 @@
 """The FastAPI application: `create_app(settings) -> FastAPI` (see docs for the HTTP API).
 
 `create_app` only assembles: it loads the model (`ModelServer`), opens the feedback store,
-and adds the exception handlers, the middlewares (`BodyLimit`, `AnswerFastPath`), the
-routers (`movierec.serving.routes`, one per resource) and the lifespan (threads, the
-registry watcher). Every handler takes the served model once (`deps.Served`) and answers
-from it alone, naming its version. Bad input gets a 4xx JSON answer: 404 for an unknown
-user or movie, 422 for bad parameters, 401/403 for admin without the right token, 409
-for a model that cannot be loaded or a move the registry cannot make, 413 for a body
-over the size limit.
+and adds the error handlers (`error_handlers`), the middlewares (`BodyLimit`,
+`AnswerFastPath`), the routers (`movierec.serving.routes`, one per resource), the offline
+API docs (`api_docs`: /docs) and the lifespan (threads, the registry watcher). Every
+handler takes the served model once (`deps.Served`) and answers from it alone, naming its
+version. Bad input gets a 4xx JSON answer `{"detail": "<one sentence>", "errors": [...]}`
+(`errors` only for bad parameters or a bad body): 404 for an unknown user, movie or path,
+405 for a method a path does not take, 422 for bad parameters (a NaN or an infinity in a
+JSON body included), 401/403 for admin without the right token, 409 for a model that
+cannot be loaded or a move the registry cannot make, 413 for a body over the size limit.
+The /admin routes are left out of the OpenAPI schema (and /docs) when admin is disabled.
 
 `app_from_env` is the factory uvicorn imports in each worker of `movierec serve
 --workers N`: it reads the whole `ServeSettings` from `MOVIEREC_SERVE_SETTINGS`.
@@ -16,25 +19,22 @@ over the size limit.
 from __future__ import annotations
 
 import enum
-import logging
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from movierec.errors import BundleError, ConfigError, MovierecError, UnknownIdError
-from movierec.serving.deps import ApiError
+from movierec.data.feedback import FeedbackStore
+from movierec.errors import ConfigError
+from movierec.serving.api_docs import add_docs
+from movierec.serving.error_handlers import add_error_handlers
 from movierec.serving.middleware import BodyLimit, AnswerFastPath
-from movierec.serving.routes import ROUTERS
+from movierec.serving.routes import ROUTERS, admin
 from movierec.serving.routes.page import mount_static
 from movierec.serving.server import ModelServer
 from movierec.serving.settings import CACHE_SIZE, MAX_BODY_BYTES, THREADS, WATCH_INTERVAL, ServeSettings
-from movierec.serving.store import FeedbackStore
-
-log = logging.getLogger("movierec.serving")
 
 
 class _Unset(enum.Enum):
@@ -42,14 +42,6 @@ class _Unset(enum.Enum):
 
 
 _UNSET = _Unset.UNSET
-
-
-def _status_of(exc: MovierecError) -> int:
-    if isinstance(exc, UnknownIdError):
-        return 404
-    if isinstance(exc, BundleError):  # RegistryError included: a move the registry refuses
-        return 409
-    return 422
 
 
 def _settings(source: ServeSettings | str | Path, model: str | None, options: dict[str, Any]) -> ServeSettings:
@@ -74,7 +66,7 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
     Args:
         settings: the service's `ServeSettings`; or, as a convenience, a registry folder
             (or a single bundle folder) with the keyword arguments below, which build them.
-        model: the registry name to serve (default: the registry's first name).
+        model: the registry name to serve (may be left out when the registry holds one name).
         feedback_db: the SQLite file of people's ratings (default:
             `<registry>/feedback.sqlite3`; beside a bundle folder for a bundle).
         admin_token: the bearer token of /admin routes (default: the
@@ -89,14 +81,17 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
     `ModelServer` and `FeedbackStore` on `app.state.settings`, `.server` and `.store`.
 
     Raises:
-        RegistryError, BundleError: when there is no model to serve (the message says why).
+        RegistryError, BundleError: when there is no model to serve, or a registry holding several
+            names is given no `model` (the message says why).
         ConfigError: for a setting out of range, or settings given twice.
     """
     settings = _settings(settings, model, {"feedback_db": feedback_db, "admin_token": admin_token,
                                            "watch_interval": watch_interval, "cache_size": cache_size,
                                            "max_body_bytes": max_body_bytes, "threads": compute_threads})
     server = ModelServer(settings.source, settings.model, cache_size=settings.cache_size)
-    store = FeedbackStore(settings.default_feedback_db(server.registry is not None))
+    served = server.current  # the feedback database records (and must match) the model's scale and movie ID kind
+    store = FeedbackStore(settings.default_feedback_db(server.registry is not None),
+                          scale=served.answers.rating_scale, id_kind=served.movie_id_kind)
     settings = replace(settings, model=server.name, feedback_db=store.path)
 
     @asynccontextmanager
@@ -109,29 +104,19 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
             server.stop_watching()
             store.close()
 
-    app = FastAPI(title="movierec", version=_version(), lifespan=lifespan,
+    app = FastAPI(title="movierec", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Movie recommendations from a trained movierec model: for known users, new people "
                               "(cold start), similar movies, title search, taste groups and stored ratings.")
     app.state.settings = settings
     app.state.server = server
     app.state.store = store
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(MovierecError)
-    async def _movierec_error(_: Request, exc: MovierecError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=_status_of(exc))
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:  # a bug: logged, answered in JSON
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": f"Unexpected {type(exc).__name__} in movierec; this is a bug."}, status_code=500)
-
+    add_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        # admin's routes answer 404 "Admin is disabled" without a token, and are not documented then
+        app.include_router(router, include_in_schema=router is not admin.router or settings.admin_token is not None)
     mount_static(app)
+    add_docs(app, "movierec")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AnswerFastPath, server=server)
     return app

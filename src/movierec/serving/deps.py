@@ -16,10 +16,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from movierec.data.feedback import FeedbackStore
 from movierec.serving.server import ModelServer
 from movierec.serving.settings import TOKEN_ENV, ServeSettings
 from movierec.serving.state import ServedModel
-from movierec.serving.store import FeedbackStore
 
 
 class ApiError(Exception):

@@ -4,7 +4,6 @@ without FastAPI's parameter machinery)."""
 
 from __future__ import annotations
 
-import re
 from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -26,7 +25,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"The request body is larger than {self.limit} bytes."
+        message = (f"The request body is larger than {self.limit} bytes, the service's limit; "
+                   f"send fewer ratings or users per request.")
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
@@ -71,10 +71,6 @@ class _TooLarge(Exception):
     pass
 
 
-_INT64 = re.compile(r"^-?[0-9]{1,19}$")
-_IDS = re.compile(r"^[0-9]{1,19}(,[0-9]{1,19})*$")
-
-
 def _params(query: bytes, allowed: set[str]) -> dict[str, str] | None:
     """The query's parameters when each is one of `allowed` and given once, else None."""
     try:
@@ -91,41 +87,47 @@ def _k(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 4 and 1 <= int(text) <= s.MAX_K else None
 
 
-def recommend_query(query: bytes) -> tuple[int, int, bool] | None:
-    """(user_id, k, exclude_seen) of a plain, valid GET /recommend query, else None (the
+def _id(text: str) -> bool:
+    """Whether `text` can be a raw ID as given in a URL: 1 to MAX_ID_CHARS characters, no
+    blanks around it (the served model then reads it as its kind, whole number or text)."""
+    return 0 < len(text) <= s.MAX_ID_CHARS and text == text.strip()
+
+
+def recommend_query(query: bytes) -> tuple[str, int, bool] | None:
+    """(user ID as given, k, exclude_seen) of a plain GET /recommend query, else None (the
     route then parses it and answers any error)."""
     params = _params(query, {"user_id", "k", "exclude_seen"})
     if params is None:
         return None
     user, k, exclude = params.get("user_id", ""), _k(params.get("k", "10")), params.get("exclude_seen", "true")
-    if not _INT64.match(user) or not -(2**63) <= int(user) < 2**63 or k is None or exclude not in ("true", "false"):
+    if not _id(user) or k is None or exclude not in ("true", "false"):
         return None
-    return int(user), k, exclude == "true"
+    return user, k, exclude == "true"
 
 
-def cold_query(query: bytes) -> tuple[tuple[int, ...], int] | None:
-    """(liked movie IDs, k) of a plain, valid GET /recommend_cold query with at least one
-    and at most 500 movies (as the route reads them), else None."""
+def cold_query(query: bytes) -> tuple[tuple[str, ...], int] | None:
+    """(liked movie IDs as given, k) of a plain GET /recommend_cold query with at least one
+    and at most 500 movies in printable ASCII (as the route reads them), else None."""
     params = _params(query, {"liked", "k"})
     if params is None:
         return None
     liked, k = params.get("liked", ""), _k(params.get("k", "10"))
-    if k is None or not _IDS.match(liked):
+    if k is None or len(liked) > s.MAX_IDS_CHARS or not (liked.isascii() and liked.isprintable()):
         return None
-    ids = tuple(int(m) for m in liked.split(","))
-    if len(ids) > s.MAX_INPUT_MOVIES or max(ids) >= 2**63:
+    ids = tuple(liked.split(","))
+    if len(ids) > s.MAX_INPUT_MOVIES or not all(_id(m) for m in ids):
         return None
     return ids, k
 
 
-def similar_query(path: str, query: bytes) -> tuple[int, int] | None:
-    """(movie ID, k) of a plain, valid GET /similar/{movie_id}?k=.. , else None."""
+def similar_query(path: str, query: bytes) -> tuple[str, int] | None:
+    """(movie ID as given, k) of a plain GET /similar/{movie_id}?k=.. , else None."""
     movie = path[len("/similar/"):]
     params = _params(query, {"k"})
-    if params is None or not _INT64.match(movie) or not -(2**63) <= int(movie) < 2**63:
+    if params is None or not _id(movie) or "/" in movie:
         return None
     k = _k(params.get("k", "10"))
-    return None if k is None else (int(movie), k)
+    return None if k is None else (movie, k)
 
 
 #: path -> (the query's parser: arguments or None, the `ServedModel` method answering them)
@@ -141,9 +143,10 @@ class AnswerFastPath:
     model, without FastAPI's parameter machinery: `GET /recommend?user_id=..&k=..`,
     `GET /similar/{movie_id}?k=..` (both from the answer memo when it holds them) and
     `GET /recommend_cold?liked=..&k=..`. The bytes are those the routes answer (the same
-    `ServedModel` calls); anything else -- other parameters, filters, an unknown user,
-    anything to refuse -- goes on to the route, which validates it and answers errors as
-    usual."""
+    `ServedModel` calls, which read the IDs as the model's kind: whole numbers or text);
+    anything else -- other parameters, filters, an unknown user, an ID that is not of the
+    model's kind, anything to refuse -- goes on to the route, which validates it and
+    answers errors as usual."""
 
     def __init__(self, app: Callable, server: ModelServer):
         self.app, self.server = app, server

@@ -1,23 +1,39 @@
 """Pydantic models of the HTTP API: requests (validated, extra fields refused) and answers.
 
-IDs are raw MovieLens IDs (whole numbers within 64 bits); every answer names the model
-version that produced it (`ModelRef`).
+IDs are the model's raw IDs: whole numbers within 64 bits for a model trained on
+whole-number IDs (MovieLens), JSON strings for a model trained on text IDs (such as IMDb's
+"tt0111161" or user names). A request's ID is read as the served model's kind
+(`ServedModel.movie_id`/`user_id`), so the schema takes either; text given to a model with
+whole-number IDs is refused (422). Stars are checked against the model's own rating scale
+by the answer layer, never against a fixed one. Every answer names the model version that
+produced it (`ModelRef`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: raw user or movie ID as the API takes it: a whole number that fits 64 bits
-RawId = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+#: the longest text ID the API takes (a model with longer IDs is not served)
+MAX_ID_CHARS = 200
+#: a whole-number raw ID: fits 64 bits
+IntId = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+#: a text raw ID
+TextId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+#: raw user or movie ID as the API takes and answers it: a whole number or a text, as the model's IDs are
+RawId = Union[IntId, TextId]
 #: how many movies an answer may hold
 MAX_K = 1000
 #: users in one batch request
 MAX_BATCH_USERS = 1000
 #: movies in one cold-start request or one ratings request
 MAX_INPUT_MOVIES = 500
+#: a comma-separated list of movie IDs in a query string: printable ASCII, at most 5000
+#: characters, so that the request line stays within what the server reads (16 KiB) however it
+#: is percent-encoded; text IDs beyond ASCII go in a JSON body (POST /recommend_cold, batch filters)
+IDS_PATTERN = r"^[ -~]*$"
+MAX_IDS_CHARS = 5000
 #: a profile token: 8 to 64 letters, digits, "_" or "-"
 PROFILE_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
@@ -40,14 +56,8 @@ class ModelRef(BaseModel):
     version: str | None
 
 
-class ErrorBody(BaseModel):
-    """An error: one sentence (or FastAPI's list of validation errors for bad parameters)."""
-
-    detail: str | list[dict[str, Any]]
-
-
 class Movie(BaseModel):
-    movie_id: int
+    movie_id: RawId
     title: str
     year: int | None
     genres: list[str]
@@ -71,6 +81,10 @@ class Health(BaseModel):
     rating_scale: list[float] | None = Field(description="[lowest, highest] stars the model takes (null: no scale).")
     liked_threshold: float | None = Field(
         description="Stars at or above which a rating counts as liked; lower ones are dislikes (null: no scale).")
+    user_id_kind: Literal["int", "str"] = Field(
+        description='"int": user IDs are whole numbers (JSON numbers); "str": text (JSON strings).')
+    movie_id_kind: Literal["int", "str"] = Field(
+        description='"int": movie IDs are whole numbers (JSON numbers); "str": text (JSON strings).')
 
 
 class FiltersIn(_Request):
@@ -91,7 +105,7 @@ class Ready(BaseModel):
 
 class Recommendation(BaseModel):
     model: ModelRef
-    user_id: int
+    user_id: RawId
     fallback: bool
     fallback_reason: str | None
     items: list[ScoredMovie]
@@ -106,7 +120,7 @@ class BatchRequest(_Request):
 
 
 class UserItems(BaseModel):
-    user_id: int
+    user_id: RawId
     items: list[ScoredMovie]
 
 
@@ -135,12 +149,18 @@ class ColdRecommendation(BaseModel):
     model: ModelRef
     fallback: bool = Field(description="True when the list is a popularity/genre fallback, not the model's.")
     fallback_reason: str | None
-    ignored: list[int] = Field(description="Movie IDs given that the model does not know.")
-    liked: list[int] = Field(description="Movie IDs that counted as liked (more like these).")
-    disliked: list[int] = Field(description=("Movie IDs rated below the liked threshold: never more like these; "
+    ignored: list[RawId] = Field(description="Movie IDs given that the model does not know.")
+    liked: list[RawId] = Field(description="Movie IDs that counted as liked (more like these).")
+    disliked: list[RawId] = Field(description=("Movie IDs rated below the liked threshold: never more like these; "
                                              "used as negative feedback by models that can."))
     liked_threshold: float | None = Field(description="The threshold used (null when no stars were given).")
     items: list[ScoredMovie]
+
+
+class ProfileRecommendation(ColdRecommendation):
+    user_id: RawId | None = Field(description=(
+        "The model's user this profile was trained as (a version retrained from the stored ratings), answered "
+        "from that user's history; null: answered as a new person from the profile's stored ratings."))
 
 
 class SimilarMovies(BaseModel):
@@ -190,11 +210,11 @@ class RatingsStored(BaseModel):
     model: ModelRef
     profile: str
     stored: int = Field(description="Ratings stored (or replaced) by this request.")
-    ignored: list[int] = Field(description="Movie IDs the model does not know; not stored.")
+    ignored: list[RawId] = Field(description="Movie IDs the model does not know; not stored.")
 
 
 class StoredRating(BaseModel):
-    movie_id: int
+    movie_id: RawId
     rating: float
     timestamp: int
 

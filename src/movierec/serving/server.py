@@ -40,6 +40,26 @@ def limit_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
+def check_source(source: str | Path, name: str | None = None) -> str | None:
+    """The registry name `ModelServer(source, name)` would serve, checked without loading a
+    model (None for a single bundle folder, whose name is its manifest's).
+
+    Raises:
+        RegistryError: no such folder, an empty registry, no `name` for a registry holding
+            several names (the sentence lists them), an unknown name, no current version,
+            a corrupt pointer.
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise RegistryError(f"No model registry or bundle folder at {source}.")
+    if is_bundle_dir(source):
+        return None
+    registry = ModelRegistry(source)
+    name = registry.resolve(name, "name the one to serve")
+    registry.get(name)
+    return name
+
+
 def _warm(served: ServedModel) -> None:
     """Compute the default taste groups in the background (a first visit asks for them)."""
 
@@ -57,12 +77,12 @@ class ModelServer:
 
     Args:
         source: a registry folder, or a single bundle folder.
-        name: the registry name (default: the registry's first name).
+        name: the registry name (may be left out when the registry holds one name).
         cache_size: GET /recommend answers cached per loaded model (0: none).
 
     Raises:
-        RegistryError: no such folder, an empty registry, an unknown name, no current
-            version, a corrupt pointer.
+        RegistryError: no such folder, an empty registry, no `name` for a registry holding
+            several names, an unknown name, no current version, a corrupt pointer.
         BundleError: the current version fails to load or cannot be served.
     """
 
@@ -75,19 +95,15 @@ class ModelServer:
         self._thread: threading.Thread | None = None
         self._signature: Signature = None
         self._threads: int | None = None
-        if not self.source.is_dir():
-            raise RegistryError(f"No model registry or bundle folder at {self.source}.")
-        if is_bundle_dir(self.source):
+        registry_name = check_source(self.source, name)
+        if registry_name is None:  # a single bundle folder
             self.registry: ModelRegistry | None = None
             bundle = load_bundle(self.source)
             self.name = name or bundle.name
             self._current = self._build(bundle, bundle.version)
         else:
             self.registry = ModelRegistry(self.source)
-            names = self.registry.names()
-            if not names:
-                raise RegistryError(f"The registry {self.source} holds no models; train one into it first.")
-            self.name = name or names[0]
+            self.name = registry_name
             self._signature = self._pointer_signature()
             self._current = self._load(None)
         _warm(self._current)
@@ -278,4 +294,4 @@ class ModelServer:
             thread.join(timeout=5)
 
 
-__all__ = ["ModelServer", "limit_threads"]
+__all__ = ["ModelServer", "check_source", "limit_threads"]

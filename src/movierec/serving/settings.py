@@ -49,7 +49,8 @@ class ServeSettings:
     Attributes:
         source: a registry folder, or a single bundle folder (then promote and rollback
             answer 409).
-        model: the registry name to serve (None: the registry's first name).
+        model: the registry name to serve (None: the registry's only name; a registry
+            holding several names is refused without one).
         feedback_db: the SQLite file of people's ratings (None:
             `<registry>/feedback.sqlite3`, or beside a bundle folder).
         admin_token: the bearer token of the /admin routes (None: admin disabled).

@@ -12,8 +12,9 @@ with the same names and defaults (`RUNTIME_DEFAULTS`):
 * ``num_threads`` (1): torch CPU threads while training, restored afterwards (even when
   training fails). Small models train fastest on one thread: OpenMP's synchronisation
   costs more than the parallel work saves. None (or 0) leaves torch's setting alone.
-* ``progress`` (False): a tqdm bar on stderr that advances once per epoch. It only
-  displays; results are the same with or without it.
+* ``progress`` (False): a tqdm bar on stderr that advances once per epoch, drawn only when
+  nothing else listens to the epochs (the CLI shows its own bars and lines through
+  `movierec.training.progress`). It only displays; results are the same with or without it.
 
 Runtime options never change what a model learns on a given device, so they are not
 part of any search space.

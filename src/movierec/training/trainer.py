@@ -1,7 +1,10 @@
 """Trainer: the epoch loop shared by every PyTorch model.
 
 It owns fast in-memory batching, the epoch loop, early stopping with best-weights
-restore, per-epoch history (for learning curves) and the optional progress bar.
+restore, per-epoch history (for learning curves) and progress: every epoch is reported
+as a step of a `movierec.training.progress` task (loss, validation value), which a front
+end installed with `reporting` shows (the CLI's bars and log lines); with no front end
+and `progress=True`, a tqdm bar on stderr.
 Runtime options (device, seed, threads) live in `movierec.training.options`, the
 early-stop-then-refit policy in `movierec.training.early_stopping`, the losses in
 `movierec.training.losses`. Models stay small `nn.Module`s that know nothing about training.
@@ -13,6 +16,8 @@ import copy
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+
+from movierec.training.progress import current_reporter, start_task
 
 if TYPE_CHECKING:  # torch is imported where it is used, so loading a saved model needs no torch
     import torch
@@ -80,8 +85,10 @@ class Trainer:
             (ignored without a validate function; 0 never stops early).
         mode: "min" when lower validation values are better (RMSE), "max" otherwise (NDCG).
         min_delta: improvement smaller than this does not count.
-        progress: draw a tqdm bar on stderr.
-        callback: called with each epoch's record (e.g. for a CLI's own progress display).
+        progress: draw a tqdm bar on stderr when no progress reporter is installed (see
+            `movierec.training.progress`; an installed one gets every epoch either way).
+        callback: called with each epoch's record.
+        desc: what is trained, e.g. "mf"; the progress task is "training <desc>".
     """
 
     def __init__(self, max_epochs: int = 50, patience: int = 5, mode: str = "min", min_delta: float = 0.0,
@@ -127,10 +134,12 @@ class Trainer:
         best_state = None
         bad_epochs = 0
         bar = None
-        if self.progress:
+        if self.progress and current_reporter() is None:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.max_epochs, desc=self.desc, unit="epoch", leave=False)
+        task = start_task(self.desc if self.desc.startswith("training") else f"training {self.desc}",
+                          total=self.max_epochs, unit="epoch")
         try:
             for epoch in range(1, self.max_epochs + 1):
                 start = time.perf_counter()
@@ -164,6 +173,7 @@ class Trainer:
                 history.records.append(record)
                 if self.callback:
                     self.callback(record)
+                task.advance(loss=record["train_loss"], validation=record.get("val"))
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("train_loss", "val")})
@@ -171,6 +181,7 @@ class Trainer:
                     history.stopped_early = True
                     break
         finally:
+            task.finish()
             if bar is not None:
                 bar.close()
         if best_state is not None:

@@ -2,7 +2,9 @@
 POST /admin/reload, /admin/promote, /admin/rollback.
 
 A move the registry or the model refuses answers 409 and changes nothing: the old
-version keeps serving and the registry's pointer stays where it was.
+version keeps serving and the registry's pointer stays where it was. Without an admin
+token the routes answer 404 ("Admin is disabled") and `create_app` leaves them out of the
+OpenAPI schema and /docs.
 """
 
 from __future__ import annotations

@@ -16,10 +16,15 @@ from movierec.serving.routes.responses import ERRORS_404
 router = APIRouter(tags=["movies"], responses=ERRORS_404)
 
 
+MovieIdPath = Annotated[s.RawId, PathParam(description="Raw movie ID: a whole number, or a text for a model "
+                                                        "trained on text IDs.")]
+
+
 @router.get("/similar/{movie_id}", response_model=s.SimilarMovies)
-async def similar(m: Served, movie_id: Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)], filters: FilterParams, k: KParam = 10) -> Response:
+async def similar(m: Served, movie_id: MovieIdPath, filters: FilterParams, k: KParam = 10) -> Response:
     """Movies similar to one movie."""
-    return Response(m.answer_bytes(Query(SimilarTo(movie_id), k=k, filters=filters)), media_type="application/json")
+    query = Query(SimilarTo(m.movie_id(movie_id, text=True)), k=k, filters=filters)
+    return Response(m.answer_bytes(query), media_type="application/json")
 
 
 @router.get("/movies", response_model=s.MovieList)
@@ -31,6 +36,6 @@ def movies(m: Served, q: Annotated[str, Param(max_length=200, description="Words
 
 
 @router.get("/movies/{movie_id}", response_model=s.MovieDetail)
-async def movie(m: Served, movie_id: Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1)]) -> dict:
+async def movie(m: Served, movie_id: MovieIdPath) -> dict:
     """One movie with its rating count."""
-    return {**m.answers.movie(movie_id).to_json(), "model": m.ref}
+    return {**m.answers.movie(m.movie_id(movie_id, text=True)).to_json(), "model": m.ref}

@@ -16,7 +16,8 @@ router = APIRouter(tags=["onboarding"], responses=ERRORS_404)
 
 @router.get("/onboarding", response_model=s.Onboarding)
 def onboarding(m: Served, groups: Annotated[int, Query(ge=2, le=20)] = 8) -> dict:
-    """Taste groups for a first visit (clusters of the model's movie vectors)."""
+    """Taste groups for a first visit: each one genre or a pair of genres that every shown movie has
+    (`movierec.answers.onboarding`)."""
     movies = m.answers.movies
     return {"model": m.ref, "groups": [
         {"group_id": g.group_id, "label": g.label, "genres": g.genres,

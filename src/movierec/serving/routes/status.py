@@ -12,11 +12,12 @@ router = APIRouter(tags=["status"])
 
 @router.get("/health", response_model=s.Health)
 async def health(m: Served) -> dict:
-    """Liveness, the model served and its size, and the stars it takes (with the liked threshold)."""
+    """Liveness, the model served and its size, the stars it takes (with the liked threshold)
+    and the kind of its IDs (whole numbers or text)."""
     scale = m.answers.rating_scale
     return {"status": "ok", "model": m.ref, "n_users": len(m.model.users_), "n_movies": len(m.model.items_),
             "capabilities": m.capabilities, "rating_scale": list(scale) if scale else None,
-            "liked_threshold": m.answers.threshold}
+            "liked_threshold": m.answers.threshold, "user_id_kind": m.user_id_kind, "movie_id_kind": m.movie_id_kind}
 
 
 @router.get("/ready", response_model=s.Ready)

@@ -5,6 +5,11 @@
  * GET /profile/recommend turns them into recommendations. Before any rating, taste groups
  * (GET/POST /onboarding) give first recommendations. Predicted scores are never shown:
  * each recommendation shows its reason instead.
+ *
+ * The stars are the model's (GET /health: rating_scale): half stars up to 5 (MovieLens'
+ * 0.5-5, or 1-5 with the half star below 1 shown but not given), whole stars up to 10
+ * (ten stars for 1-10), and ten stars of a tenth of the scale each beyond that. Movie IDs
+ * are kept as the API gives them: numbers, or text for a model trained on text IDs.
  */
 "use strict";
 
@@ -33,8 +38,9 @@
 
   const state = {
     profile: null,
-    ratings: new Map(),   // movie_id -> rating (on the model's scale, within 0.5 .. 5)
+    ratings: new Map(),   // movie_id (number or text, as the API gives it) -> rating on the model's scale
     scale: [0.5, 5],      // the stars the model takes (GET /health: rating_scale)
+    stars: {count: 5, step: 0.5},  // the star widget for that scale (starsFor)
     likedThreshold: null, // stars at or above which a rating says "more like this"
     movies: new Map(),    // movie_id -> Movie, from any answer
     pending: new Map(),   // movie_id -> rating not yet sent
@@ -110,15 +116,39 @@
     return data;
   }
 
+  /** The star widget for a scale [low, high]: `count` stars, each click `step` stars apart. */
+  function starsFor(scale) {
+    const high = scale[1];
+    if (high <= 5) return {count: Math.max(1, Math.ceil(high)), step: 0.5};
+    if (high <= 10) return {count: Math.ceil(high), step: 1};
+    return {count: 10, step: high / 10};
+  }
+
+  /** The values the widget can give, lowest first (values off the scale included: shown, not given). */
+  function starValues() {
+    const {count, step} = state.stars;
+    const n = Math.round(count / step);
+    return Array.from({length: n}, (_, i) => Math.round((i + 1) * step * 1000) / 1000);
+  }
+
+  function onScale(value) {
+    return value >= state.scale[0] - 1e-9 && value <= state.scale[1] + 1e-9;
+  }
+
   /** The model's star scale and liked threshold (GET /health), and the help that explains them. */
   function setScale(health) {
     if (health && Array.isArray(health.rating_scale)) {
-      state.scale = [Math.max(0.5, Number(health.rating_scale[0])), Math.min(5, Number(health.rating_scale[1]))];
+      const low = Number(health.rating_scale[0]);
+      const high = Number(health.rating_scale[1]);
+      if (Number.isFinite(low) && Number.isFinite(high) && low < high) state.scale = [low, high];
     }
+    state.stars = starsFor(state.scale);
     state.likedThreshold = health && health.liked_threshold != null ? Number(health.liked_threshold) : null;
-    const liked = state.likedThreshold == null ? "Any rating" : `${formatStars(state.likedThreshold)} or more`;
-    ui.helpLiked.textContent = liked;
-    ui.helpDisliked.textContent = state.likedThreshold == null ? "(none)" : `Below ${formatStars(state.likedThreshold)}`;
+    // the threshold as the widget can give it: the fewest stars that count as liked
+    const liked = state.likedThreshold == null ? null
+      : (starValues().find((v) => v >= state.likedThreshold - 1e-9 && onScale(v)) ?? state.likedThreshold);
+    ui.helpLiked.textContent = liked == null ? "Any rating" : `${formatStars(liked)} or more`;
+    ui.helpDisliked.textContent = liked == null ? "(none)" : `Below ${formatStars(liked)}`;
     ui.helpScale.textContent = `${formatStars(state.scale[0])} to ${formatStars(state.scale[1])}`;
   }
 
@@ -165,8 +195,17 @@
     return node;
   }
 
+  function isMovieId(id) {
+    return Number.isInteger(id) || (typeof id === "string" && id.length > 0);
+  }
+
+  /** A CSS attribute selector's value for a movie ID (text IDs may hold any character). */
+  function idAttr(id) {
+    return CSS.escape(String(id));
+  }
+
   function remember(movie) {
-    if (movie && Number.isInteger(movie.movie_id)) {
+    if (movie && isMovieId(movie.movie_id)) {
       const known = state.movies.get(movie.movie_id) || {};
       state.movies.set(movie.movie_id, Object.assign({}, known, movie));
     }
@@ -195,38 +234,43 @@
   }
 
   function formatRating(value) {
-    return value ? `${value.toFixed(1)} / 5` : "not rated";
+    if (!value) return "not rated";
+    const whole = state.stars.step >= 1 && Number.isInteger(value);
+    return `${whole ? String(value) : value.toFixed(1)} / ${state.scale[1]}`;
   }
 
-  /** Ten radio inputs (0.5 .. 5 stars) in one group: arrow keys move between them. Stars
-   *  off the model's scale (0.5 for a 1-5 model) are shown but cannot be chosen. */
+  /** One radio input per value the stars can give (ten for 0.5 .. 5 in half stars, ten for
+   *  1 .. 10 in whole stars) in one group: arrow keys move between them. Values off the
+   *  model's scale (0.5 for a 1-5 model) are shown but cannot be chosen. */
   function starWidget(movie) {
     const id = movie.movie_id;
-    const seq = ++state.widgetSeq;
-    const name = `rate-${seq}-${id}`;
+    const name = `rate-${++state.widgetSeq}`;
     const current = state.ratings.get(id) || 0;
+    const half = state.stars.step === 0.5;
     const fieldset = el("fieldset", {class: "stars", "data-movie": String(id)},
       el("legend", {class: "sr-only", text: `Your rating for ${label(movie)}`}));
-    for (let i = 1; i <= 10; i += 1) {
-      const value = i / 2;
-      const inputId = `${name}-${i}`;
+    starValues().forEach((value, i) => {
+      const inputId = `${name}-${i + 1}`;
       const input = el("input", {type: "radio", name, id: inputId, value: String(value)});
       input.checked = value === current;
-      input.disabled = value < state.scale[0] || value > state.scale[1];
+      input.disabled = !onScale(value);
       const text = `${value} star${value === 1 ? "" : "s"}`;
-      const lab = el("label", {for: inputId, class: i % 2 ? "left" : "right", title: text, "data-value": String(value)},
+      // half stars: two labels per star (left and right half); whole ones: a label per star
+      const lab = el("label", {for: inputId, class: half ? (i % 2 ? "right" : "left") : "full", title: text,
+                               "data-value": String(value)},
         el("span", {class: "sr-only", text}));
+      if (!half) lab.style.width = "1.6rem";
       fieldset.append(input, lab);
-    }
+    });
     fieldset.append(el("span", {class: "value", "aria-hidden": "true", text: formatRating(current)}));
     paintStars(fieldset, current);
     fieldset.addEventListener("change", (event) => {
       const value = Number(event.target.value);
-      if (value >= state.scale[0] && value <= state.scale[1]) setRating(id, value);
+      if (onScale(value)) setRating(id, value);
     });
     fieldset.addEventListener("pointerover", (event) => {
       const value = Number(event.target.closest("label") && event.target.closest("label").dataset.value);
-      if (value && value >= state.scale[0] && value <= state.scale[1]) paintStars(fieldset, value);
+      if (value && onScale(value)) paintStars(fieldset, value);
     });
     fieldset.addEventListener("pointerleave", () => paintStars(fieldset, state.ratings.get(id) || 0));
     return fieldset;
@@ -240,7 +284,7 @@
 
   function syncWidgets(movieId) {
     const value = state.ratings.get(movieId) || 0;
-    document.querySelectorAll(`fieldset.stars[data-movie="${movieId}"]`).forEach((fieldset) => {
+    document.querySelectorAll(`fieldset.stars[data-movie="${idAttr(movieId)}"]`).forEach((fieldset) => {
       fieldset.querySelectorAll("input").forEach((input) => { input.checked = Number(input.value) === value; });
       fieldset.querySelector(".value").textContent = formatRating(value);
       paintStars(fieldset, value);
@@ -293,7 +337,7 @@
 
   function addRatedRow(movieId) {
     updateRatedCount();
-    if (ui.ratedList.querySelector(`li[data-movie="${movieId}"]`)) return;
+    if (ui.ratedList.querySelector(`li[data-movie="${idAttr(movieId)}"]`)) return;
     const movie = state.movies.get(movieId) || {movie_id: movieId, title: `Movie ${movieId}`, genres: []};
     ui.ratedList.prepend(movieRow(movie, null));
   }
@@ -313,7 +357,7 @@
     const worker = async () => {
       while (queue.length) {
         const id = queue.shift();
-        try { remember(await api(`movies/${id}`)); } catch (e) { /* shown by its id */ }
+        try { remember(await api(`movies/${encodeURIComponent(id)}`)); } catch (e) { /* shown by its id */ }
       }
     };
     await Promise.all(Array.from({length: Math.min(6, queue.length)}, worker));
@@ -459,7 +503,8 @@
     ui.similarNote.hidden = true;
     if (!ui.dialog.open) ui.dialog.showModal();
     try {
-      const [movie, similar] = await Promise.all([api(`movies/${movieId}`), api(`similar/${movieId}?k=${K}`)]);
+      const path = encodeURIComponent(movieId);
+      const [movie, similar] = await Promise.all([api(`movies/${path}`), api(`similar/${path}?k=${K}`)]);
       remember(movie);
       ui.dialogTitle.textContent = label(movie);
       ui.dialogMeta.textContent = metaText(movie);

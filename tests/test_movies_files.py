@@ -201,3 +201,25 @@ def test_movies_csv_layout_is_unchanged(tmp_path):
     frame = read_movies(path)
     assert frame["genres"].tolist() == [["Adventure", "Animation", "Children", "Comedy", "Fantasy"]]
     assert frame["item_id"].tolist() == [1] and frame["title"].tolist() == ["Toy Story"]
+
+
+def test_training_without_titles_says_once_that_ids_will_show(tmp_path):
+    """`train --data` without --movies: one note on stderr (search and the page show IDs only);
+    with --movies, none."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    movierec = Path(sys.executable).with_name("movierec")
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("user,item,rating\n1,10,4\n1,20,5\n2,10,3\n2,30,4\n3,20,2\n3,30,5\n")
+    run = subprocess.run([str(movierec), "train", "--data", str(ratings), "--model", "pop", "--out",
+                          str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    notes = [line for line in run.stderr.splitlines() if "no titles" in line]
+    assert len(notes) == 1 and "movie IDs only" in notes[0] and "--movies" in notes[0]
+    movies = tmp_path / "m.csv"
+    movies.write_text("movieId,title,genres\n10,Ten (1990),Drama\n20,Twenty (1991),Comedy\n30,Thirty (1992),Drama\n")
+    run = subprocess.run([str(movierec), "train", "--data", str(ratings), "--movies", str(movies), "--model", "pop",
+                          "--out", str(tmp_path / "m2")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "no titles" not in run.stderr, run.stderr

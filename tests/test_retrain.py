@@ -285,3 +285,39 @@ def test_text_user_ids_get_profile_names(tmp_path):
     assert "profile:p-one-0001" in data.users and data.rating_scale == (1.0, 10.0)
     with pytest.raises(Exception, match="outside the model's scale"):
         feedback_rows([("p-one-0001", "tt1", 11.0, 1)], ds)
+
+
+def test_own_data_with_text_ids_on_a_1_to_10_scale_retrains_end_to_end(tmp_path, ml100k):
+    """A file of one's own (names, IMDb-style movie IDs, 1-10 stars) trains, takes feedback on
+    its own scale and IDs, and retrains into a version that knows the profile."""
+    frame = ml100k.to_frame()
+    frame = frame[frame.user <= 150]
+    frame = frame.assign(user="user-" + frame.user.astype(str), item=frame.item.map(lambda i: f"tt{i:07d}"),
+                         rating=frame.rating * 2)
+    data = tmp_path / "mine.csv"
+    frame.to_csv(data, index=False)
+    root = tmp_path / "registry"
+    ok("train", "--data", str(data), "--model", "ease", "--registry", str(root), "--rating-range", "1,10", "--quiet")
+    store = FeedbackStore(root / "feedback.sqlite3", scale=(1.0, 10.0), id_kind="str")
+    store.add("text-profile-01", [("tt0000050", 10), ("tt0000172", 9), ("tt0000181", 10), ("tt0000001", 1)])
+    store.close()
+    out = json.loads(ok("retrain", "--registry", str(root), "--promote", "always", "--json", "--quiet"))
+    assert out["promoted"] and out["feedback"]["ratings"] == 4
+    new = load_bundle(root / "ease" / "2")
+    assert new.manifest["feedback"]["profiles"] == {"text-profile-01": "profile:text-profile-01"}
+    assert new.model.rating_scale_ == (1.0, 10.0) and new.manifest["data"]["options"]["rating_range"] == [1.0, 10.0]
+    assert "profile:text-profile-01" in new.model.users_
+    assert new.catalog is not None and len(new.catalog.titles) == len(new.model.items_)
+
+
+def test_a_retrieval_index_is_rebuilt_for_the_new_version(tmp_path):
+    from movierec.retrieval import stored_index
+
+    root = tmp_path / "registry"
+    ok("train", "--dataset", "ml-100k", "--model", "als", "--param", "factors=16", "--param", "iterations=3",
+       "--index", "exact", "--registry", str(root), "--quiet")
+    add_feedback(root / "feedback.sqlite3")
+    ok("retrain", "--registry", str(root), "--promote", "always", "--quiet")
+    new = load_bundle(root / "als" / "2")
+    index = stored_index(new)
+    assert index is not None and index.kind == "exact" and index.model is new.model

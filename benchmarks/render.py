@@ -532,6 +532,27 @@ def render_onboarding(res: Results) -> str:
               f"Command: `{doc['command']}`. Load average {_load(doc['machine'].get('load_average'))}.")
 
 
+def render_rerank(res: Results) -> str:
+    doc = res["rerank"]
+    blocks = []
+    for result in doc["results"]:
+        rows = []
+        for model, verdict in result["verdicts"].items():
+            for name, v in verdict["per_rerank"].items():
+                rows.append([model, name, f"{v['largest_weight_within_budget']:g}", f"{v['ndcg_change']:+.1%}",
+                             f"{v['ild_change']:+.1%}", f"{v['kl_ratio']:.2f}x",
+                             "yes" if v["ild_goal_met_at"] else "no", "yes" if v["kl_goal_met_at"] else "no"])
+        goal = result["goal"]
+        blocks.append(f"**{result['dataset']}**, {result['protocol']} (holdout {result['holdout']}), "
+                      f"{result['test_users']} test users, lists re-ranked from each model's top {result['pool']}; "
+                      f"the largest weight costing at most {goal['max_ndcg_cost']:.0%} NDCG@{result['k']}:\n\n"
+                      + _table(["model", "re-ranker", "weight", "NDCG@10", "intra-list diversity", "calibration KL",
+                                f"diversity +{goal['min_ild_gain']:.0%}", "KL halved"],
+                               ["---", "---", "---:", "---:", "---:", "---:", "---", "---"], rows))
+    argv = " ".join(doc.get("argv") or [])
+    return "\n\n".join(blocks) + f"\n\nCommand: `.venv/bin/python benchmarks/rerank.py {argv}`".rstrip() + "."
+
+
 REGIONS: dict[str, dict[str, Renderer]] = {
     "BENCHMARKS.md": {
         "data-load": render_data_load,
@@ -549,6 +570,7 @@ REGIONS: dict[str, dict[str, Renderer]] = {
         "serve-load": render_serve_load,
         "cold-movies": render_cold_movies,
         "onboarding": render_onboarding,
+        "rerank": render_rerank,
     },
     "README.md": {
         "readme-explicit": render_readme_explicit,

@@ -27,6 +27,14 @@ lower and latencies higher for every endpoint alike, the ratios to the ceiling h
     .venv/bin/python benchmarks/serve_load.py                       # trains EASE on ML-100K first
     .venv/bin/python benchmarks/serve_load.py --registry runs/ml-100k/registry --model seq-ease
     .venv/bin/python benchmarks/serve_load.py --duration 2 --warmup 1 --out /tmp/serve_load.json
+    .venv/bin/python benchmarks/serve_load.py --cache                # + 2 workers: memory vs Redis
+
+With `--cache`, `/recommend` is also measured against `movierec serve --workers 2`, once with
+each worker's own answer memo (`--cache memory`) and once with one shared Redis (`--cache
+redis://...`: `--redis URL`, or Debian's `redis-server` started on a free loopback port, in
+memory only); the hit rate is the workers' hits over their lookups (GET /admin/status of
+each worker), warm-up included. A worker's memo computes each answer once per worker, Redis
+once for all workers (and replicas), but each of its hits is a round trip to Redis.
 
 Targets (issue 11): `/recommend` >= 90% of the ceiling's throughput, zero errors, p99 < 5 ms
 with 4 concurrent clients. Issue 17 (per-request work, answer memo off): `/recommend` >= 0.5
@@ -176,6 +184,96 @@ class Server:
         self.log.close()
 
 
+class CliServer(Server):
+    """`movierec serve --workers N --cache CACHE` over the registry (admin on, for the
+    workers' cache counters), stopped on exit."""
+
+    TOKEN = "serve-load-benchmark-token"
+
+    def __init__(self, args: argparse.Namespace, registry: Path, feedback_db: Path, cache: str, workers: int = 2):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        movierec = Path(sys.executable).with_name("movierec")
+        cmd = [str(movierec), "serve", "--registry", str(registry), "--port", str(self.port), "--workers",
+               str(workers), "--feedback-db", str(feedback_db), "--cache", cache, "--watch-interval", "0"]
+        if args.model:
+            cmd += ["--model", args.model]
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "MOVIEREC_ADMIN_TOKEN": self.TOKEN})
+        self.kind = f"movierec serve --cache {cache}"
+        self.workers = workers
+
+    def cache_stats(self, tries: int = 200) -> dict:
+        """Hits and misses summed over the workers (each asked on a fresh connection until all answered)."""
+        seen: dict[int, dict] = {}
+        for _ in range(tries):
+            request = urllib.request.Request(self.base + "/admin/status",
+                                             headers={"Authorization": f"Bearer {self.TOKEN}"})
+            with urllib.request.urlopen(request, timeout=30) as r:
+                status = json.loads(r.read())
+            seen[status["worker_pid"]] = status["cache"]
+            if len(seen) == self.workers:
+                break
+        hits = sum(c["hits"] for c in seen.values())
+        misses = sum(c["misses"] for c in seen.values())
+        return {"kind": next(iter(seen.values()))["kind"], "workers_seen": len(seen), "hits": hits, "misses": misses,
+                "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None}
+
+
+class RedisServer:
+    """Debian's `redis-server` on a free loopback port, in memory only, stopped on exit."""
+
+    def __init__(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise SystemExit("redis-server is not installed (Debian: apt-get install redis-server); or give --redis URL.")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def cache_runs(args: argparse.Namespace, registry: Path, paths: list[str], work: Path) -> dict[str, dict]:
+    """/recommend against `movierec serve --workers 2`: each worker's memo, then one shared Redis."""
+    redis_server = None if args.redis else RedisServer()
+    url = args.redis or redis_server.url
+    runs: dict[str, dict] = {}
+    try:
+        for name, cache in (("recommend_2workers_memory", "memory"), ("recommend_2workers_redis", url)):
+            server = CliServer(args, registry, work / f"feedback-{len(runs)}.sqlite3", cache)
+            try:
+                server.wait_ready()
+                check_paths(server.base, paths, args.check)
+                runs[name] = measure(name, server.base, paths, args, work)
+                runs[name]["cache"] = stats = server.cache_stats()
+                log(f"  {'':<24} cache {stats['kind']}: hit rate {stats['hit_rate']} "
+                    f"({stats['hits']} hits, {stats['misses']} misses, {stats['workers_seen']} workers)")
+            finally:
+                server.stop()
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+    return runs
+
+
 # ------------------------------------------------------------------------------ requests
 
 
@@ -301,6 +399,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-k", type=int, default=10, help="movies per answer")
     parser.add_argument("--check", type=int, default=200, help="request lines sent once and checked for 200 first")
     parser.add_argument("--out", help="results file (default benchmarks/results/serve_load.json)")
+    parser.add_argument("--cache", action="store_true",
+                        help="also measure /recommend with 2 workers: each worker's memo vs one shared Redis")
+    parser.add_argument("--redis", help="the Redis URL for --cache (default: start redis-server on loopback)")
     parser.add_argument("--serve", choices=["app", "ceiling"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--feedback-db", help=argparse.SUPPRESS)
@@ -341,6 +442,8 @@ def main(argv: list[str] | None = None) -> None:
                 runs[name] = measure(name, app.base, lines, args, work)
             if uncached is not None:
                 runs["recommend_uncached"] = measure("recommend_uncached", uncached.base, paths["recommend"], args, work)
+            if args.cache:
+                runs.update(cache_runs(args, registry, paths["recommend"], work))
             again = measure("ceiling (again)", ceiling.base, ["/ceiling"], args, work)
             again_payload = measure("ceiling/payload (again)", ceiling.base, ["/ceiling/payload"], args, work)
         finally:

@@ -51,7 +51,8 @@ def test_settings_out_of_range_are_refused_in_one_sentence(tmp_path, values, wor
 
 
 @pytest.mark.parametrize("text, words", [
-    ("not json", "not valid JSON"), ("[1]", "JSON object"), ('{"source": "x", "cache": 1}', "unknown settings: cache"),
+    ("not json", "not valid JSON"), ("[1]", "JSON object"), ('{"source": "x", "colour": 1}', "unknown settings: colour"),
+    ('{"source": "x", "cache": 1}', "answer cache must be"),
     ('{"model": "m"}', "names no registry"), ('{"source": "x", "threads": -2}', "compute threads"),
 ])
 def test_bad_settings_variables_are_refused(text, words):

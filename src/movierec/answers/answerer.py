@@ -92,6 +92,7 @@ class Answerer:
         self._title_index: TitleIndex | None | bool = False  # False: not built yet
         self._groups: dict[int, list[TasteGroup]] = {}
         self._group_vectors: np.ndarray | None = None
+        self._rerank_vectors: np.ndarray | None | bool = False  # False: not computed yet
 
     # -- the public API -----------------------------------------------------------------
     def answer(self, query: Query) -> Answer:
@@ -465,11 +466,23 @@ class Answerer:
         assert query.rerank is not None
         chosen = np.asarray(query.rerank.rerank(RerankInput(
             item_idx=rec, scores=scores, k=query.k, history_idx=np.asarray(history, dtype=np.int64),
-            genre_matrix=self.genre_matrix, item_vectors=self.unit_vectors)), dtype=np.int64)
+            genre_matrix=self.genre_matrix, item_vectors=self.rerank_vectors())), dtype=np.int64)
         if chosen.ndim != 1 or len(chosen) > query.k or len(np.unique(chosen)) != len(chosen) \
                 or (len(chosen) and (chosen.min() < 0 or chosen.max() >= len(rec))):
             raise ConfigError(f"The re-ranker {getattr(query.rerank, 'name', '?')!r} returned an invalid order.")
         return rec[chosen], scores[chosen]
+
+    def rerank_vectors(self) -> np.ndarray | None:
+        """Unit movie vectors a re-ranker compares (MMR), shape (n_items, d), or None: the
+        model's own similarity vectors, else its embeddings' movie side (computed once; the
+        same vectors `movierec.evaluation.runner` re-ranks with, so offline and served lists agree)."""
+        if self._rerank_vectors is False:
+            with self._lock:
+                if self._rerank_vectors is False:
+                    from movierec.evaluation.runner import item_vectors, unit_rows
+
+                    self._rerank_vectors = unit_rows(item_vectors(self.model))
+        return self._rerank_vectors  # type: ignore[return-value]
 
     def _rows(self, rec: np.ndarray, scores: np.ndarray, reasons: Sequence[str | None]) -> tuple[Row, ...]:
         movies = self.movies

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Union
 
 import numpy as np
 
 from movierec.errors import ConfigError
+from movierec.rerank import RerankInput, Reranker  # re-exported: the re-rankers live in movierec.rerank
 
 #: a raw user or movie ID, as the model's ID maps hold it (a whole number or a text)
 RawId = Union[int, str]
@@ -110,42 +111,6 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class RerankInput:
-    """What a re-ranker sees: a candidate list, best first, and the person it is for.
-
-    Attributes:
-        item_idx: candidate item indices, best first, shape (c,).
-        scores: their model scores, shape (c,).
-        k: how many the answer keeps.
-        history_idx: item indices of the movies the person liked (their training history
-            for a known user), shape (h,); empty for similar movies.
-        genre_matrix: multi-hot genres of every movie, shape (n_items, n_genres).
-        item_vectors: unit-length movie vectors of the model, shape (n_items, d), or None.
-    """
-
-    item_idx: np.ndarray
-    scores: np.ndarray
-    k: int
-    history_idx: np.ndarray
-    genre_matrix: np.ndarray
-    item_vectors: np.ndarray | None
-
-
-class Reranker(Protocol):
-    """A second pass over a longer candidate list (e.g. for variety).
-
-    `pool(k)` says how many candidates it wants to choose `k` from; `rerank` returns
-    positions into `RerankInput.item_idx`, at most `k`, in the new order.
-    """
-
-    name: str
-
-    def pool(self, k: int) -> int: ...
-
-    def rerank(self, candidates: RerankInput) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
 class Query:
     """One question for the answer layer.
 
@@ -158,7 +123,8 @@ class Query:
         filters: which movies may be answered.
         liked_threshold: stars at or above which a new person's rating counts as liked
             (None: the model's own, 3.5 on a 1-5 scale scaled to its range).
-        rerank: an optional second pass (see `Reranker`).
+        rerank: an optional second pass (see `Reranker`; `movierec.rerank.parse_rerank` makes
+            one from its text form, "mmr:0.3" or "calibrated:0.5").
     """
 
     subject: Subject

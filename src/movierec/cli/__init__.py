@@ -25,6 +25,7 @@ from movierec.cli import registry as _registry  # noqa: E402,F401  (models list/
 from movierec.cli import movies as _movies  # noqa: E402,F401  (movies search)
 from movierec.cli import serve as _serve  # noqa: E402,F401  (serve, feedback export)
 from movierec.cli import retrain as _retrain  # noqa: E402,F401  (retrain)
+from movierec.cli import ab as _ab  # noqa: E402,F401  (ab report)
 
 
 def _print_version(value: bool) -> None:

@@ -13,7 +13,6 @@ from movierec.cli.common import (
     HOLDOUT_HELP,
     ITEM_COL_OPT,
     JSON_OPT,
-    MOVIES_OPT,
     PROTOCOLS_HELP,
     QUIET_OPT,
     RATING_COL_OPT,
@@ -59,6 +58,26 @@ def parse_models(value: str) -> list[str]:
     return names
 
 
+MOVIES_OPT = typer.Option(None, "--movies",
+                          help="With --data or --train/--test: a movies file for titles and genres (MovieLens "
+                               "movies.csv layout movieId,title,genres, or a CSV with id, title and genres columns).")
+
+
+def parse_weights(value: str | None) -> list[float] | None:
+    """'0,0.1,0.5' -> [0.0, 0.1, 0.5] (None: the default weights)."""
+    if value is None:
+        return None
+    try:
+        weights = [float(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--curve-weights takes numbers from 0 to 1 separated by commas, like 0,0.3,1; "
+                          f"got {value!r}.") from None
+    if not weights or any(not 0.0 <= w <= 1.0 for w in weights):
+        raise ConfigError(f"--curve-weights takes numbers from 0 to 1 separated by commas, like 0,0.3,1; "
+                          f"got {value!r}.")
+    return weights
+
+
 def parse_model_params(items: list[str] | None) -> dict[str, dict]:
     """--param MODEL.key=value (repeatable) -> {model: {key: value}}."""
     params: dict[str, dict] = {}
@@ -102,30 +121,49 @@ def compare_cmd(
     config_dir: Path = typer.Option(None, "--config-dir",
                                     help="Root of tuned configs <dir>/<dataset>/<protocol key>/<model>.json "
                                          "(default: the project's configs/tuned or $MOVIEREC_CONFIGS)."),
+    rerank: str = typer.Option(None, "--rerank",
+                               help="Re-rank every model's lists before measuring them: mmr:W (maximal marginal "
+                                    "relevance) or calibrated:W (genre proportions of the person's history), W from "
+                                    "0 (the model's order) to 1, e.g. mmr:0.3."),
+    rerank_curve: str = typer.Option(None, "--rerank-curve",
+                                     help="Trade-off curves: re-rank every model with mmr and/or calibrated "
+                                          "(comma-separated; mmr:genres compares genres even for a model with "
+                                          "movie vectors) at each of --curve-weights, and report NDCG against "
+                                          "intra-list diversity, calibration KL and coverage (plotted with --out)."),
+    curve_weights: str = typer.Option(None, "--curve-weights",
+                                      help="Weights of --rerank-curve, e.g. 0,0.3,1 (default 0,0.1,0.2,0.3,0.5,0.7,1)."),
     quiet: bool = QUIET_OPT,
 ) -> None:
     """Compare models on one split: means, 95% CIs and significance against the best baseline."""
     from movierec.experiments import CompareSpec, compare
+    from movierec.rerank import CURVE_WEIGHTS
 
     options = read_options(movies, user_col, item_col, rating_col, time_col, sep, rating_range)
     check_read_options(dataset, options)
-    if options and data is None:
-        raise ConfigError(f"{', '.join('--' + o.replace('_', '-') for o in options)} go with --data "
+    columns = [o for o in options if o != "movies"]
+    if columns and data is None:
+        raise ConfigError(f"{', '.join('--' + o.replace('_', '-') for o in columns)} go with --data "
                           f"(your own ratings file).")
+    if "movies" in options and data is None and train is None:
+        raise ConfigError("--movies goes with --data or --train and --test (your own ratings files).")
+    if curve_weights is not None and not rerank_curve:
+        raise ConfigError("--curve-weights goes with --rerank-curve (mmr and/or calibrated).")
     names = parse_models(models)
     spec = CompareSpec(dataset=dataset, data=data, train=train, test=test, protocol=protocol, holdout=holdout,
                        models=names, ks=parse_ks(k),
                        metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
                        relevance_threshold=parse_relevance_threshold(relevance_threshold),
                        sampled_negatives=sampled_negatives,
-                       seed=seed, config_root=config_dir, params=parse_model_params(param), read_options=options)
+                       seed=seed, config_root=config_dir, params=parse_model_params(param), read_options=options,
+                       rerank=rerank, rerank_curves=[n for n in (rerank_curve or "").split(",") if n.strip()],
+                       curve_weights=parse_weights(curve_weights) or CURVE_WEIGHTS)
     if (dataset is None) == (data is None) and train is None and test is None:
         raise ConfigError("Give either --dataset NAME (such as ml-100k), --data PATH, or --train and --test files.")
 
-    with Steps("compare", len(names) + 1, quiet=quiet) as steps, reading_data(), \
+    with Steps("compare", len(names) + 1 + bool(spec.rerank_curves), quiet=quiet) as steps, reading_data(), \
             fetch_progress(dataset or "the data", quiet) as download:  # the download shows under the steps
         def log(message: str) -> None:
-            if message.startswith(("fitting", "evaluating")):
+            if message.startswith(("fitting", "evaluating", "trade-off")):
                 steps.start(message)
             else:
                 steps.note(f"[dim]{message}[/dim]")
@@ -163,8 +201,21 @@ def compare_cmd(
     out.print(table)
     out.print(f"mean ± 95% CI half-width; +/- = significantly better/worse than {comp.reference} "
               f"(paired t-test and Wilcoxon, Holm-corrected, alpha {comp.info['alpha']}).")
+    if comp.info.get("rerank"):
+        out.print(f"every list re-ranked with {comp.info['rerank']}")
     for name, used in comp.info.get("models_config", {}).items():
         out.print(f"{name}: {used['params']}" + (f" (tuned: {used['config']})" if used["config"] else ""))
-    for key in ("report", "metric_bars", "recall_curves", "coverage_vs_accuracy"):
+    if comp.info.get("rerank_curves"):
+        from movierec.reporting.report import rerank_curve_table
+
+        curve = Table(title="re-ranking trade-off (weight 0: the model's own list)")
+        frame = rerank_curve_table(comp).reset_index()
+        for c in frame.columns:
+            curve.add_column(str(c), justify="left" if c in ("model", "rerank") else "right")
+        for row in frame.itertuples(index=False):
+            curve.add_row(*[f"{v:.4f}" if isinstance(v, float) and c not in ("weight",) else
+                            (f"{v:g}" if isinstance(v, float) else str(v)) for c, v in zip(frame.columns, row)])
+        out.print(curve)
+    for key in ("report", "metric_bars", "recall_curves", "coverage_vs_accuracy", "rerank_curves"):
         if key in paths:
             out.print(f"{key}: {paths[key]}")

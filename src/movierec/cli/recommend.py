@@ -21,6 +21,10 @@ MIN_RATINGS_OPT = typer.Option(0, "--min-ratings", help="Only movies with at lea
 GENRES_OPT = typer.Option(None, "--genres", help="Only movies of one of these genres, e.g. Comedy,Sci-Fi.")
 ALLOW_OPT = typer.Option(None, "--only", help="Only these movie IDs, e.g. 1,50,172.")
 DENY_OPT = typer.Option(None, "--exclude", help="Never these movie IDs, e.g. 1,50.")
+RERANK_OPT = typer.Option(None, "--rerank",
+                          help="Re-rank for variety: mmr:W (maximal marginal relevance) or calibrated:W (genre "
+                               "proportions of the person's liked movies), W from 0 (the model's order) to 1, "
+                               "e.g. mmr:0.3.")
 
 
 def _split_list(text: str) -> list[str]:
@@ -139,6 +143,7 @@ def recommend_cmd(
                               help="Answer through a retrieval index over the model's embeddings: auto, exact, "
                                    "ivf or hnsw (the one stored in the model folder when its kind matches, "
                                    "else one built in memory)."),
+    rerank: str = RERANK_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Top-k movies with titles and reasons from a saved model (a model folder or a registry
@@ -146,8 +151,10 @@ def recommend_cmd(
     movies (--rated, --liked, --ratings-file), without retraining. Ratings below the liked
     threshold are dislikes: never "more like this"."""
     from movierec.answers import KnownUser, Query
+    from movierec.rerank import parse_rerank
 
     check_index_kind(index)
+    reranker = parse_rerank(rerank)
     person_given = [flag for flag, value in (("--rated", rated), ("--liked", liked), ("--ratings-file", ratings_file))
                     if value is not None]
     if (user is None) == (not person_given):
@@ -155,13 +162,16 @@ def recommend_cmd(
                           f"and/or --ratings-file{', not --user and ' + person_given[0] + ' together' if user else ''}.")
     filters = _filters(min_ratings, genres, only, exclude)
     subject = KnownUser(user) if user is not None else _new_person(rated, liked, ratings_file)
-    query = Query(subject, k=k, exclude_seen=not include_seen, filters=filters, liked_threshold=liked_threshold)
+    query = Query(subject, k=k, exclude_seen=not include_seen, filters=filters, liked_threshold=liked_threshold,
+                  rerank=reranker)
     bundle = open_bundle(model_dir, registry, name, version)
     answerer, kind = _answerer(bundle, index)
     answer = answerer.answer(query)
     extra: dict[str, Any] = {"k": k, "min_ratings": min_ratings}
     if kind is not None:
         extra["index"] = kind
+    if reranker is not None:
+        extra["rerank"] = str(reranker)
     if as_json:
         print_json(answer_doc(bundle, answer, extra))
         return
@@ -174,6 +184,8 @@ def recommend_cmd(
         _print_given(answerer, answer)
     if filters.active:
         title += f" ({_said(filters)})"
+    if reranker is not None:
+        title += f", re-ranked {reranker}"
     _print_answer(title, answer)
 
 
@@ -217,18 +229,22 @@ def similar_cmd(
     genres: str = GENRES_OPT,
     only: str = ALLOW_OPT,
     exclude: str = DENY_OPT,
+    rerank: str = RERANK_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Movies most like a movie, by the model's own movie-to-movie similarity (genre overlap
     and popularity stand in, flagged, for models that cannot tell)."""
     from movierec.answers import Answerer, Query, SimilarTo
+    from movierec.rerank import parse_rerank
 
-    query = Query(SimilarTo(movie), k=k, filters=_filters(min_ratings, genres, only, exclude))
+    reranker = parse_rerank(rerank)
+    query = Query(SimilarTo(movie), k=k, filters=_filters(min_ratings, genres, only, exclude), rerank=reranker)
     bundle = open_bundle(model_dir, registry, name, version)
     answer = Answerer(bundle).answer(query)
     if as_json:
-        print_json(answer_doc(bundle, answer, {"k": k}))
+        print_json(answer_doc(bundle, answer, {"k": k, **({"rerank": str(reranker)} if reranker else {})}))
         return
     m = answer.movie
     label = f"{m.title} ({m.year})" if m.year else m.title
-    _print_answer(f"{bundle.name}: movies like {label}", answer, "similarity")
+    _print_answer(f"{bundle.name}: movies like {label}" + (f", re-ranked {reranker}" if reranker else ""), answer,
+                  "similarity")

@@ -21,6 +21,7 @@ import typer
 
 from movierec.cli.common import app, out
 from movierec.errors import ConfigError
+from movierec.serving.cache import MEMORY
 from movierec.serving.settings import CACHE_SIZE, THREADS, WATCH_INTERVAL, ServeSettings
 
 feedback_app = typer.Typer(help="The ratings people gave on the web page: export them to retrain on.",
@@ -127,28 +128,43 @@ def serve_cmd(
     feedback_db: Path = typer.Option(None, "--feedback-db",
                                      help="SQLite file for people's ratings (default: feedback.sqlite3 in the "
                                           "registry, or beside the model folder)."),
+    cache: str = typer.Option(MEMORY, "--cache",
+                              help="Where answers are kept: memory (each worker's own) or a Redis URL "
+                                   "redis://HOST:PORT/DB shared by every worker and replica."),
     cache_size: int = typer.Option(CACHE_SIZE, "--cache-size",
                                    help="Answers to GET /recommend and /similar kept per model version in each "
-                                        "worker (0: no answer cache)."),
+                                        "worker's memory (0: no answer cache, in memory or in Redis; "
+                                        "Redis' own memory limit bounds what it keeps)."),
     threads: int = typer.Option(THREADS, "--threads",
                                 help="Compute (BLAS/OpenMP) threads per worker; more than 1 rarely helps under load."),
     watch_interval: float = typer.Option(WATCH_INTERVAL, "--watch-interval",
                                          help="Seconds between each worker's looks at the registry's pointer "
                                               "(0: never look)."),
+    experiment: list[Path] = typer.Option(None, "--experiment",
+                                          help="An A/B experiment file (JSON: name, variants with share, version, "
+                                               "rerank); repeat it for experiments whose times do not overlap."),
 ) -> None:
     """Serve a model: the web page at / and the JSON API (documented at /docs, offline).
 
     `--registry DIR` serves the registry's current version of `--model` (which may be left
     out when the registry holds one name) and follows promotions; `--model-dir DIR` serves
-    one model folder. Admin routes (/admin/...) exist only when MOVIEREC_ADMIN_TOKEN is set."""
+    one model folder. Admin routes (/admin/...) exist only when MOVIEREC_ADMIN_TOKEN is set.
+    `--experiment FILE` runs an A/B experiment: each person's lists come from their variant,
+    and what was shown and rated is logged in the feedback database (`movierec ab report`)."""
     if not 0 < port < 65536:
         raise ConfigError(f"The port must be between 1 and 65535, got {port}.")
     if workers < 1:
         raise ConfigError(f"There must be at least one worker, got {workers}.")
     source = serve_source(registry, model_dir, model, registry_from_env=_from_environment(ctx, "registry"))
+    experiments = tuple(f.resolve() for f in experiment or ())
+    if experiments:  # a bad file is refused before the port is looked at (versions: when the model loads)
+        from movierec.serving.ab import check_together, load_experiment
+
+        check_together([load_experiment(f) for f in experiments])
     settings = ServeSettings.from_environment(
         source, model=model, feedback_db=feedback_db.resolve() if feedback_db else None,
-        cache_size=cache_size, threads=threads, watch_interval=watch_interval)
+        cache=cache, cache_size=cache_size, threads=threads, watch_interval=watch_interval,
+        experiments=experiments)
     check_port_free(host, port)
     import uvicorn
 

@@ -30,7 +30,6 @@ import json
 import math
 import re
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from movierec.data.atomic import atomic_write
+from movierec.data._sqlite import SqliteFile
 from movierec.errors import ConfigError
 
 #: the layout this module writes: 2 records the scale and ID kind, and keeps text movie IDs as text
@@ -140,27 +140,9 @@ class FeedbackStore:
         scale = _check_scale(scale)
         if id_kind is not None and id_kind not in ID_KINDS:
             raise ConfigError(f"A movie ID kind is 'int' or 'str', got {id_kind!r}.")
-        self._local = threading.local()
-        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        self._all_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and not self.path.is_file():
-            raise ConfigError(f"{self.path} is a folder, not a feedback database file.")
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._open(conn, scale, id_kind)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            raise ConfigError(f"{self.path} is not a feedback database ({exc}).") from None
-        except BaseException:
-            self.close()
-            raise
+        self._db = SqliteFile(self.path, busy_timeout=busy_timeout, what="feedback database")
+        with self._db.opening() as conn:
+            self._open(conn, scale, id_kind)
 
     def __repr__(self) -> str:
         return f"FeedbackStore({str(self.path)!r})"
@@ -260,28 +242,13 @@ class FeedbackStore:
         return {"schema_version": version, "rating_scale": scale, "id_kind": kind}
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            self._local.conn = conn
-            with self._all_lock:
-                ended = [c for thread, c in self._all if not thread.is_alive()]
-                self._all = [(thread, c) for thread, c in self._all if thread.is_alive()]
-                self._all.append((threading.current_thread(), conn))
-            for old in ended:  # their threads are gone: nothing uses them any more
-                old.close()
-        return conn
+        return self._db.conn()
 
     @property
     def open_connections(self) -> int:
         """Connections this store holds open (at most one per thread that used it and was
         alive when the last connection opened)."""
-        with self._all_lock:
-            return len(self._all)
+        return self._db.open_connections
 
     @property
     def rating_scale(self) -> tuple[float, float] | None:
@@ -424,14 +391,7 @@ class FeedbackStore:
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread)."""
-        with self._all_lock:
-            conns, self._all = [c for _, c in self._all], []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing twice
-                pass
-        self._local = threading.local()
+        self._db.close()
 
 
 __all__ = ["FeedbackStore", "StoredRating", "check_profile", "scale_text", "SCHEMA_VERSION", "LEGACY_SCALE",

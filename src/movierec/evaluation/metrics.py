@@ -408,6 +408,53 @@ def intra_list_diversity(ranked, item_features: np.ndarray, k: int, chunk: int =
     return out
 
 
+def calibration_kl(ranked, history, genre_matrix: np.ndarray, k: int, alpha: float = 0.01) -> np.ndarray:
+    """Miscalibration of each top-K list (Steck, RecSys 2018): KL(p || q~) between the genre
+    distribution p of the user's history and that of the list, q, smoothed as
+    q~ = (1 - alpha) q + alpha p (the paper's alpha = 0.01). 0 = the list's genres are in
+    the history's proportions; log(1 / alpha) (about 4.6) at most. Lower is better.
+
+    A movie spreads one unit over its genres; a set's distribution is the normalised sum
+    (movies without a genre add nothing; a list without any genre has q = 0).
+
+    Args:
+        ranked: item indices, shape (n_users, L), -1 = empty slot.
+        history: each user's history (e.g. training items), same row order as `ranked`:
+            a users x items sparse matrix (non-zeros count, values ignored) or a sequence
+            of item-index collections.
+        genre_matrix: multi-hot genres, shape (n_items, n_genres).
+        alpha: smoothing in (0, 1].
+
+    Returns:
+        shape (n_users,); NaN for an empty list, or a history without any genre.
+    """
+    arr = _cut(as_ranked(ranked), k)
+    genres = np.asarray(genre_matrix, dtype=np.float64)
+    n_items = genres.shape[0]
+    if not 0 < alpha <= 1:
+        raise ValueError("alpha must lie in (0, 1]")
+    hist = relevance_matrix(history, n_items)
+    if hist.shape[0] != arr.shape[0]:
+        raise ValueError(f"ranked has {arr.shape[0]} rows but history has {hist.shape[0]}")
+    if genres.ndim != 2 or genres.shape[1] == 0:
+        return np.full(arr.shape[0], np.nan)
+    counts = genres.sum(axis=1, keepdims=True)
+    spread = np.divide(genres, counts, out=np.zeros_like(genres), where=counts > 0)  # (n_items, g)
+    hist = sp.csr_matrix((np.ones_like(hist.data), hist.indices, hist.indptr), shape=(hist.shape[0], n_items))
+    p_mass = np.asarray(hist @ spread)
+    valid = arr >= 0
+    q_mass = (spread[np.where(valid, arr, 0)] * valid[..., None]).sum(axis=1)
+    p_total = p_mass.sum(axis=1, keepdims=True)
+    q_total = q_mass.sum(axis=1, keepdims=True)
+    p = np.divide(p_mass, p_total, out=np.zeros_like(p_mass), where=p_total > 0)
+    q = np.divide(q_mass, q_total, out=np.zeros_like(q_mass), where=q_total > 0)
+    smoothed = (1.0 - alpha) * q + alpha * p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / np.where(p > 0, smoothed, 1.0)), 0.0)
+    out = terms.sum(axis=1)
+    return np.where((p_total[:, 0] > 0) & valid.any(axis=1), out, np.nan)
+
+
 def item_self_information(item_counts: np.ndarray, n_users: int) -> np.ndarray:
     """-log2 p_i with p_i = max(count_i, 1) / n_users: the surprise of recommending item i
     (count_i = training users who interacted with it). Shape (n_items,)."""
@@ -466,6 +513,7 @@ __all__ = [
     "catalog_coverage",
     "gini_index",
     "intra_list_diversity",
+    "calibration_kl",
     "item_self_information",
     "novelty",
     "long_tail_mask",

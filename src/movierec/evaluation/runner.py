@@ -8,6 +8,11 @@ sets. Rankings are computed once at max(ks) and cut for smaller K.
 
 A test user is evaluated when at least one of their test interactions is relevant
 (rating >= `relevance_threshold`, or any interaction when the threshold is None).
+
+With a re-ranker (`rerank`, see `movierec.rerank`), each user's top `rerank.pool(max(ks))`
+is taken from the model and re-ranked down to max(ks) before any metric is computed, with
+the user's training items as their history (calibration) and the model's movie vectors
+(MMR's similarity), as the answer layer does.
 """
 
 from __future__ import annotations
@@ -23,14 +28,17 @@ from movierec.data.dataset import Dataset
 from movierec.errors import CapabilityError, ConfigError
 from movierec.evaluation import metrics as M
 from movierec.ranking import SCORE_CHUNK_ELEMENTS, top_k
+from movierec.rerank import Reranker, RerankInput
 
 #: per-user beyond-accuracy metrics (means over users in the summary)
-PER_USER_BEYOND = ("novelty", "diversity_genre", "diversity_emb", "long_tail")
+PER_USER_BEYOND = ("novelty", "diversity_genre", "diversity_emb", "long_tail", "calibration_kl")
+#: per-user metrics where lower is better (significance's "better" is a lower mean)
+LOWER_IS_BETTER = ("calibration_kl",)
 #: catalog-level metrics (one number per model and K)
 CATALOG_METRICS = ("coverage", "gini")
 ALL_METRICS = M.ACCURACY_METRICS + PER_USER_BEYOND + CATALOG_METRICS
 DEFAULT_METRICS = ("precision", "recall", "ndcg", "hr", "map", "mrr",
-                   "coverage", "gini", "novelty", "diversity_genre", "long_tail")
+                   "coverage", "gini", "novelty", "diversity_genre", "calibration_kl", "long_tail")
 #: training-history lengths separating cold | warm | heavy users
 DEFAULT_STRATA = (10, 100)
 
@@ -113,11 +121,13 @@ def _check_compatible(model, train: Dataset, test: Dataset) -> None:
 
 
 def _rank_per_user_candidates(model, users: np.ndarray, k: int, cand: sp.csr_matrix,
-                              exclude: sp.csr_matrix | None) -> np.ndarray:
-    """Top-k among each user's own candidate set, scored in memory-bounded chunks."""
+                              exclude: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k among each user's own candidate set, scored in memory-bounded chunks:
+    (indices, scores), shape (n, min(k, n_items)); -1 and -inf in empty slots."""
     n_items = cand.shape[1]
     kk = min(k, n_items)
     out = np.full((len(users), kk), -1, dtype=np.int64)
+    out_scores = np.full((len(users), kk), -np.inf, dtype=np.float32)
     chunk = max(1, SCORE_CHUNK_ELEMENTS // max(n_items, 1))
     for s in range(0, len(users), chunk):
         rows = users[s : s + chunk]
@@ -129,7 +139,8 @@ def _rank_per_user_candidates(model, users: np.ndarray, k: int, cand: sp.csr_mat
         scores[~allowed] = -np.inf
         idx, val = top_k(scores, kk)
         out[s : s + len(rows)] = np.where(np.isfinite(val), idx, -1)
-    return out
+        out_scores[s : s + len(rows)] = val
+    return out, out_scores
 
 
 def _strata(n_train: np.ndarray, edges: Sequence[int]) -> pd.Categorical:
@@ -151,6 +162,43 @@ def item_vectors(model) -> np.ndarray | None:
     return None
 
 
+def unit_rows(vectors: np.ndarray | None) -> np.ndarray | None:
+    """Rows scaled to unit length (zero rows stay zero), float32; None stays None."""
+    if vectors is None:
+        return None
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+
+
+def rerank_lists(reranker: Reranker, idx: np.ndarray, scores: np.ndarray, k: int, history: sp.csr_matrix,
+                 users: np.ndarray, genre_matrix: np.ndarray, vectors: np.ndarray | None) -> np.ndarray:
+    """Each user's candidate list re-ranked down to `k`.
+
+    Args:
+        reranker: see `movierec.rerank`.
+        idx, scores: candidate item indices and scores, best first, shape (n, c); -1 / -inf
+            in empty slots.
+        k: list length kept.
+        history: users x items matrix of every user's history (rows: user indices).
+        users: the user index of each row, shape (n,).
+        genre_matrix: multi-hot genres, shape (n_items, n_genres).
+        vectors: unit movie vectors, shape (n_items, d), or None.
+
+    Returns:
+        item indices, shape (n, k), -1 in empty slots.
+    """
+    out = np.full((len(idx), k), -1, dtype=np.int64)
+    for row, u in enumerate(users.tolist()):
+        keep = idx[row] >= 0
+        cand, val = idx[row][keep], scores[row][keep]
+        chosen = np.asarray(reranker.rerank(RerankInput(
+            item_idx=cand, scores=val, k=k, history_idx=history.indices[history.indptr[u]:history.indptr[u + 1]],
+            genre_matrix=genre_matrix, item_vectors=vectors)), dtype=np.int64)
+        out[row, : len(chosen)] = cand[chosen]
+    return out
+
+
 def evaluate_ranking(
     model,
     train: Dataset,
@@ -162,6 +210,7 @@ def evaluate_ranking(
     candidates=None,
     strata: Sequence[int] = DEFAULT_STRATA,
     head_fraction: float = 0.2,
+    rerank: Reranker | None = None,
 ) -> RankingResult:
     """Top-K ranking quality of a fitted model for every test user.
 
@@ -177,7 +226,9 @@ def evaluate_ranking(
             recall, recall_capped, ndcg, ndcg_graded, hr, map, mrr; beyond accuracy:
             novelty, diversity_genre, diversity_emb (needs a model that declares
             `similar_items` or `embeddings`; NaN with a note in `info["notes"]` otherwise),
-            long_tail, coverage, gini. See `movierec.evaluation.metrics` for definitions.
+            long_tail, coverage, gini, calibration_kl (genre miscalibration against the
+            user's training history; NaN without genres). See `movierec.evaluation.metrics`
+            for definitions.
         relevance_threshold: test ratings >= this are relevant; None = all test items.
         exclude_train: remove each user's training items from their candidates.
         candidates: None (all items), a boolean mask over item indices (n_items,)
@@ -185,6 +236,8 @@ def evaluate_ranking(
             candidate sets (sampled-negative evaluation).
         strata: two history lengths (lo, hi): cold < lo <= warm < hi <= heavy.
         head_fraction: share of most popular items that is not "long tail".
+        rerank: a re-ranker (`movierec.rerank.parse_rerank`): every list is the re-ranked
+            top `rerank.pool(max(ks))` of the model; None: the model's own lists.
 
     Returns:
         RankingResult (per-user frame, summary, recommendations).
@@ -204,20 +257,26 @@ def evaluate_ranking(
     exclude = train.to_csr("ones") if exclude_train else None
 
     mode = "full"
+    depth = max_k if rerank is None else max(max_k, int(rerank.pool(max_k)))
     if candidates is None:
-        idx, _ = model.rank_indices(users, max_k, exclude, None)
+        idx, scores = model.rank_indices(users, depth, exclude, None)
     elif sp.issparse(candidates):
         cand = sp.csr_matrix(candidates, dtype=bool)
         if cand.shape != (train.n_users, train.n_items):
             raise ConfigError(f"Per-user candidates must have shape (n_users, n_items) = {(train.n_users, train.n_items)}.")
-        idx = _rank_per_user_candidates(model, users, max_k, cand, exclude)
+        idx, scores = _rank_per_user_candidates(model, users, depth, cand, exclude)
         mode = "per-user candidates"
     else:
         mask = np.asarray(candidates)
         if mask.dtype != bool or mask.shape != (train.n_items,):
             raise ConfigError("candidates must be a boolean mask over all movies (n_items,) or a users x items sparse matrix.")
-        idx, _ = model.rank_indices(users, max_k, exclude, mask)
+        idx, scores = model.rank_indices(users, depth, exclude, mask)
         mode = "shared candidate mask"
+    genre = getattr(train.catalog, "genre_matrix", None)
+    history = train.to_csr("ones")
+    if rerank is not None:
+        genres = genre if genre is not None else np.zeros((train.n_items, 0))
+        idx = rerank_lists(rerank, idx, scores, max_k, history, users, genres, unit_rows(item_vectors(model)))
     if idx.shape[1] < max_k:  # tiny catalogs: pad to max_k
         idx = np.hstack([idx, np.full((len(idx), max_k - idx.shape[1]), -1, np.int64)])
 
@@ -228,7 +287,6 @@ def evaluate_ranking(
         cols.update(M.ranking_metrics(idx, rel, ks, acc))
     item_counts = train.item_counts()
     n_train_users = int((train.user_counts() > 0).sum())
-    genre = getattr(train.catalog, "genre_matrix", None)
     notes: list[str] = []
     emb = item_vectors(model) if "diversity_emb" in metrics else None
     if "diversity_emb" in metrics and emb is None:
@@ -249,6 +307,11 @@ def evaluate_ranking(
                 cols[f"diversity_emb@{k}"] = np.full(len(users), np.nan)
         if "long_tail" in metrics:
             cols[f"long_tail@{k}"] = M.long_tail_share(idx, item_counts, k, head_fraction)
+        if "calibration_kl" in metrics:
+            if genre is not None and genre.shape[1] > 0:
+                cols[f"calibration_kl@{k}"] = M.calibration_kl(idx, history[users], genre, k)
+            else:
+                cols[f"calibration_kl@{k}"] = np.full(len(users), np.nan)
     if "mrr" in metrics:
         cols["mrr"] = cols[f"mrr@{max_k}"]
 
@@ -276,6 +339,7 @@ def evaluate_ranking(
         "candidates": mode,
         "ks": list(ks),
         "notes": notes,
+        "rerank": None if rerank is None else str(rerank),
     }
     return RankingResult(per_user=per_user, summary=summary, recommendations=idx, user_idx=users, ks=ks, info=info)
 
@@ -310,6 +374,8 @@ __all__ = [
     "ALL_METRICS",
     "DEFAULT_METRICS",
     "item_vectors",
+    "unit_rows",
+    "rerank_lists",
     "DEFAULT_STRATA",
 ]
 
@@ -356,6 +422,7 @@ class Comparison:
             "ks": self.info.get("ks"),
             "relevance_threshold": self.info.get("relevance_threshold"),
             "candidates": self.info.get("candidates", "full"),
+            "rerank": self.info.get("rerank"),
             "evaluated_users": {name: r.info["n_evaluated_users"] for name, r in self.results.items()},
             "significance": {"reference": self.reference, "primary": self.primary,
                              "tests": ["paired t-test", "Wilcoxon signed-rank"], "correction": "holm",
@@ -365,6 +432,7 @@ class Comparison:
             "timing": self.info.get("timing", {}),
             "models_config": self.info.get("models_config", {}),
             "notes": self.info.get("notes", []),
+            **({"rerank_curves": self.info["rerank_curves"]} if self.info.get("rerank_curves") else {}),
         })
 
 
@@ -388,7 +456,7 @@ def _json_clean(obj):
 def compare_models(models: dict, train: Dataset, test: Dataset, ks: Sequence[int] | int = (10,),
                    metrics: Sequence[str] | None = None, relevance_threshold: float | None = None,
                    candidates=None, seed: int = 0, alpha: float = 0.05, n_resamples: int = 1000,
-                   info: dict | None = None) -> Comparison:
+                   info: dict | None = None, rerank: Reranker | None = None) -> Comparison:
     """Evaluate fitted models on the same data and test them against the best baseline.
 
     Args:
@@ -398,6 +466,7 @@ def compare_models(models: dict, train: Dataset, test: Dataset, ks: Sequence[int
         seed: bootstrap seed.
         alpha: significance level after Holm correction.
         info: extra facts stored in `Comparison.info` (protocol, split summary...).
+        rerank: a re-ranker applied to every model's lists (see `evaluate_ranking`).
 
     Returns:
         Comparison. The reference is the best of the baselines present (by NDCG at the
@@ -415,7 +484,8 @@ def compare_models(models: dict, train: Dataset, test: Dataset, ks: Sequence[int
     for name, model in models.items():
         t0 = time.perf_counter()
         results[name] = evaluate_ranking(model, train, test, ks=ks, metrics=metrics,
-                                         relevance_threshold=relevance_threshold, candidates=candidates)
+                                         relevance_threshold=relevance_threshold, candidates=candidates,
+                                         rerank=rerank)
         timing[name] = {"eval_s": time.perf_counter() - t0}
     first = next(iter(results.values()))
     cols = [c for c in first.metric_columns() if c != "mrr"]
@@ -424,10 +494,14 @@ def compare_models(models: dict, train: Dataset, test: Dataset, ks: Sequence[int
     reference = max(pool, key=lambda n: np.nan_to_num(results[n].summary.get(primary, np.nan), nan=-np.inf))
     per_user = {n: r.per_user for n, r in results.items()}
     significance = stats.compare_to_reference(per_user, reference, cols, alpha=alpha)
+    if not significance.empty:
+        lower = significance["metric"].str.split("@").str[0].isin(LOWER_IS_BETTER)
+        significance.loc[lower, "better"] = significance.loc[lower, "diff"] < 0
     ci = stats.confidence_intervals(per_user, cols, n_resamples=n_resamples, seed=seed)
     notes = [n for r in results.values() for n in r.info.get("notes", [])]
     meta = {"ks": list(ks), "relevance_threshold": relevance_threshold, "alpha": alpha, "seed": seed,
-            "candidates": first.info["candidates"], **(info or {})}
+            "candidates": first.info["candidates"], "rerank": None if rerank is None else str(rerank),
+            **(info or {})}
     meta["notes"] = list(meta.get("notes", [])) + notes
     meta.setdefault("timing", {})
     for n, t in timing.items():

@@ -4,6 +4,11 @@ Every model is fitted on the same data (train + validation; hyperparameters come
 tuned configurations chosen on validation), evaluated on the same test users with the
 same candidates, and tested against the best baseline (paired t-test + Wilcoxon,
 Holm-corrected) with bootstrap 95% CIs.
+
+A re-ranker (`CompareSpec.rerank`, e.g. "mmr:0.3") re-ranks every model's lists before they
+are measured; trade-off curves (`CompareSpec.rerank_curves`, e.g. ("mmr", "calibrated"))
+evaluate every model again under each named re-ranker at each of `curve_weights`, recording
+NDCG, intra-list diversity, calibration KL and coverage per weight (`rerank_curves`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from movierec.evaluation.protocols import (
 from movierec.experiments.configs import config_root, find_tuned
 from movierec.experiments.data import dataset_name, load_data
 from movierec.experiments.models import build_model, check_params, model_class
+from movierec.rerank import CURVE_WEIGHTS, RERANKERS, Reranker, parse_rerank
 
 
 @dataclass
@@ -56,7 +62,14 @@ class CompareSpec:
         config_root: root of tuned configurations (default `config_root()`).
         params: per-model hyperparameters overriding tuned ones, {model: {key: value}}.
         read_options: how to read `data` (movies file, column names ...; see
-            `movierec.data.load_ratings`).
+            `movierec.data.load_ratings`); with `train` and `test` only a movies file
+            ({"movies": path}: titles and genres for genre metrics and genre features).
+        rerank: a re-ranker, or its text form ("mmr:0.3", "calibrated:0.5"), applied to
+            every model's lists before they are measured; None: the models' own lists.
+        rerank_curves: re-rankers whose trade-off curves to compute, as their text form
+            without the weight ("mmr", "calibrated", "mmr:genres"): every model evaluated
+            under the re-ranker at each of `curve_weights`.
+        curve_weights: the weights of the curves, each in [0, 1].
     """
 
     dataset: str | Dataset | None = None
@@ -74,6 +87,75 @@ class CompareSpec:
     config_root: str | Path | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     read_options: dict[str, Any] = field(default_factory=dict)
+    rerank: str | Reranker | None = None
+    rerank_curves: Sequence[str] = ()
+    curve_weights: Sequence[float] = CURVE_WEIGHTS
+
+
+def curve_reranker(name: str, weight: float) -> Reranker:
+    """The re-ranker of a trade-off curve at one weight: "mmr" -> mmr:W, "mmr:genres" ->
+    mmr:W:genres, "calibrated" -> calibrated:W.
+
+    Raises:
+        ConfigError: an unknown re-ranker or similarity, a weight outside [0, 1].
+    """
+    head, _, tail = str(name).strip().partition(":")
+    if head.strip().lower() not in RERANKERS:
+        raise ConfigError(f"Unknown re-ranker {str(name)[:40]!r} for a trade-off curve; choose from: "
+                          f"{', '.join(RERANKERS)} (mmr also as mmr:genres or mmr:vectors).")
+    rerank = RERANKERS[head.strip().lower()](weight)  # the weight is checked here
+    return parse_rerank(f"{head}:{float(rerank.weight)!r}" + (f":{tail}" if tail else ""))  # type: ignore[return-value]
+
+
+def _check_rerank(spec: CompareSpec) -> tuple[Reranker | None, list[str], list[float]]:
+    """The re-ranker, the curves' re-rankers (text without weight) and weights of `spec`, checked."""
+    rerank = parse_rerank(spec.rerank) if isinstance(spec.rerank, str) or spec.rerank is None else spec.rerank
+    curves = [str(n).strip().lower() for n in spec.rerank_curves if str(n).strip()]
+    if len(set(curves)) != len(curves):
+        raise ConfigError(f"A trade-off curve is asked for twice: {', '.join(curves)}.")
+    try:
+        weights = sorted({float(w) for w in spec.curve_weights}) if spec.curve_weights else []
+    except (TypeError, ValueError):
+        raise ConfigError(f"The trade-off curves' weights must be numbers from 0 to 1, got "
+                          f"{list(spec.curve_weights)!r}.") from None
+    if curves and not weights:
+        raise ConfigError("Give at least one weight for the trade-off curves.")
+    for name in curves:
+        for weight in weights:
+            curve_reranker(name, weight)
+    return rerank, curves, weights
+
+
+def rerank_curves(models: dict, train: Dataset, test: Dataset, names: Sequence[str], weights: Sequence[float],
+                  k: int, relevance_threshold: float | None = None, candidates=None) -> dict:
+    """Trade-off curves of re-ranking: every model evaluated under each named re-ranker at
+    each weight (weight 0 is the model's own list).
+
+    Args:
+        models: name -> fitted Recommender (fitted on `train`'s Dataset).
+        train, test, relevance_threshold, candidates: as `evaluation.runner.evaluate_ranking`.
+        names: re-rankers as text without the weight ("mmr", "calibrated", "mmr:genres";
+            see `curve_reranker`).
+        weights: weights in [0, 1].
+        k: the cut-off of the metrics.
+
+    Returns:
+        {"k": k, "metrics": [...], "points": [{"model", "rerank", "weight", "ndcg@k",
+        "diversity_genre@k", "calibration_kl@k", "coverage@k"}, ...]} (JSON-ready).
+    """
+    from movierec.evaluation.runner import evaluate_ranking
+
+    metrics = ("ndcg", "diversity_genre", "calibration_kl", "coverage")
+    points = []
+    for model_name, model in models.items():
+        for name in names:
+            for weight in weights:
+                result = evaluate_ranking(model, train, test, ks=(k,), metrics=metrics,
+                                          relevance_threshold=relevance_threshold, candidates=candidates,
+                                          rerank=curve_reranker(name, weight))
+                points.append({"model": model_name, "rerank": name, "weight": float(weight),
+                               **{f"{m}@{k}": result.summary.get(f"{m}@{k}") for m in metrics}})
+    return {"k": int(k), "metrics": [f"{m}@{k}" for m in metrics], "points": points}
 
 
 def _check_spec(spec: CompareSpec) -> tuple[list[str], list[int], list[str] | None]:
@@ -133,13 +215,20 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None,
 
     log = log or (lambda msg: None)
     names, ks, metrics = _check_spec(spec)
+    reranker, curves, weights = _check_rerank(spec)
     if (spec.train is None) != (spec.test is None):
         raise ConfigError("Give both a training file and a test file (or neither).")
     if spec.train is not None:
         if spec.dataset is not None or spec.data is not None:
             raise ConfigError("Explicit training and test files replace the dataset; give one or the other.")
+        other = sorted(set(spec.read_options) - {"movies"})
+        if other:
+            raise ConfigError(f"Reading options ({', '.join(other)}) apply to a ratings file to split; explicit "
+                              f"training and test files take only a movies file.")
         protocol = get_protocol("files")
         split = protocol.splits(None, files=(spec.train, spec.test))[0]
+        if spec.read_options.get("movies") is not None:
+            _add_movies(split, spec.read_options["movies"])
         name = None
     else:
         protocol = get_protocol(spec.protocol)  # an unknown name fails before any data is read
@@ -182,9 +271,33 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None,
         fitted[model_name] = model
     info = {"protocol": protocol.name, "dataset": name, "split": summary, "timing": timing, "models_config": used,
             "config_root": str(root), "sampled_negatives": spec.sampled_negatives or None, "warnings": messages}
+    if reranker is not None:
+        info["rerank"] = str(reranker)
     log("evaluating ...")
-    return compare_models(fitted, history, split.test, ks=ks, metrics=metrics, relevance_threshold=threshold,
-                          candidates=candidates, seed=spec.seed, info=info)
+    comp = compare_models(fitted, history, split.test, ks=ks, metrics=metrics, relevance_threshold=threshold,
+                          candidates=candidates, seed=spec.seed, info=info, rerank=reranker)
+    if curves:
+        log(f"trade-off curves of {', '.join(curves)} re-ranking ...")
+        comp.info["rerank_curves"] = rerank_curves(fitted, history, split.test, curves, weights, ks[0], threshold,
+                                                   candidates)
+    return comp
 
 
-__all__ = ["CompareSpec", "compare", "model_settings"]
+def _add_movies(split, movies: str | Path) -> None:
+    """Titles and genres from a movies file (see `movierec.data.movielens.read_movies`) for
+    every part of a split read from explicit files (the parts share one ID map and catalog);
+    rated movies the file lacks are named in a DataWarning."""
+    from movierec.data.dataset import Catalog
+    from movierec.data.movielens import read_movies
+    from movierec.data.readers import DataWarning
+
+    catalog = Catalog.from_frame(split.train.items, read_movies(movies))
+    for part in split.parts().values():
+        part.catalog = catalog
+    untitled = int((catalog.titles == "").sum())
+    if untitled:
+        warnings.warn(f"{untitled:,} of the {len(split.train.items):,} rated movies are not in {movies}; "
+                      f"they are shown without a title.", DataWarning, stacklevel=3)
+
+
+__all__ = ["CompareSpec", "compare", "model_settings", "rerank_curves", "curve_reranker"]

@@ -1,4 +1,5 @@
-"""Non-personalised baselines every model must beat: random, most popular, popular lately.
+"""Non-personalised baselines every model must beat: random, ID order, most popular,
+popular lately.
 
 All follow the Recommender contract (see `movierec.models.base`): hyperparameters in
 `__init__`, `fit(train) -> self`, scores for every item from `_score`, state hooks. The
@@ -60,6 +61,39 @@ class RandomRecommender(Recommender):
         self.n_items_fit_ = int(state["n_items"][0])
 
 
+class IdOrderRecommender(Recommender):
+    """Ranks movies by raw movie ID, lowest first: the same list for everyone, learned from nothing.
+
+    Item indices follow the sorted raw IDs (`movierec.data.idmap.IdMap`), so the score of
+    item index i is ``n_items - i``. This is the order `pop` falls back to among movies with
+    equal counts and equal mean ratings, e.g. among movies nobody has rated yet (the
+    `cold-movies` protocol). MovieLens numbered older, better-known movies first, so the
+    order carries information a new movie's own data would not: a model that ranks new
+    movies should be compared with this list, not mistaken for having beaten popularity.
+    """
+
+    name = "id-order"
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+        self.n_items_fit_ = train.n_items
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        n = int(self.n_items_fit_)
+        # exact in float32 for fewer than 2**24 movies
+        order = np.arange(n, 0, -1, dtype=np.float32)
+        return np.broadcast_to(order, (len(user_idx), n)).copy()
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"n_items": np.array([self.n_items_fit_], dtype=np.int64)}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.n_items_fit_ = int(state["n_items"][0])
+
+
 def _popularity(train: Dataset, min_rating: float | None) -> np.ndarray:
     keep = np.ones(train.n_ratings, dtype=bool) if min_rating is None else train.rating >= min_rating
     return np.bincount(train.item_idx[keep], minlength=train.n_items).astype(np.float64)
@@ -77,6 +111,11 @@ def _with_tiebreak(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
 class PopularRecommender(Recommender):
     """Most popular movies first: score = number of training interactions of the movie
     (with rating >= `min_rating` when given); ties go to the higher mean rating.
+
+    Movies still tied (equal count and mean, e.g. every movie with no training
+    interaction) keep raw-ID order, lowest first: that is the `id-order` baseline. Among
+    new movies (the `cold-movies` protocol) this model's list *is* `id-order`'s, so its
+    figure there measures MovieLens's numbering, not popularity.
 
     Args:
         min_rating: only count interactions rated at least this (None: count all).
@@ -163,4 +202,4 @@ class PopularInWindow(PopularRecommender):
         self._rank_cache = None
 
 
-__all__ = ["RandomRecommender", "PopularRecommender", "PopularInWindow"]
+__all__ = ["RandomRecommender", "IdOrderRecommender", "PopularRecommender", "PopularInWindow"]

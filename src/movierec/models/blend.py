@@ -34,6 +34,7 @@ from movierec.models._rating_utils import clip_ratings
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.registry import class_from_path, class_path, get_class
 from movierec.models.space import Categorical, Float
+from movierec.models._specs import model_specs
 
 #: default bases: the two strongest families, with hyperparameters chosen on validation
 #: ratings carved from the training part of ML-100K fold u1 (see docs/rating_prediction.md)
@@ -81,17 +82,8 @@ class Blend(Recommender):
 
     # -- helpers ----------------------------------------------------------------------
     def _specs(self) -> list[tuple[str, dict]]:
-        specs = DEFAULT_BASES if self.models is None else self.models
-        out = []
-        for spec in specs:
-            if isinstance(spec, str):
-                name, params = spec, {}
-            else:
-                name, params = spec[0], dict(spec[1] if len(spec) > 1 and spec[1] else {})
-            out.append((name, params))
-        if not out:
-            raise ConfigError("A blend needs at least one base model.")
-        return out
+        return model_specs(DEFAULT_BASES if self.models is None else self.models,
+                           "A blend needs at least one base model.")
 
     def _new_bases(self) -> list[Recommender]:
         bases = []

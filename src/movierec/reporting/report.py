@@ -19,7 +19,7 @@ from movierec.jsonable import json_default_finite
 
 #: metric order in tables (per K)
 TABLE_METRICS = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded",
-                 "coverage", "gini", "novelty", "diversity_genre", "diversity_emb", "long_tail")
+                 "coverage", "gini", "novelty", "diversity_genre", "diversity_emb", "calibration_kl", "long_tail")
 ACCURACY = ("ndcg", "recall", "precision", "hr", "map", "mrr", "recall_capped", "ndcg_graded")
 
 
@@ -184,6 +184,57 @@ def plot_coverage_vs_accuracy(comp: Comparison, path: Path) -> Path:
     return save_figure(coverage_vs_accuracy_figure(comp), path)
 
 
+#: the x axes of the re-ranking trade-off curves: (metric, axis label)
+CURVE_AXES = (("diversity_genre", "intra-list diversity (genres)"),
+              ("calibration_kl", "calibration KL (lower: calibrated)"), ("coverage", "catalog coverage"))
+
+
+def rerank_curves_figure(comp: Comparison):
+    """Re-ranking trade-off curves (`Comparison.info["rerank_curves"]`): NDCG@K (y) against
+    intra-list diversity, calibration KL and coverage (x, one panel each), one line per
+    model and re-ranker through its weights (weight 0, the model's own list, ringed; the
+    largest weight labelled)."""
+    from movierec.reporting.viz import plt
+
+    curves = comp.info["rerank_curves"]
+    k = curves["k"]
+    frame = pd.DataFrame(curves["points"])
+    fig, axes = plt.subplots(1, len(CURVE_AXES), figsize=(5 * len(CURVE_AXES), 4.4), layout="constrained")
+    cmap = plt.get_cmap("tab10")
+    lines = list(frame.groupby(["model", "rerank"], sort=False))
+    for ax, (metric, label) in zip(axes, CURVE_AXES):
+        for j, ((model, rerank), part) in enumerate(lines):
+            part = part.sort_values("weight")
+            xs = part[f"{metric}@{k}"].to_numpy(dtype=float)
+            ys = part[f"ndcg@{k}"].to_numpy(dtype=float)
+            style = "-" if str(rerank).startswith("mmr") else "--"
+            ax.plot(xs, ys, style, marker="o", ms=4, color=cmap(j % 10), label=f"{model} + {rerank}")
+            ax.scatter(xs[:1], ys[:1], s=90, facecolors="none", edgecolors=cmap(j % 10), zorder=3)
+            ax.annotate(f"w={part['weight'].iloc[-1]:g}", (xs[-1], ys[-1]), xytext=(4, 4), textcoords="offset points",
+                        fontsize=8, color=cmap(j % 10))
+        ax.set_xlabel(f"{label} @{k}")
+        ax.set_ylabel(f"ndcg@{k}")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside: never covers a point
+    weights = ", ".join(f"{w:g}" for w in sorted(set(frame["weight"])))
+    fig.suptitle(_title(comp, f"Re-ranking trade-off (weights {weights}; ringed: weight 0)"))
+    return fig
+
+
+def plot_rerank_curves(comp: Comparison, path: Path) -> Path:
+    """Re-ranking trade-off curves (see `rerank_curves_figure`) as a PNG."""
+    from movierec.reporting.viz import save_figure
+
+    return save_figure(rerank_curves_figure(comp), path)
+
+
+def rerank_curve_table(comp: Comparison) -> pd.DataFrame:
+    """The trade-off curves as a table: one row per model, re-ranker and weight."""
+    curves = comp.info["rerank_curves"]
+    frame = pd.DataFrame(curves["points"])
+    return frame.set_index(["model", "rerank", "weight"])[curves["metrics"]]
+
+
 # --------------------------------------------------------------------------------------
 # the report folder
 
@@ -200,6 +251,8 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
     paths["metric_bars"] = plot_metric_bars(comp, folder / "metric_bars.png")
     paths["recall_curves"] = plot_recall_curves(comp, folder / "recall_at_k.png")
     paths["coverage_vs_accuracy"] = plot_coverage_vs_accuracy(comp, folder / "coverage_vs_accuracy.png")
+    if comp.info.get("rerank_curves"):
+        paths["rerank_curves"] = plot_rerank_curves(comp, folder / "rerank_curves.png")
 
     long = pd.concat({n: r.per_user for n, r in comp.results.items()}, names=["model"]).reset_index()
     long.to_csv(folder / "per_user.csv", index=False)
@@ -217,6 +270,8 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
     thr = info.get("relevance_threshold")
     lines.append(f"- relevant test items: {'rating >= ' + format(thr, 'g') if thr is not None else 'every test interaction'}")
     lines.append(f"- candidates: {info.get('candidates', 'full')} ranking; each user's train(+validation) items excluded")
+    if info.get("rerank"):
+        lines.append(f"- re-ranked: every list is `{info['rerank']}` over the model's longer candidate list")
     if split:
         lines.append(
             f"- split: train {split.get('n_train', '?'):,} / validation {split.get('n_validation', 0):,} / "
@@ -273,14 +328,22 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
             lines.append(f"| {name} | {u.get('config') or '(defaults)'} | {params} |")
     for note in info.get("notes", []) + info.get("warnings", []):
         lines += ["", f"> {note}"]
+    if info.get("rerank_curves"):
+        table = rerank_curve_table(comp).reset_index()
+        table["weight"] = table["weight"].map(lambda v: f"{v:g}")
+        lines += ["", "## Re-ranking trade-off", "",
+                  "Every model re-ranked at each weight (0: the model's own list); intra-list diversity by genres, "
+                  "calibration KL against the user's training history (lower: calibrated), catalog coverage.", ""]
+        lines.append(_markdown(table.set_index("model").map(lambda v: f"{v:.4f}" if isinstance(v, float) else v)))
     timing = info.get("timing", {})
     if timing:
         lines += ["", "## Timing", ""]
         tf = pd.DataFrame(timing).T.map(lambda v: f"{v:.2f} s")
         lines.append(_markdown(tf))
     lines += ["", "## Plots", ""]
-    for key in ("metric_bars", "recall_curves", "coverage_vs_accuracy"):
-        lines.append(f"![{key}]({paths[key].name})")
+    for key in ("metric_bars", "recall_curves", "coverage_vs_accuracy", "rerank_curves"):
+        if key in paths:
+            lines.append(f"![{key}]({paths[key].name})")
     (folder / "report.md").write_text("\n".join(lines) + "\n")
     paths["report"] = folder / "report.md"
     return paths

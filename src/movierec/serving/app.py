@@ -28,7 +28,9 @@ from fastapi import FastAPI
 
 from movierec.data.feedback import FeedbackStore
 from movierec.errors import ConfigError
+from movierec.serving.ab import open_runner
 from movierec.serving.api_docs import add_docs
+from movierec.serving.cache import open_cache
 from movierec.serving.error_handlers import add_error_handlers
 from movierec.serving.middleware import BodyLimit, AnswerFastPath
 from movierec.serving.routes import ROUTERS, admin
@@ -88,11 +90,17 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
     settings = _settings(settings, model, {"feedback_db": feedback_db, "admin_token": admin_token,
                                            "watch_interval": watch_interval, "cache_size": cache_size,
                                            "max_body_bytes": max_body_bytes, "threads": compute_threads})
-    server = ModelServer(settings.source, settings.model, cache_size=settings.cache_size)
+    server = ModelServer(settings.source, settings.model, cache_size=settings.cache_size,
+                         cache=open_cache(settings.cache))
     served = server.current  # the feedback database records (and must match) the model's scale and movie ID kind
     store = FeedbackStore(settings.default_feedback_db(server.registry is not None),
                           scale=served.answers.rating_scale, id_kind=served.movie_id_kind)
     settings = replace(settings, model=server.name, feedback_db=store.path)
+    try:  # A/B experiments: their variants' versions loaded, their lists logged beside the ratings
+        experiments = open_runner(settings.experiments, store.path, server.served_version, server.pin)
+    except BaseException:
+        store.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -103,6 +111,8 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
         finally:
             server.stop_watching()
             store.close()
+            if experiments.log is not None:
+                experiments.log.close()
 
     app = FastAPI(title="movierec", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Movie recommendations from a trained movierec model: for known users, new people "
@@ -110,6 +120,7 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
     app.state.settings = settings
     app.state.server = server
     app.state.store = store
+    app.state.experiments = experiments
 
     add_error_handlers(app)
     for router in ROUTERS:
@@ -118,7 +129,8 @@ def create_app(settings: ServeSettings | str | Path, model: str | None = None, *
     mount_static(app)
     add_docs(app, "movierec")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(AnswerFastPath, server=server)
+    if not experiments.experiments:  # inside an experiment every list is bucketed and logged by its route
+        app.add_middleware(AnswerFastPath, server=server)
     return app
 
 

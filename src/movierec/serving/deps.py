@@ -5,7 +5,9 @@ dependency once per request and hands every user the same value), so one answer 
 from one version however often the model is swapped meanwhile. `Server`, `Store` and
 `Settings` are the app's `ModelServer`, `FeedbackStore` and `ServeSettings` (kept on
 `app.state` by `create_app`); `require_admin` guards the /admin routes (a dependency of
-the whole admin router, so no admin route can go without it). The dependencies are
+the whole admin router, so no admin route can go without it). `Experiments` is the app's
+`movierec.serving.ab.ExperimentRunner`: the routes answering a person's list ask it, so
+the answer names its variant and is logged while an experiment runs. The dependencies are
 `async` functions: FastAPI runs them on the event loop, not in its thread pool.
 """
 
@@ -17,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from movierec.data.feedback import FeedbackStore
+from movierec.serving.ab import ExperimentRunner
 from movierec.serving.server import ModelServer
 from movierec.serving.settings import TOKEN_ENV, ServeSettings
 from movierec.serving.state import ServedModel
@@ -50,10 +53,16 @@ async def serve_settings(request: Request) -> ServeSettings:
     return request.app.state.settings
 
 
+async def experiment_runner(request: Request) -> ExperimentRunner:
+    """The app's A/B experiments (answers a person's list from their variant, logs it)."""
+    return request.app.state.experiments
+
+
 Served = Annotated[ServedModel, Depends(served_model)]
 Server = Annotated[ModelServer, Depends(model_server)]
 Store = Annotated[FeedbackStore, Depends(feedback_store)]
 Settings = Annotated[ServeSettings, Depends(serve_settings)]
+Experiments = Annotated[ExperimentRunner, Depends(experiment_runner)]
 
 
 async def require_admin(request: Request, settings: Settings) -> None:
@@ -73,5 +82,5 @@ async def require_admin(request: Request, settings: Settings) -> None:
         raise ApiError(403, "The admin token is wrong.")
 
 
-__all__ = ["ApiError", "Served", "Server", "Store", "Settings", "require_admin", "served_model",
-           "model_server", "feedback_store", "serve_settings"]
+__all__ = ["ApiError", "Served", "Server", "Store", "Settings", "Experiments", "require_admin", "served_model",
+           "model_server", "feedback_store", "serve_settings", "experiment_runner"]

@@ -34,6 +34,10 @@ MAX_INPUT_MOVIES = 500
 #: is percent-encoded; text IDs beyond ASCII go in a JSON body (POST /recommend_cold, batch filters)
 IDS_PATTERN = r"^[ -~]*$"
 MAX_IDS_CHARS = 5000
+#: the longest re-ranker text ("mmr:0.3", "calibrated:0.5") the API takes
+MAX_RERANK_CHARS = 100
+RERANK_HELP = ('Re-rank for variety: "mmr:W" (maximal marginal relevance) or "calibrated:W" (genre proportions '
+               'of the liked movies), W from 0 (the model\'s order) to 1, e.g. "mmr:0.3"; null or absent: none.')
 #: a profile token: 8 to 64 letters, digits, "_" or "-"
 PROFILE_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
@@ -42,6 +46,10 @@ K = Annotated[int, Field(description="How many movies to answer (1..1000).")]
 Rating = Annotated[float, Field(allow_inf_nan=False,
                                 description="Stars on the model's rating scale (GET /health: rating_scale).")]
 Profile = Annotated[str, Field(pattern=PROFILE_PATTERN, description="The browser's profile token.")]
+#: the A/B variant that answered a list (movierec.serving.ab), null outside an experiment
+Variant = Annotated[str | None, Field(description=(
+    'The A/B experiment variant that answered, e.g. "A" ("A+B": an interleaved list); null outside an '
+    "experiment."))]
 
 
 class _Request(BaseModel):
@@ -72,6 +80,19 @@ class ScoredMovie(MovieInfo):
     reason: str | None = Field(description="Why it is there (only movies the person liked are cited), or null.")
 
 
+class CacheStatus(BaseModel):
+    """Where this worker keeps answers, and how often they were found there."""
+
+    kind: Literal["memory", "redis"] = Field(
+        description='"memory": each worker\'s own; "redis": one Redis shared by every worker and replica.')
+    url: str | None = Field(description="The Redis URL, without a password (null: memory).")
+    reachable: bool = Field(description="Whether the cache answers now; when not, answers are computed.")
+    entries: int | None = Field(description="Answers kept in this worker's memory (null: they live in Redis).")
+    size: int = Field(description="Answers kept per model version in memory (0: no answer cache at all).")
+    hits: int = Field(description="Answers this worker found in the cache, for the model version served.")
+    misses: int = Field(description="Answers this worker looked up, did not find, and computed.")
+
+
 class Health(BaseModel):
     status: str
     model: ModelRef
@@ -85,6 +106,7 @@ class Health(BaseModel):
         description='"int": user IDs are whole numbers (JSON numbers); "str": text (JSON strings).')
     movie_id_kind: Literal["int", "str"] = Field(
         description='"int": movie IDs are whole numbers (JSON numbers); "str": text (JSON strings).')
+    cache: CacheStatus
 
 
 class FiltersIn(_Request):
@@ -105,6 +127,7 @@ class Ready(BaseModel):
 
 class Recommendation(BaseModel):
     model: ModelRef
+    variant: Variant = None
     user_id: RawId
     fallback: bool
     fallback_reason: str | None
@@ -117,6 +140,7 @@ class BatchRequest(_Request):
     k: K = 10
     exclude_seen: bool = True
     filters: FiltersIn | None = None
+    rerank: str | None = Field(None, max_length=MAX_RERANK_CHARS, description=RERANK_HELP)
 
 
 class UserItems(BaseModel):
@@ -126,6 +150,7 @@ class UserItems(BaseModel):
 
 class BatchRecommendation(BaseModel):
     model: ModelRef
+    variant: Variant = None
     results: list[UserItems]
 
 
@@ -143,10 +168,12 @@ class ColdRequest(_Request):
     liked_threshold: float | None = Field(None, allow_inf_nan=False, description=(
         "Stars at or above which a rating counts as liked (default: the model's, GET /health)."))
     filters: FiltersIn | None = None
+    rerank: str | None = Field(None, max_length=MAX_RERANK_CHARS, description=RERANK_HELP)
 
 
 class ColdRecommendation(BaseModel):
     model: ModelRef
+    variant: Variant = None
     fallback: bool = Field(description="True when the list is a popularity/genre fallback, not the model's.")
     fallback_reason: str | None
     ignored: list[RawId] = Field(description="Movie IDs given that the model does not know.")
@@ -165,6 +192,7 @@ class ProfileRecommendation(ColdRecommendation):
 
 class SimilarMovies(BaseModel):
     model: ModelRef
+    variant: Variant = None
     movie: MovieInfo
     fallback: bool = Field(description="True when genre overlap and popularity stand in for the model.")
     fallback_reason: str | None
@@ -248,6 +276,7 @@ class AdminStatus(BaseModel):
     worker_pid: int = Field(description="The process that answered (each worker serves on its own).")
     cache_size: int = Field(description="GET /recommend answers this worker keeps per model version (0: none).")
     threads: int | None = Field(description="BLAS/OpenMP threads this worker computes with (null: the libraries' own).")
+    cache: CacheStatus
 
 
 class AdminChange(BaseModel):

@@ -12,6 +12,10 @@ swaps in the version it names, so a promote made anywhere (the CLI, another work
 endpoint) is served by every worker within a poll interval. A pointer that cannot be read
 or names a version that cannot be loaded never stops the service: the reason is kept in
 `last_error` (cleared once the pointer names the served version again, or a load succeeds).
+
+Versions an A/B experiment's variants name are kept loaded beside the current one
+(`pin`, `served_version`); a promotion or rollback to a pinned version swaps in the loaded
+one instead of loading it again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Callable
 from movierec.artifacts import Bundle, ModelRegistry, is_bundle_dir, load_bundle
 from movierec.artifacts.registry import Pointer
 from movierec.errors import BundleError, MovierecError, RegistryError
+from movierec.serving.cache import AnswerCache
 from movierec.serving.settings import CACHE_SIZE
 from movierec.serving.state import DEFAULT_GROUPS, ServedModel
 
@@ -79,6 +84,8 @@ class ModelServer:
         source: a registry folder, or a single bundle folder.
         name: the registry name (may be left out when the registry holds one name).
         cache_size: GET /recommend answers cached per loaded model (0: none).
+        cache: the answer cache shared by workers and replicas (a `RedisCache`), or None:
+            each loaded version keeps its own in this process.
 
     Raises:
         RegistryError: no such folder, an empty registry, no `name` for a registry holding
@@ -86,15 +93,18 @@ class ModelServer:
         BundleError: the current version fails to load or cannot be served.
     """
 
-    def __init__(self, source: str | Path, name: str | None = None, *, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, source: str | Path, name: str | None = None, *, cache_size: int = CACHE_SIZE,
+                 cache: AnswerCache | None = None) -> None:
         self.source = Path(source)
         self.cache_size = cache_size
+        self.cache = cache
         self.last_error: str | None = None
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._signature: Signature = None
         self._threads: int | None = None
+        self._pinned: dict[str, ServedModel] = {}
         registry_name = check_source(self.source, name)
         if registry_name is None:  # a single bundle folder
             self.registry: ModelRegistry | None = None
@@ -139,7 +149,7 @@ class ModelServer:
         """`ServedModel.build`, with what it refuses (text IDs, ...) reported as a bundle
         that cannot be served (409 over HTTP), like one that does not load."""
         try:
-            return ServedModel.build(bundle, self.name, version, cache_size=self.cache_size)
+            return ServedModel.build(bundle, self.name, version, cache_size=self.cache_size, shared_cache=self.cache)
         except BundleError:
             raise
         except MovierecError as exc:
@@ -157,9 +167,45 @@ class ModelServer:
         return self.registry
 
     def _load(self, version: str | None) -> ServedModel:
-        """Load `version` of the name (None: the one the pointer names) into a ServedModel."""
+        """Load `version` of the name (None: the one the pointer names) into a ServedModel
+        (a pinned version is the one already loaded)."""
         found = self._need_registry().get(self.name, version)
+        pinned = self._pinned.get(found.version)
+        if pinned is not None:
+            return pinned
         return self._build(load_bundle(found.path), found.version)
+
+    # -- versions kept loaded for experiments ----------------------------------------------
+    def pin(self, version: str) -> ServedModel:
+        """Keep `version` loaded beside the current one (an experiment's variant answers
+        from it, whatever is promoted meanwhile); returns it.
+
+        Raises:
+            RegistryError: an unknown version, or a bundle folder (which has no versions)
+                asked for a version other than its own.
+            BundleError: the version fails to load or cannot be served.
+        """
+        version = str(version)
+        with self._lock:
+            found = self._pinned.get(version)
+            if found is None:
+                current = self._current
+                found = current if current.version == version else self._load(version)
+                self._pinned[version] = found
+            return found
+
+    def served_version(self, version: str | None) -> ServedModel:
+        """The loaded `ServedModel` of `version` (None: the current one); a version not
+        pinned yet is pinned (`pin`)."""
+        if version is None:
+            return self._current
+        found = self._pinned.get(version)
+        return found if found is not None else self.pin(version)
+
+    @property
+    def pinned(self) -> list[str]:
+        """The versions kept loaded for experiments."""
+        return sorted(self._pinned)
 
     # -- the registry's pointer -----------------------------------------------------------
     def _pointer_signature(self) -> Signature:

@@ -5,7 +5,8 @@ from `MOVIEREC_ADMIN_TOKEN`, never from a flag, so it stays out of `ps`), loads 
 once in the parent process to check it, and, with several workers, puts the whole object
 into one environment variable, `MOVIEREC_SERVE_SETTINGS` (JSON, see `to_json`), that the
 app factory reads back in each worker: every worker gets the same source, model name,
-feedback database, admin token, cache size, threads, watch interval and body limit.
+feedback database, admin token, answer cache, cache size, threads, watch interval, body limit
+and experiment files.
 
 This module imports nothing heavy (no FastAPI, numpy or models), so the CLI can build
 the settings before the web stack is loaded.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from movierec.errors import ConfigError
+from movierec.serving.cache import MEMORY, check_cache
 
 #: the environment variable holding the admin token (None or empty: admin disabled)
 TOKEN_ENV = "MOVIEREC_ADMIN_TOKEN"
@@ -55,13 +57,19 @@ class ServeSettings:
             `<registry>/feedback.sqlite3`, or beside a bundle folder).
         admin_token: the bearer token of the /admin routes (None: admin disabled).
             Never shown by `repr`.
+        cache: where answers are kept: "memory" (each worker's own, at most `cache_size`
+            per loaded model version) or a Redis URL `redis://HOST:PORT/DB` shared by every
+            worker and replica (`movierec.serving.cache`). Its password, if any, is never
+            shown by `repr`.
         cache_size: GET /recommend and /similar answers kept per loaded model version
-            (0: no answer cache).
+            in each worker's memory (0: no answer cache, in memory or in Redis).
         threads: BLAS/OpenMP (and torch) threads per worker while serving; one request
             is one small product, and several threads per request fight over the cores.
             None leaves the libraries' own setting.
         watch_interval: seconds between looks at the registry's pointer (0: never look).
         max_body_bytes: larger request bodies are refused with 413.
+        experiments: A/B experiment files (`movierec.serving.ab`; several only with time
+            windows that do not overlap); () runs none.
 
     Raises:
         ConfigError: for a value out of range (one sentence naming it).
@@ -71,10 +79,12 @@ class ServeSettings:
     model: str | None = None
     feedback_db: Path | None = None
     admin_token: str | None = field(default=None, repr=False)
+    cache: str = field(default=MEMORY, repr=False)
     cache_size: int = CACHE_SIZE
     threads: int | None = THREADS
     watch_interval: float = WATCH_INTERVAL
     max_body_bytes: int = MAX_BODY_BYTES
+    experiments: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, (str, os.PathLike)) or not str(self.source):
@@ -89,6 +99,7 @@ class ServeSettings:
         if self.admin_token is not None and not isinstance(self.admin_token, str):
             raise ConfigError("The admin token must be text.")
         object.__setattr__(self, "admin_token", self.admin_token or None)
+        object.__setattr__(self, "cache", check_cache(self.cache))
         _whole(self.cache_size, "answer cache size", 0)
         if self.threads is not None:
             _whole(self.threads, "number of compute threads", 1)
@@ -98,6 +109,11 @@ class ServeSettings:
             raise ConfigError(f"The watch interval must be a number of seconds >= 0, got {interval!r}.")
         object.__setattr__(self, "watch_interval", float(interval))
         _whole(self.max_body_bytes, "body size limit", 1)
+        files = self.experiments
+        if isinstance(files, (str, os.PathLike)) or not isinstance(files, (tuple, list)) \
+                or not all(isinstance(f, (str, os.PathLike)) and str(f) for f in files):
+            raise ConfigError(f"The experiments must be a list of experiment file paths, got {files!r}.")
+        object.__setattr__(self, "experiments", tuple(Path(f) for f in files))
 
     @classmethod
     def from_environment(cls, source: str | Path, environ: Mapping[str, str] | None = None,
@@ -121,6 +137,7 @@ class ServeSettings:
         values = asdict(self)
         values["source"] = str(self.source)
         values["feedback_db"] = None if self.feedback_db is None else str(self.feedback_db)
+        values["experiments"] = [str(f) for f in self.experiments]
         return json.dumps(values, sort_keys=True)
 
     @classmethod

@@ -25,6 +25,7 @@ from movierec.answers import DEFAULT_GROUPS, Answerer, KnownUser, NewPerson, Que
 from movierec.answers.query import RawId
 from movierec.artifacts import Bundle
 from movierec.errors import ConfigError
+from movierec.serving.cache import AnswerCache, MemoryCache, answer_key, model_tag
 from movierec.serving.schemas import MAX_ID_CHARS
 from movierec.serving.settings import CACHE_SIZE  # answers kept per loaded model (0: none)
 
@@ -98,30 +99,59 @@ def _dumps(doc: Any) -> bytes:
 
 
 class AnswerMemo:
-    """At most `size` answers (JSON bytes) keyed by their whole query; the oldest goes first.
+    """One model version's answers (JSON bytes) keyed by their whole query, with this
+    worker's hit and miss counts.
 
-    Only answers that cannot change while the model version does are kept: known users'
-    lists and similar movies (a new person's list depends on what they give).
+    Without a shared cache, at most `size` answers are kept in this process (a
+    `MemoryCache`; the oldest goes first). With one (`movierec.serving.cache.RedisCache`),
+    answers live there under `answer_key(tag, query)`: the model version (`tag`) and the
+    whole query, so every worker and replica shares them and another version never reads
+    them. `size` 0 keeps nothing in either case.
+
+    Only answers that cannot change while the model version does are kept (the caller's
+    choice: known users' lists and similar movies), of lists up to CACHE_MAX_K long.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, shared: AnswerCache | None = None, tag: str = "") -> None:
         self.size = int(size)
-        self._answers: dict[Query, bytes] = {}
+        self.shared = shared
+        self.tag = tag
+        self.cache: AnswerCache = shared if shared is not None else MemoryCache(self.size)
+        self.hits = 0
+        self.misses = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._answers)
+        """Answers kept in this process (0 with a shared cache: they live there)."""
+        return len(self.cache) if isinstance(self.cache, MemoryCache) else 0
+
+    def keeps(self, query: Query) -> bool:
+        """Whether `query`'s answer is looked up and kept at all."""
+        return self.size > 0 and query.k <= CACHE_MAX_K
+
+    def _key(self, query: Query) -> Any:
+        return query if self.shared is None else answer_key(self.tag, query)
 
     def get(self, query: Query) -> bytes | None:
-        return self._answers.get(query)
+        """The kept answer to `query`, or None (counted as a hit or a miss when it is kept at all)."""
+        if not self.keeps(query):
+            return None
+        body = self.cache.get(self._key(query))
+        with self._lock:
+            if body is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return body
 
     def put(self, query: Query, body: bytes) -> None:
-        if self.size <= 0 or query.k > CACHE_MAX_K or query.rerank is not None:
-            return
-        with self._lock:
-            while len(self._answers) >= self.size:
-                self._answers.pop(next(iter(self._answers)))
-            self._answers[query] = body
+        if self.keeps(query):
+            self.cache.put(self._key(query), body)
+
+    def status(self) -> dict[str, Any]:
+        """Which cache keeps the answers and whether it is reachable (`AnswerCache.status`),
+        with this worker's hits and misses for this model version and the size setting."""
+        return {**self.cache.status(), "size": self.size, "hits": self.hits, "misses": self.misses}
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,8 +177,14 @@ class ServedModel:
     user_id_kind: str = "int"
 
     @classmethod
-    def build(cls, bundle: Bundle, name: str, version: str | None, *, cache_size: int = CACHE_SIZE) -> "ServedModel":
+    def build(cls, bundle: Bundle, name: str, version: str | None, *, cache_size: int = CACHE_SIZE,
+              shared_cache: AnswerCache | None = None) -> "ServedModel":
         """Build the answer layer for a loaded bundle.
+
+        Args:
+            cache_size: answers kept (see `AnswerMemo`; 0: none).
+            shared_cache: where answers are kept across workers and replicas (a
+                `RedisCache`, keyed by this version), or None: in this process.
 
         Raises:
             ConfigError: text IDs longer than the API takes (see `id_kind`).
@@ -157,7 +193,8 @@ class ServedModel:
         movie_kind = id_kind(np.asarray(model.items_.raw_ids), "movie")
         user_kind = id_kind(np.asarray(model.users_.raw_ids), "user")
         return cls(bundle=bundle, name=name, version=version, loaded_at=_now(),
-                   answers=Answerer(bundle, _stored_index(bundle)), memo=AnswerMemo(cache_size),
+                   answers=Answerer(bundle, _stored_index(bundle)),
+                   memo=AnswerMemo(cache_size, shared_cache, model_tag(name, version, bundle.manifest)),
                    movie_id_kind=movie_kind, user_id_kind=user_kind)
 
     # -- basics -------------------------------------------------------------------------
@@ -218,12 +255,14 @@ class ServedModel:
 
     # -- answers --------------------------------------------------------------------------
     def answer(self, query: Query) -> dict[str, Any]:
-        """The answer to `query` as the API's JSON object, naming this version."""
-        return {"model": self.ref, **self.answers.answer(query).to_json()}
+        """The answer to `query` as the API's JSON object, naming this version (and no A/B
+        variant: `movierec.serving.ab.ExperimentRunner` names it inside an experiment)."""
+        return {"model": self.ref, "variant": None, **self.answers.answer(query).to_json()}
 
     def answer_bytes(self, query: Query) -> bytes:
         """The answer to `query` as JSON bytes; known users' and similar movies' answers are
-        memoised per whole query (k, exclusions and filters included)."""
+        memoised per model version and whole query (k, exclusions, filters and re-ranker
+        included), in this process or in the shared cache (see `AnswerMemo`)."""
         if isinstance(query.subject, (KnownUser, SimilarTo)):
             hit = self.memo.get(query)
             if hit is not None:

@@ -59,6 +59,7 @@ MODEL_CASES: dict[str, dict[str, Any]] = {
     "blend": {"models": [["bias", {}], ["item-knn", {"k": 30}]], "seed": 0},
     "item-knn": {"k": 30},
     "random": {"seed": 0},
+    "id-order": {},
     "pop": {},
     "pop-recent": {},
     "als": {"factors": 16, "iterations": 5, "seed": 0},
@@ -70,6 +71,8 @@ MODEL_CASES: dict[str, dict[str, Any]] = {
     "genre-pop": {},
     "two-tower": {"dim": 32, "hidden": 64, "epochs": 3, "patience": 0, "history_len": 20, "text_dim": 16,
                   "n_uniform_negatives": 64, "seed": 3},
+    "ranker": {"generators": [["ease", {"regularization": 200.0}], ["pop", {}]], "n_candidates": 30,
+               "n_estimators": 20, "min_child_samples": 20, "seed": 0},
 }
 
 #: minimum mean top-10 overlap between a folded-in training user and that user's trained

@@ -42,7 +42,7 @@ def admin_status(m: Served, server: Server, settings: Settings) -> dict:
     return {"model": m.ref, "source": str(server.source), "registry": server.registry is not None,
             "pointer_version": pointer, "versions": versions, "loaded_at": m.loaded_at,
             "watch_interval": settings.watch_interval, "last_error": last_error, "worker_pid": os.getpid(),
-            "cache_size": server.cache_size, "threads": server.threads}
+            "cache_size": server.cache_size, "threads": server.threads, "cache": m.memo.status()}
 
 
 @router.post("/reload", response_model=s.AdminChange)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path as PathParam, Query as Param
 from fastapi.responses import Response
 
 from movierec.answers import Query, SimilarTo
+from movierec.rerank import parse_rerank
 from movierec.serving import schemas as s
 from movierec.serving.deps import Served
-from movierec.serving.routes.recommend import FilterParams, KParam
+from movierec.serving.routes.recommend import FilterParams, KParam, RerankParam
 from movierec.serving.routes.responses import ERRORS_404
 
 router = APIRouter(tags=["movies"], responses=ERRORS_404)
@@ -21,9 +22,10 @@ MovieIdPath = Annotated[s.RawId, PathParam(description="Raw movie ID: a whole nu
 
 
 @router.get("/similar/{movie_id}", response_model=s.SimilarMovies)
-async def similar(m: Served, movie_id: MovieIdPath, filters: FilterParams, k: KParam = 10) -> Response:
-    """Movies similar to one movie."""
-    query = Query(SimilarTo(m.movie_id(movie_id, text=True)), k=k, filters=filters)
+async def similar(m: Served, movie_id: MovieIdPath, filters: FilterParams, k: KParam = 10,
+                  rerank: RerankParam = None) -> Response:
+    """Movies similar to one movie (optionally re-ranked for variety: `rerank=mmr:0.3`)."""
+    query = Query(SimilarTo(m.movie_id(movie_id, text=True)), k=k, filters=filters, rerank=parse_rerank(rerank))
     return Response(m.answer_bytes(query), media_type="application/json")
 
 

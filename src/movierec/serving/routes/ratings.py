@@ -15,9 +15,12 @@ from fastapi import APIRouter, Query as Param
 
 from movierec.answers import KnownUser, NewPerson, Query
 from movierec.data.feedback import FeedbackStore, scale_text
+from movierec.errors import UnknownUserError
+from movierec.rerank import parse_rerank
 from movierec.serving import schemas as s
-from movierec.serving.deps import ApiError, Served, Store
-from movierec.serving.routes.recommend import FilterParams, KParam
+from movierec.serving.ab import person_key
+from movierec.serving.deps import ApiError, Experiments, Served, Store
+from movierec.serving.routes.recommend import FilterParams, KParam, RerankParam
 from movierec.serving.routes.responses import ERRORS_404, ERRORS_ADMIN
 from movierec.serving.state import ServedModel
 
@@ -42,7 +45,7 @@ def check_store(m: ServedModel, store: FeedbackStore) -> None:
 
 
 @router.post("/ratings", response_model=s.RatingsStored, responses={409: ERRORS_ADMIN[409]})
-def post_ratings(m: Served, store: Store, req: s.RatingsRequest) -> dict:
+def post_ratings(m: Served, store: Store, ab: Experiments, req: s.RatingsRequest) -> dict:
     """Store a person's stars (durably, before answering); a new rating of the same
     movie replaces the old one. Stars must lie on the model's scale (GET /health:
     rating_scale); movies the model does not know are not stored."""
@@ -53,6 +56,7 @@ def post_ratings(m: Served, store: Store, req: s.RatingsRequest) -> dict:
     keep = [pair for pair, i in zip(rated, idx) if i >= 0]
     ignored = list(dict.fromkeys(movie for (movie, _), i in zip(rated, idx) if i < 0))
     stored = store.add(req.profile, keep) if keep else 0
+    ab.rated(req.profile, keep)  # ratings of movies an experiment showed this profile are its outcomes
     return {"model": m.ref, "profile": req.profile, "stored": stored, "ignored": ignored}
 
 
@@ -65,22 +69,29 @@ def get_ratings(m: Served, store: Store, profile: ProfileQuery) -> dict:
 
 
 @router.get("/profile/recommend", response_model=s.ProfileRecommendation)
-def profile_recommend(m: Served, store: Store, profile: ProfileQuery, filters: FilterParams, k: KParam = 10) -> dict:
+def profile_recommend(m: Served, store: Store, ab: Experiments, profile: ProfileQuery, filters: FilterParams,
+                      k: KParam = 10, rerank: RerankParam = None) -> dict:
     """Recommendations from a profile's stored ratings, read as likes and dislikes (a
     fallback list before any rating). A profile the served version was retrained from
     (and has not rated anything since) is answered as the user it became (`user_id`)."""
     rows = store.ratings(profile)
     stars = m.answers.on_scale((r.movie_id, r.rating) for r in rows)
     user = m.profile_user(profile, max((r.timestamp for r in rows), default=None))
+    person = person_key(profile=profile)  # inside an A/B experiment: bucketed by the profile token, and logged
+    reranker = parse_rerank(rerank)
+    new_person = Query(NewPerson(rated=tuple(stars)), k=k, filters=filters, rerank=reranker)
     if user is None:
-        return {**m.answer(Query(NewPerson(rated=tuple(stars)), k=k, filters=filters)), "user_id": None}
-    answer = m.answers.answer(Query(KnownUser(user), k=k, filters=filters))
+        return {**ab.answer(m, person, new_person), "user_id": None}
+    try:
+        answer = ab.answer(m, person, Query(KnownUser(user), k=k, filters=filters, rerank=reranker))
+    except UnknownUserError:  # an experiment's variant serves an older version that never learned the profile
+        return {**ab.answer(m, person, new_person), "user_id": None}
     threshold = m.answers.threshold
     idx = m.answers.movie_index([movie for movie, _ in stars], missing="mask").tolist()
     known = [(movie, value) for (movie, value), i in zip(stars, idx) if i >= 0]
-    return {"model": m.ref, "user_id": user,
+    return {"model": answer["model"], "variant": answer["variant"], "user_id": user,
             "ignored": [movie for (movie, _), i in zip(stars, idx) if i < 0],
             "liked": [movie for movie, value in known if threshold is None or value >= threshold],
             "disliked": [movie for movie, value in known if threshold is not None and value < threshold],
             "liked_threshold": threshold if stars else None,
-            "fallback": answer.fallback, "fallback_reason": answer.fallback_reason, "items": answer.items_json()}
+            "fallback": answer["fallback"], "fallback_reason": answer["fallback_reason"], "items": answer["items"]}

@@ -12,13 +12,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query as Param
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from movierec.answers import Filters, KnownUser, NewPerson, Query
 from movierec.answers.query import RawId
 from movierec.errors import ConfigError
+from movierec.rerank import parse_rerank
 from movierec.serving import schemas as s
-from movierec.serving.deps import ApiError, Served
+from movierec.serving.ab import person_key
+from movierec.serving.deps import ApiError, Experiments, Served
 from movierec.serving.routes.responses import ERRORS_404
 from movierec.serving.state import ServedModel
 
@@ -73,14 +76,20 @@ def filters_of(m: ServedModel, body: s.FiltersIn | None) -> Filters:
 
 FilterParams = Annotated[Filters, Depends(filter_params)]
 KParam = Annotated[int, Param(description="How many movies (1 to 1000).")]
+RerankParam = Annotated[str | None, Param(max_length=s.MAX_RERANK_CHARS, description=s.RERANK_HELP)]
 
 
 @router.get("/recommend", response_model=s.Recommendation)
-async def recommend(m: Served, user_id: Annotated[s.RawId, Param(description=(
+async def recommend(m: Served, ab: Experiments, user_id: Annotated[s.RawId, Param(description=(
                         "Raw user ID: a whole number, or a text for a model trained on text IDs."))],
-                    filters: FilterParams, k: KParam = 10, exclude_seen: bool = True) -> Response:
+                    filters: FilterParams, k: KParam = 10, exclude_seen: bool = True,
+                    rerank: RerankParam = None) -> Response:
     """Top-k movies for a known user, with a reason per movie."""
-    query = Query(KnownUser(m.user_id(user_id, text=True)), k=k, exclude_seen=exclude_seen, filters=filters)
+    query = Query(KnownUser(m.user_id(user_id, text=True)), k=k, exclude_seen=exclude_seen, filters=filters,
+                  rerank=parse_rerank(rerank))
+    if ab.experiments:  # the user's variant answers; the list is logged (a disk write: off the event loop)
+        body = await run_in_threadpool(ab.answer_json, m, person_key(user_id=query.subject.user_id), query)
+        return Response(body, media_type="application/json")
     return Response(m.answer_bytes(query), media_type="application/json")
 
 
@@ -88,7 +97,8 @@ async def recommend(m: Served, user_id: Annotated[s.RawId, Param(description=(
 def recommend_batch(m: Served, req: s.BatchRequest) -> dict:
     """Top-k movies for up to 1000 known users."""
     users = [m.user_id(u) for u in req.user_ids]
-    query = Query(KnownUser(users[0]), k=req.k, exclude_seen=req.exclude_seen, filters=filters_of(m, req.filters))
+    query = Query(KnownUser(users[0]), k=req.k, exclude_seen=req.exclude_seen, filters=filters_of(m, req.filters),
+                  rerank=parse_rerank(req.rerank))
     answers = m.answers.answer_users(users, query)
     return {"model": m.ref, "results": [{"user_id": u, "items": a.items_json()} for u, a in zip(users, answers)]}
 
@@ -99,9 +109,10 @@ async def recommend_cold_get(m: Served, filters: FilterParams,
                                  max_length=s.MAX_IDS_CHARS, pattern=s.IDS_PATTERN,
                                  description="Movie IDs the person likes, comma-separated (printable ASCII: give "
                                              "other text IDs to POST /recommend_cold).")] = "",
-                             k: KParam = 10) -> dict:
+                             k: KParam = 10, rerank: RerankParam = None) -> dict:
     """A new person's list from movies they like (no retraining)."""
-    return m.answer(Query(NewPerson(liked=tuple(parse_ids(m, liked, "liked movies"))), k=k, filters=filters))
+    return m.answer(Query(NewPerson(liked=tuple(parse_ids(m, liked, "liked movies"))), k=k, filters=filters,
+                          rerank=parse_rerank(rerank)))
 
 
 @router.post("/recommend_cold", response_model=s.ColdRecommendation)
@@ -110,4 +121,5 @@ async def recommend_cold_post(m: Served, req: s.ColdRequest) -> dict:
     below the liked threshold are dislikes: never "more like this"."""
     person = NewPerson(rated=tuple((m.movie_id(r.movie_id), r.rating) for r in req.ratings),
                        liked=tuple(m.movie_id(x) for x in req.liked))
-    return m.answer(Query(person, k=req.k, filters=filters_of(m, req.filters), liked_threshold=req.liked_threshold))
+    return m.answer(Query(person, k=req.k, filters=filters_of(m, req.filters), liked_threshold=req.liked_threshold,
+                          rerank=parse_rerank(req.rerank)))

@@ -21,7 +21,6 @@ unlisted, truncated or changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from packaging.version import InvalidVersion, Version
 
 from movierec import __version__
 from movierec.data.dataset import Catalog, Dataset
+from movierec.data.fetch import file_sha256
 from movierec.data.idmap import IdMap
 from movierec.errors import BundleError, ConfigError, UnknownItemError, UnknownUserError
 from movierec.models.base import ModelState, Recommender
@@ -117,7 +117,9 @@ class Bundle:
         source = None
         if dataset is not None and dataset.source:
             # what `movierec retrain` reads again (see movierec.data.source)
-            source = {**dataset.source, "fingerprint": fingerprint,
+            from movierec.data.source import with_checksums
+
+            source = {**with_checksums(dataset.source), "fingerprint": fingerprint,
                       "rating_scale": list(dataset.rating_scale) if dataset.rating_scale else None}
         manifest = {
             "model_name": model.name,
@@ -163,14 +165,6 @@ def _json_default(value: Any) -> Any:
     from movierec.jsonable import json_default
 
     return json_default(value)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_file(path: Path) -> None:
@@ -322,7 +316,7 @@ def save_bundle(bundle: Bundle, path: str | Path, *, overwrite: bool = False) ->
             if stat.S_IMODE(fpath.stat().st_mode) != file_mode:
                 os.chmod(fpath, file_mode)  # safetensors writes its file 0o600
             _fsync_file(fpath)
-            files[fpath.name] = {"sha256": _sha256(fpath), "bytes": fpath.stat().st_size}
+            files[fpath.name] = {"sha256": file_sha256(fpath), "bytes": fpath.stat().st_size}
         manifest = {**known, **{k: v for k, v in bundle.manifest.items() if v is not None}}
         manifest.update(
             format_version=FORMAT_VERSION,
@@ -462,7 +456,7 @@ def _check_files(path: Path, manifest: dict) -> None:
         if size != entry["bytes"]:
             raise BundleError(f"Bundle {path} is corrupt: {name} has {size} bytes, its manifest says "
                               f"{entry['bytes']} (truncated or changed).")
-        if _sha256(fpath) != entry["sha256"]:
+        if file_sha256(fpath) != entry["sha256"]:
             raise BundleError(f"Bundle {path} is corrupt: {name} does not match its checksum.")
 
 

@@ -95,7 +95,8 @@ def download(url: str, dest: Path, progress: ProgressFn | None = None, name: str
         ) from None
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in chunks (archives, bundle files, recorded data)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(CHUNK), b""):
@@ -121,7 +122,7 @@ def verify_extracted(spec: MovieLensSpec, folder: Path) -> dict:
     if missing:
         raise FetchError(f"The {spec.name} archive lacks {', '.join(missing)}; it is not a genuine {spec.name}.zip.")
     for fname, digest in spec.sha256.items():
-        if _sha256(folder / fname) != digest:
+        if file_sha256(folder / fname) != digest:
             raise FetchError(f"{spec.name}/{fname} does not match its published checksum; the download is corrupt.")
     ratings = folder / spec.ratings_file
     with open(ratings, "rb") as fh:

@@ -16,24 +16,15 @@ file that is gone or changed (its checksum differs) and data whose fingerprint d
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from movierec.data.dataset import Dataset
+from movierec.data.fetch import file_sha256
 from movierec.errors import ConfigError, DatasetError
 
 #: the reading options of a ratings file that the source records (those of `load_ratings`)
 READ_OPTIONS = ("user_col", "item_col", "rating_col", "time_col", "sep", "rating_range")
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def movielens_source(name: str) -> dict[str, Any]:
@@ -42,15 +33,30 @@ def movielens_source(name: str) -> dict[str, Any]:
 
 
 def file_source(path: str | Path, movies: str | Path | None = None, **options: Any) -> dict[str, Any]:
-    """The source of a ratings file read with `options` (and an optional movies file)."""
+    """The source of a ratings file read with `options` (and an optional movies file).
+
+    No checksum yet: reading data for an evaluation must not pay for hashing a large file.
+    `with_checksums` adds them when a bundle records the source."""
     path = Path(path).resolve()
     kept = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()
             if k in READ_OPTIONS and v is not None}
-    doc: dict[str, Any] = {"kind": "file", "path": str(path), "sha256": file_sha256(path), "options": kept,
-                           "movies": None}
+    doc: dict[str, Any] = {"kind": "file", "path": str(path), "options": kept, "movies": None}
     if movies is not None:
-        mpath = Path(movies).resolve()
-        doc["movies"] = {"path": str(mpath), "sha256": file_sha256(mpath)}
+        doc["movies"] = {"path": str(Path(movies).resolve())}
+    return doc
+
+
+def with_checksums(source: dict[str, Any]) -> dict[str, Any]:
+    """`source` with the sha256 of its files (a MovieLens source is verified by its archive's
+    checksum instead). The data's fingerprint, recorded beside it, still catches a file that
+    changed between reading and recording."""
+    if source.get("kind") != "file":
+        return dict(source)
+    doc = dict(source)
+    if "sha256" not in doc:
+        doc["sha256"] = file_sha256(doc["path"])
+    if doc.get("movies") and "sha256" not in doc["movies"]:
+        doc["movies"] = {**doc["movies"], "sha256": file_sha256(doc["movies"]["path"])}
     return doc
 
 
@@ -111,4 +117,5 @@ def reload(source: dict[str, Any], *, since: str = "the model", progress=None) -
     return ds
 
 
-__all__ = ["READ_OPTIONS", "describe_source", "file_sha256", "file_source", "movielens_source", "reload"]
+__all__ = ["READ_OPTIONS", "describe_source", "file_source", "movielens_source", "reload",
+           "with_checksums"]

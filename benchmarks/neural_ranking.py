@@ -48,7 +48,7 @@ def make(name: str, epochs: int | None = None):
 def epochs_of(model) -> tuple[int | None, int | None]:
     """(epochs kept, epochs run by early stopping) of a fitted model; (None, None) without training epochs."""
     summary = history_summary(model)
-    best = getattr(model, "best_epoch_", None)
+    best = model.best_epoch_
     best = summary.get("best_epoch") if best is None else best
     return (None if best is None else int(best)), summary.get("epochs_run")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create ./.venv (if missing) and install movierec with pinned dependencies.
 # Usage: bash scripts/setup.sh [extras]   e.g. bash scripts/setup.sh dev,bench
+#        (extras: dev, bench, text, spark; spark also needs Java 17: apt-get install openjdk-17-jre-headless)
 # Says what it does, one line a step, on stderr (stdout stays free for the caller).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +35,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
 else
   say "already set up: .venv has movierec[$extras] (pyproject.toml and constraints.txt unchanged since)"
 fi
+# the spark extra (als-spark) runs Spark, which needs Java 17: say how to get it when it is missing
+case ",$extras," in
+  *,spark,*)
+    java_problem="$(.venv/bin/python -c "from movierec.models.als_spark import java_problem; print(java_problem() or '')")"
+    if [ -n "$java_problem" ]; then
+      say "$java_problem"
+    fi
+    ;;
+esac

@@ -110,10 +110,18 @@ def test_team_draft_interleaving_is_fair_ordered_and_seeded():
     assert firsts == {0, 1}  # the coin decides who drafts first
 
 
+class FakeServed:
+    """A served model's answer surface, as `ExperimentRunner` uses it."""
+
+    def answer(self, query):
+        return {"model": {"name": "m", "version": "1"}, "variant": None, "items": [{"movie_id": 1}]}
+
+    def answer_bytes(self, query):
+        return json.dumps(self.answer(query)).encode()
+
+
 def test_runner_outside_a_running_experiment_names_no_variant(tmp_path):
-    class Model:
-        def answer(self, query):
-            return {"model": {"name": "m", "version": "1"}, "variant": None, "items": [{"movie_id": 1}]}
+    Model = FakeServed
 
     log = AbLog(tmp_path / "f.sqlite3")
     runner = ExperimentRunner([experiment("later", start=2_000.0)], log, lambda v: Model(), clock=lambda: 1_000.0)
@@ -128,9 +136,7 @@ def test_runner_outside_a_running_experiment_names_no_variant(tmp_path):
 def test_a_log_that_cannot_be_written_never_costs_the_person_their_list(tmp_path, caplog):
     import sqlite3
 
-    class Model:
-        def answer(self, query):
-            return {"model": {"name": "m", "version": "1"}, "variant": None, "items": [{"movie_id": 1}]}
+    Model = FakeServed
 
     class BrokenLog(AbLog):  # a full disk, a file another process holds locked too long, ...
         def impression(self, *args, **kw):
@@ -280,8 +286,83 @@ def test_known_users_get_a_variant_and_lists_outside_a_person_get_none(live):
     assert body["variant"] in ("A", "B") and body["model"]["version"] == {"A": "1", "B": "2"}[body["variant"]]
     assert live.get("/recommend_cold", params={"liked": "50,100", "k": 5}).json()["variant"] is None
     assert live.get("/similar/50", params={"k": 5}).json()["variant"] is None
-    batch = live.post("/recommend/batch", json={"user_ids": [1, 2], "k": 3}).json()
-    assert batch["variant"] is None  # back-office lists are outside experiments (and not logged)
+
+
+def _person_in(exp: Experiment, variant: str, users=range(100, 200)) -> int:
+    return next(u for u in users if exp.assign(person_key(user_id=u)).name == variant)
+
+
+def _impressions_of(db: Path, experiment: str, person: str) -> list:
+    log = AbLog(db)
+    try:
+        return [imp for imp in log.impressions(experiment) if imp.person == person]
+    finally:
+        log.close()
+
+
+def test_a_repeated_list_in_an_experiment_is_a_cache_hit_and_still_logged(live):
+    """Variant A answers from version 1, the one /health reports on: its second ask of the
+    same list is a hit of the answer cache, and both lists shown are logged."""
+    user = _person_in(load_experiment(live.experiment_file), "A")
+    params = {"user_id": user, "k": 7}
+    first = live.get("/recommend", params=params).json()
+    hits = live.get("/health").json()["cache"]["hits"]
+    again = live.get("/recommend", params=params).json()
+    assert live.get("/health").json()["cache"]["hits"] == hits + 1
+    assert again == first and again["variant"] == "A" and again["model"]["version"] == "1"
+    shown = _impressions_of(live.feedback_db, "e1", person_key(user_id=user))
+    assert [imp.variant for imp in shown] == ["A", "A"]
+    assert shown[0].movies == shown[1].movies == [row["movie_id"] for row in first["items"]]
+
+
+def test_a_batch_answers_each_user_from_their_variant_and_logs_each_list(live):
+    e1 = load_experiment(live.experiment_file)
+    users = list(range(120, 132))
+    before = {u: len(_impressions_of(live.feedback_db, "e1", person_key(user_id=u))) for u in users}
+    batch = live.post("/recommend/batch", json={"user_ids": users, "k": 4}).json()
+    assert batch["variant"] is None and [r["user_id"] for r in batch["results"]] == users
+    variants = {r["variant"] for r in batch["results"]}
+    assert variants == {"A", "B"}
+    for result in batch["results"]:
+        user = result["user_id"]
+        assert result["variant"] == e1.assign(person_key(user_id=user)).name
+        assert result["model"]["version"] == {"A": "1", "B": "2"}[result["variant"]]
+        alone = live.get("/recommend", params={"user_id": user, "k": 4}).json()  # the same variant's same list
+        assert [r["movie_id"] for r in result["items"]] == [r["movie_id"] for r in alone["items"]]
+        shown = _impressions_of(live.feedback_db, "e1", person_key(user_id=user))
+        assert len(shown) == before[user] + 2  # the batch's list, then the single one
+        assert shown[before[user]].movies == [r["movie_id"] for r in result["items"]]
+        assert shown[before[user]].variant == result["variant"]
+
+
+def test_an_arm_never_reads_another_arms_cached_list(registry, tmp_path):
+    """Both arms answer from the current version; B re-ranks. A list cached before the
+    experiment (no re-ranker) is never served to a person of B, whose own list is then cached."""
+    from dataclasses import replace
+
+    from movierec.answers import KnownUser, Query
+    from movierec.rerank import parse_rerank
+    from movierec.serving.server import ModelServer
+
+    server = ModelServer(registry, "movies", cache_size=100)
+    m = server.current
+    exp = parse_experiment({"name": "arms", "start": "2026-01-01T00:00:00Z", "variants": [
+        {"name": "A", "share": 0.5}, {"name": "B", "share": 0.5, "rerank": "mmr:0.9"}]})
+    log = AbLog(tmp_path / "f.sqlite3")
+    clock = [exp.start - 10]
+    runner = ExperimentRunner([exp], log, server.served_version, clock=lambda: clock[0])
+    user = _person_in(exp, "B")
+    query = Query(KnownUser(user), k=10)
+    plain = runner.answer(m, person_key(user_id=user), query)  # before the start: cached as it is
+    assert plain["variant"] is None and m.memo.misses == 1
+    clock[0] = exp.start + 10
+    arm = runner.answer(m, person_key(user_id=user), query)
+    reranked = m.answer(replace(query, rerank=parse_rerank("mmr:0.9")))
+    assert arm["variant"] == "B" and arm["items"] == reranked["items"] != plain["items"]
+    assert (m.memo.hits, m.memo.misses) == (0, 2)
+    assert runner.answer(m, person_key(user_id=user), query) == arm and m.memo.hits == 1
+    assert [imp.variant for imp in log.impressions("arms")] == ["B", "B"]
+    log.close()
 
 
 def test_a_person_never_switches_variant_across_requests_and_restarts(live, registry):
@@ -319,9 +400,16 @@ def test_interleaved_lists_merge_both_variants(registry, tmp_path):
         assert body["variant"] == "A+B" and len({row["movie_id"] for row in body["items"]}) == 10
         _rate(server, "mix-person-0001", [(50, 5.0)])
         server.get("/profile/recommend", params={"profile": "mix-person-0001", "k": 10})
+        batch = server.post("/recommend/batch", json={"user_ids": [6, 7], "k": 10}).json()
+        assert [r["variant"] for r in batch["results"]] == ["A+B", "A+B"]
     log = AbLog(server.feedback_db)
     imp = log.impressions("mix")[0]
     assert imp.teams is not None and set(imp.teams) == {"A", "B"} and len(imp.teams) == len(imp.movies)
+    batched = {i.person: i for i in log.impressions("mix")
+               if i.person in (person_key(user_id=6), person_key(user_id=7))}
+    for result in batch["results"]:
+        shown = batched[person_key(user_id=result["user_id"])]
+        assert shown.movies == [r["movie_id"] for r in result["items"]] and set(shown.teams) == {"A", "B"}
     log.close()
 
 

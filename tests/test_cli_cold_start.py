@@ -215,7 +215,8 @@ def test_out_replaces_an_older_model_folder_only_with_overwrite(tmp_path):
 @pytest.mark.parametrize(
     "params, start",
     [
-        (["--param", "device=cuda:9"], "error: device='cuda:9' was asked for but this machine has"),
+        (["--device", "cuda:9"], "error: device='cuda:9' was asked for but this machine has"),
+        (["--param", "device=cuda:9"], "error: device is a runtime option, not a hyperparameter of 'mf'"),
         (["--param", "dim=abc"], "error: Hyperparameter 'dim' of model 'mf' takes a whole number"),
         (["--param", "nosuchparam=3"], "error: Model 'mf' has no hyperparameter 'nosuchparam'"),
     ],

@@ -47,6 +47,7 @@ SLOW_PAGES = {
     "README.md", "docs/implicit.md", "docs/quickstart.md", "docs/tutorial/04-pytorch-model.md",
     "docs/tutorial/06-debugging.md", "docs/tutorial/10-implicit-feedback.md", "docs/tutorial/11-two-tower.md",
     "docs/guides/evaluating-honestly.md", "docs/guides/workflow-two-tower.md",
+    "docs/guides/ranking-and-experiments.md",
 }
 
 

@@ -38,8 +38,8 @@ CASES = {
 MODELS = ["ease", "seq-ease", "als", "item-knn", "mf", "two-tower"]
 
 #: the declared choice of every model that folds in a new person (see each model's docstring)
-WITH_DISLIKES = {"ease", "seq-ease", "item-knn", "mf", "two-tower", "bias", "bpmf"}
-WITHOUT_DISLIKES = {"als", "bpr", "mf-rank", "genre-pop", "pop", "pop-recent"}
+WITH_DISLIKES = {"ease", "seq-ease", "item-knn", "mf", "two-tower", "bias", "bpmf", "ranker"}
+WITHOUT_DISLIKES = {"als", "als-spark", "bpr", "mf-rank", "genre-pop", "pop", "pop-recent"}
 
 
 def _params(name: str) -> dict:

@@ -13,15 +13,17 @@ import pytest
 from movierec.errors import ConfigError, UnknownItemError
 from movierec.models import create
 from movierec.models.mf import BiasedMF
+from movierec.training.options import RuntimeOptions
 
-FAST = dict(dim=16, epochs=15, seed=0)
+FAST = dict(dim=16, epochs=15)
+SEED0 = RuntimeOptions(seed=0)
 #: default BiasedMF(seed=0) on u1 before the training-policy refactor (CPU, one thread)
 U1_RMSE_SEED0 = 0.9239077565368156
 
 
 @pytest.fixture(scope="module")
 def u1_model(u1):
-    return BiasedMF(seed=0).fit(u1.train)
+    return BiasedMF().fit(u1.train, runtime=SEED0)
 
 
 def _rmse(pred, truth):
@@ -33,7 +35,7 @@ def test_registered():
 
 
 def test_output_range_trains_and_stays_in_range(small_split):
-    m = BiasedMF(output_range=True, **FAST).fit(small_split.train)
+    m = BiasedMF(output_range=True, **FAST).fit(small_split.train, runtime=SEED0)
     t = small_split.test
     assert m.history_.records
     assert _rmse(m.predict(t.users.raw(t.user_idx), t.items.raw(t.item_idx)), t.rating) < 1.0
@@ -68,7 +70,7 @@ def test_fitted_attributes(u1, u1_model):
 
 
 def test_predict_matches_score(small_split):
-    m = BiasedMF(**FAST).fit(small_split.train)
+    m = BiasedMF(**FAST).fit(small_split.train, runtime=SEED0)
     users = small_split.train.users.raw([0, 5, 9])
     scores = m.score(users)
     items = small_split.train.items.raw(np.arange(scores.shape[1]))
@@ -80,7 +82,7 @@ def test_predict_matches_score(small_split):
 
 def test_explicit_validation_is_used(small_split):
     train, val = small_split.train, small_split.test
-    m = BiasedMF(**FAST).fit(train, validation=val)
+    m = BiasedMF(**FAST).fit(train, validation=val, runtime=SEED0)
     best = m.history_.best_value
     pred = m.predict(val.users.raw(val.user_idx), val.items.raw(val.item_idx))
     assert abs(_rmse(pred, val.rating) - best) < 1e-4
@@ -95,7 +97,7 @@ def test_bad_params_raise_config_error(small_split):
 
 def test_other_optimisers_train(small_split):
     for opt, lr in (("sparse_adam", 0.02), ("adagrad", 0.1), ("sgd", 10.0)):
-        m = BiasedMF(optimizer=opt, lr=lr, batch_size=1024, **FAST).fit(small_split.train)
+        m = BiasedMF(optimizer=opt, lr=lr, batch_size=1024, **FAST).fit(small_split.train, runtime=SEED0)
         t = small_split.test
         assert _rmse(m.predict(t.users.raw(t.user_idx), t.items.raw(t.item_idx)), t.rating) < 1.05
 
@@ -183,7 +185,7 @@ def test_fold_in_matches_training_on_held_out_users(u1, u1_model, ml100k):
     eligible = np.flatnonzero((counts_tr >= 20) & (counts_te >= 5))
     held = rng.choice(eligible, size=100, replace=False)
     without = train.subset(~np.isin(train.user_idx, held))
-    cold = BiasedMF(seed=0).fit(without)
+    cold = BiasedMF().fit(without, runtime=SEED0)
 
     in_test = np.isin(test.user_idx, held)
     t_users, t_items, t_truth = test.user_idx[in_test], test.item_idx[in_test], test.rating[in_test].astype(np.float64)

@@ -12,6 +12,7 @@ import pytest
 from movierec.data.split import leave_last_k_split
 from movierec.errors import CapabilityError, ConfigError
 from movierec.models import create
+from movierec.training.options import RuntimeOptions
 from movierec.models._ranking_common import (
     NegativeSampler,
     RankingValidator,
@@ -41,8 +42,8 @@ def small_train(ml100k):
 
 @pytest.fixture(scope="module", params=MODELS)
 def fitted(request, small_train):
-    model = create(request.param, **FAST[request.param], seed=3)
-    assert model.fit(small_train) is model
+    model = create(request.param, **FAST[request.param])
+    assert model.fit(small_train, runtime=RuntimeOptions(seed=3)) is model
     return model, small_train
 
 
@@ -63,8 +64,8 @@ def test_state_round_trip_keeps_the_training_history(fitted):
 def test_seed_matters(name, small_train):
     """Another seed gives another model (the same seed giving the same one is the contract's)."""
     users = small_train.users.raw(np.arange(10))
-    a = create(name, **FAST[name], seed=11).fit(small_train).score(users)
-    c = create(name, **FAST[name], seed=12).fit(small_train).score(users)
+    a = create(name, **FAST[name]).fit(small_train, runtime=RuntimeOptions(seed=11)).score(users)
+    c = create(name, **FAST[name]).fit(small_train, runtime=RuntimeOptions(seed=12)).score(users)
     assert not np.array_equal(a, c)
 
 

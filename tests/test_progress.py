@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from movierec.cli import app
 from movierec.cli.common import Steps, duration, fetch_progress, progress_interval, task_line
 from movierec.training.progress import Task, progress_task, reporting
+from movierec.training.options import RuntimeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "movierec"
@@ -83,9 +84,10 @@ def tiny(ml100k):
 
 # -- the library reports its loops --------------------------------------------------------
 def test_every_torch_model_is_listed_here():
-    from movierec.models.registry import available, model_info
+    from movierec.models._torch_base import TorchRecommender
+    from movierec.models.registry import available, get_class
 
-    torch_models = {n for n in available() if "progress" in model_info(n).params}
+    torch_models = {n for n in available() if issubclass(get_class(n), TorchRecommender)}
     assert torch_models == set(TORCH_FAST)
 
 
@@ -95,7 +97,7 @@ def test_torch_models_report_every_epoch_with_loss(name, tiny):
 
     rec = Recorder()
     with reporting(rec):
-        create(name, device="cpu", **TORCH_FAST[name]).fit(tiny)
+        create(name, **TORCH_FAST[name]).fit(tiny, runtime=RuntimeOptions(device="cpu"))
     starts = [e for e in rec.events if e[0] == "start"]
     assert starts and all(e[1] == f"training {name}" and e[4] == "epoch" for e in starts)
     assert starts[0][3] == 2 and all(1 <= e[3] <= 2 for e in starts)  # the refit runs the best epoch count
@@ -109,10 +111,10 @@ def test_torch_models_report_every_epoch_with_loss(name, tiny):
 def test_no_reporter_no_events_and_the_tqdm_bar_only_without_one(tiny, capsys):
     from movierec.models.registry import create
 
-    create("mf", device="cpu", progress=True, **TORCH_FAST["mf"]).fit(tiny)
+    create("mf", **TORCH_FAST["mf"]).fit(tiny, runtime=RuntimeOptions(device="cpu", progress=True))
     assert "mf" in capsys.readouterr().err  # the runtime option's own tqdm bar, as before
     with reporting(Recorder()):
-        create("mf", device="cpu", progress=True, **TORCH_FAST["mf"]).fit(tiny)
+        create("mf", **TORCH_FAST["mf"]).fit(tiny, runtime=RuntimeOptions(device="cpu", progress=True))
     assert capsys.readouterr().err == ""  # the installed reporter shows it instead
 
 
@@ -200,7 +202,7 @@ def test_quiet_shows_nothing_and_silences_library_bars(plain, capsys, tiny):
     clock = FakeClock()
     with Steps("training mf", None, quiet=True, interval=1, clock=clock, background=False) as steps:
         assert steps.heartbeat is None
-        create("mf", device="cpu", progress=True, **TORCH_FAST["mf"]).fit(tiny)
+        create("mf", **TORCH_FAST["mf"]).fit(tiny, runtime=RuntimeOptions(device="cpu", progress=True))
         steps.start("a step")
         steps.note("a note")
     assert capsys.readouterr().err == ""
@@ -226,7 +228,7 @@ def test_bars_show_library_loops_under_the_steps(monkeypatch, capsys, tiny):
     with Steps("compare", 2) as steps:
         assert steps.bars and steps.heartbeat is None
         steps.start("fitting mf ...")
-        create("mf", device="cpu", **TORCH_FAST["mf"]).fit(tiny)
+        create("mf", **TORCH_FAST["mf"]).fit(tiny, runtime=RuntimeOptions(device="cpu"))
         steps.start("fitting als ...")
         create("als", factors=8, iterations=3).fit(tiny)
     err = capsys.readouterr().err
@@ -283,7 +285,7 @@ def test_cli_training_prints_heartbeat_lines_and_clean_json(tmp_path):
     env = {**os.environ, "MOVIEREC_PROGRESS_INTERVAL": "0.02"}
     env.pop("TTY_COMPATIBLE", None)
     env.pop("FORCE_COLOR", None)
-    args = [str(SCRIPT), "train", "-m", "mf", "-d", "ml-100k", "-p", "dim=8", "-p", "epochs=3", "-p", "device=cpu",
+    args = [str(SCRIPT), "train", "-m", "mf", "-d", "ml-100k", "-p", "dim=8", "-p", "epochs=3", "--device", "cpu",
             "--json"]
     proc = subprocess.run([*args, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env,
                           timeout=600)

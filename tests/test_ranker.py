@@ -11,7 +11,7 @@ import pytest
 
 from movierec.data.dataset import Catalog, Dataset
 from movierec.data.idmap import IdMap
-from movierec.errors import ConfigError, SplitError
+from movierec.errors import CapabilityError, ConfigError, SplitError
 from movierec.features.ranker_features import CONTEXT_FEATURES, RankerFeatures
 from movierec.models import create
 from movierec.models.ranker import Ranker, check_stage2_window
@@ -32,6 +32,27 @@ def train(ml100k):
 @pytest.fixture(scope="module")
 def fitted(train):
     return create("ranker", **FAST).fit(train)
+
+
+def test_the_generators_fit_with_the_rankers_runtime_and_seed(train, monkeypatch):
+    """A torch generator trains on the device, threads and progress the ranker's fit was
+    given (both its stage-1 fit and its final one), seeded by the ranker's seed."""
+    from movierec.models.mf import BiasedMF
+    from movierec.training.options import RuntimeOptions
+
+    seen: list[RuntimeOptions] = []
+    real_fit = BiasedMF._fit
+
+    def recording_fit(self, data, validation):
+        seen.append(self.runtime_)
+        return real_fit(self, data, validation)
+
+    monkeypatch.setattr(BiasedMF, "_fit", recording_fit)
+    params = {**FAST, "generators": [["mf", {"dim": 8, "epochs": 1}], ["pop", {}]], "seed": 7}
+    runtime = RuntimeOptions(seed=1, device="cpu", num_threads=2, progress=False, distributed=False)
+    ranker = create("ranker", **params).fit(train, runtime=runtime)
+    assert seen == [RuntimeOptions(seed=7, device="cpu", num_threads=2, progress=False, distributed=False)] * 2
+    assert ranker.generators_[0].runtime_ == seen[-1]
 
 
 # -- the stage-2 window ------------------------------------------------------------------
@@ -179,3 +200,116 @@ def test_context_features_of_a_tiny_history():
     restored = RankerFeatures.from_state(f.state())
     np.testing.assert_array_equal(restored.pairs(np.array([0, 1]), np.array([1, 2])),
                                   f.pairs(np.array([0, 1]), np.array([1, 2])))
+
+
+def test_a_new_persons_context_features_are_a_known_persons_with_the_same_history():
+    """Person index 0 of the tiny history rated movies 0-3 (5, 4, 5, 4 stars), the last one
+    at the history's end: given as a new person, their columns are the same."""
+    f = RankerFeatures.fit(_tiny(), recent_share=0.2, shrinkage=0.0)
+    items = np.array([3, 0, 2, 1])
+    new = f.new_person_pairs(np.array([0, 1, 2, 3]), np.array([5.0, 4.0, 5.0, 4.0]), items)
+    np.testing.assert_allclose(new, f.pairs(np.zeros(4, dtype=np.int64), items), rtol=1e-6)
+    liked_only = f.new_person_pairs(np.array([0, 2]), None, items)
+    col = {name: liked_only[:, k] for k, name in enumerate(CONTEXT_FEATURES)}
+    assert np.isnan(col["user_mean_rating"]).all()  # no ratings given: unknown, not made up
+    np.testing.assert_allclose(col["user_log_activity"], np.log1p(2), rtol=1e-6)
+    np.testing.assert_allclose(col["genre_match"], np.full(4, 1 / np.sqrt(2)), rtol=1e-6)
+
+
+# -- a new person (fold-in) ----------------------------------------------------------------
+GIVEN = [50, 172, 181, 1, 99]
+STARS = [5.0, 5.0, 4.0, 4.5, 1.0]
+
+
+def test_a_new_person_is_folded_in_through_the_generators_and_stage_2(fitted):
+    person = fitted.fold_in(GIVEN, STARS)
+    assert person.liked.tolist() == [True, True, True, True, False]
+    assert np.isfinite(person.scores).all() and person.vector is None
+    # the candidates of the generators' fold-ins, scored by LambdaRank over the given ratings' features
+    idx = fitted.item_index(GIVEN)
+    gens = [np.array(g.fold_in(GIVEN, STARS).scores, dtype=np.float64) for g in fitted.generators_]
+    for s in gens:
+        s[idx] = -np.inf
+    ease_top = set(np.argsort(-gens[0], kind="stable")[:fitted.n_candidates].tolist())
+    pop_top = set(np.argsort(-gens[1], kind="stable")[:fitted.n_candidates].tolist())
+    candidates = np.array(sorted(ease_top | pop_top))
+    order = np.argsort(-person.scores, kind="stable")
+    assert set(order[:len(candidates)].tolist()) == set(candidates.tolist())
+    gen_cols = []
+    for s in gens:
+        top = np.argsort(-s, kind="stable")[:fitted.n_candidates]
+        rank = np.full(len(s), float(fitted.n_candidates))
+        rank[top] = np.arange(fitted.n_candidates)
+        gen_cols += [s[candidates], rank[candidates], s[top[0]] - s[candidates]]
+    x = np.concatenate([np.stack(gen_cols, axis=1).astype(np.float32),
+                        fitted.features_.new_person_pairs(idx, np.asarray(STARS), candidates)], axis=1)
+    np.testing.assert_allclose(person.scores[candidates], fitted.booster_.predict(x, num_threads=1),
+                               rtol=1e-5, atol=1e-6)
+    alone = fitted.fold_in(GIVEN[-1:], STARS[-1:])  # a disliked movie only: ease still folds it in
+    assert np.isfinite(alone.scores).all() and not alone.liked.any()
+
+
+def test_a_generator_that_cannot_fold_in_is_named(train):
+    model = create("ranker", **{**FAST, "generators": [["ease", {"regularization": 200.0}],
+                                                       ["global-mean", {}]]}).fit(train)
+    with pytest.raises(CapabilityError, match="generator 'global-mean' cannot fold in a new person"):
+        model.fold_in(GIVEN, STARS)
+
+
+def test_a_new_person_gets_the_rankers_list_from_the_cli_and_the_api(fitted, train, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from movierec.artifacts import Bundle, ModelRegistry
+    from movierec.serving.app import create_app
+    from movierec.serving.settings import ServeSettings
+
+    registry = tmp_path / "registry"
+    ModelRegistry(registry).add(Bundle.from_model(fitted, train), "ranker")
+    expected = fitted.recommend_new(GIVEN, STARS, k=10).items_of(0).tolist()
+    rated = ",".join(f"{m}={r:g}" for m, r in zip(GIVEN, STARS))
+    proc = subprocess.run([str(Path(sys.executable).with_name("movierec")), "recommend", "--registry", str(registry),
+                           "--name", "ranker", "--rated", rated, "--k", "10", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not doc["fallback"] and [row["movie_id"] for row in doc["items"]] == expected
+    app = create_app(ServeSettings(registry, feedback_db=tmp_path / "feedback.sqlite3"))
+    with TestClient(app) as client:
+        stored = client.post("/ratings", json={"profile": "new-person-01", "ratings": [
+            {"movie_id": m, "rating": r} for m, r in zip(GIVEN, STARS)]})
+        assert stored.status_code == 200, stored.text
+        page = client.get("/profile/recommend", params={"profile": "new-person-01", "k": 10}).json()
+        cold = client.post("/recommend_cold", json={"ratings": [{"movie_id": m, "rating": r}
+                                                                for m, r in zip(GIVEN, STARS)], "k": 10}).json()
+    for answer in (page, cold):
+        assert not answer["fallback"] and [row["movie_id"] for row in answer["items"]] == expected
+
+
+# -- the compare report -------------------------------------------------------------------
+def test_the_compare_report_shows_the_rankers_feature_importance(tmp_path):
+    """Bugs planted: `compare` not recording the importance; the report leaving it out."""
+    from movierec.experiments import CompareSpec, compare
+    from movierec.reporting.report import feature_importance_table, write_report
+
+    spec = dict(dataset="ml-100k", protocol="leave-last", holdout=1, config_root=tmp_path)
+    comp = compare(CompareSpec(**spec, models=["pop", "ranker"], params={"ranker": FAST}))
+    gains = comp.info["feature_importance"]["ranker"]
+    assert list(gains) == Ranker(**FAST).feature_names() and sum(gains.values()) > 0
+    table = feature_importance_table(comp)
+    assert table["share"].sum() == pytest.approx(1.0) and table["gain"].is_monotonic_decreasing
+    paths = write_report(comp, tmp_path / "report")
+    assert paths["feature_importance"].stat().st_size > 5_000
+    text = (tmp_path / "report" / "report.md").read_text()
+    section = text.split("## Ranker feature importance", 1)[1].split("\n## ", 1)[0]
+    top = table.iloc[0]
+    assert f"| ranker | {top['feature']} |" in section and f"{top['share']:.1%}" in section
+    assert "![feature_importance](feature_importance.png)" in text
+    plain = compare(CompareSpec(**spec, models=["pop"]))
+    assert "feature_importance" not in plain.info
+    assert "feature_importance" not in write_report(plain, tmp_path / "plain")
+    assert "Ranker feature importance" not in (tmp_path / "plain" / "report.md").read_text()

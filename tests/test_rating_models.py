@@ -19,8 +19,10 @@ from movierec.models.autorec import AutoRec
 from movierec.models.bayesian_mf import BayesianMF
 from movierec.models.blend import Blend
 from movierec.models.item_knn import ItemKNN
+from movierec.training.options import RuntimeOptions
 
-SMALL_AUTOREC = dict(hidden=200, weight_decay=150.0, lr=3e-3, epochs=25, patience=4, seed=0)
+SMALL_AUTOREC = dict(hidden=200, weight_decay=150.0, lr=3e-3, epochs=25, patience=4)
+SEED0 = RuntimeOptions(seed=0)
 SMALL_BPMF = dict(dim=10, burn_in=10, samples=50, seed=0)
 
 
@@ -54,7 +56,7 @@ def _own_ratings_overlap(model, train, n_users: int = 30) -> float:
 
 
 def test_autorec_quality(u1):
-    model = AutoRec(**SMALL_AUTOREC).fit(u1.train)
+    model = AutoRec(**SMALL_AUTOREC).fit(u1.train, runtime=SEED0)
     _check_quality(model, u1, max_rmse=0.95)
     assert 1 <= model.best_epoch_ <= SMALL_AUTOREC["epochs"]
 
@@ -203,7 +205,7 @@ def test_users_without_training_ratings_fall_back_to_biases(ml100k):
     train = split.train.subset(split.train.user_idx != missing)
     mu, bu, bi = fit_biases(train.user_idx, train.item_idx, train.rating, train.n_users, train.n_items)
     assert bu[missing] == 0
-    for model in (AutoRec(hidden=50, epochs=3, patience=2, seed=0), BayesianMF(dim=4, burn_in=2, samples=4)):
+    for model in (AutoRec(hidden=50, epochs=3, patience=2), BayesianMF(dim=4, burn_in=2, samples=4)):
         model.fit(train)
         scores = model._score(np.array([missing]))
         assert np.isfinite(scores).all()
@@ -235,9 +237,9 @@ def _tiny():
 
 def test_autorec_averages_several_networks(u1):
     small = dict(hidden=40, epochs=4, patience=2)
-    pair = AutoRec(n_models=2, seed=0, **small).fit(u1.train)
-    first = AutoRec(n_models=1, seed=0, **small).fit(u1.train)
-    second = AutoRec(n_models=1, seed=1, **small).fit(u1.train)
+    pair = AutoRec(n_models=2, **small).fit(u1.train, runtime=SEED0)
+    first = AutoRec(n_models=1, **small).fit(u1.train, runtime=SEED0)
+    second = AutoRec(n_models=1, **small).fit(u1.train, runtime=RuntimeOptions(seed=1))
     assert pair.encoder_weight_.shape == (2, 40, u1.train.n_users)
     np.testing.assert_array_equal(pair.encoder_weight_[0], first.encoder_weight_[0])
     np.testing.assert_array_equal(pair.encoder_weight_[1], second.encoder_weight_[0])

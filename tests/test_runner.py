@@ -111,6 +111,26 @@ def test_evaluate_ratings(tiny):
         evaluate_ratings(create("pop").fit(train), test)
 
 
+def test_evaluate_ratings_predicts_in_bounded_chunks(tiny, monkeypatch):
+    """Millions of test ratings are predicted a chunk at a time, with the same RMSE."""
+    from movierec.evaluation import runner
+
+    ds, train, test = tiny
+    scores = np.arange(10, dtype=np.float32).reshape(2, 5) / 2
+    model = FixedScores(scores).fit(train)
+    whole = evaluate_ratings(model, test)
+    truth = test.rating.astype(float)
+    expected = scores[test.user_idx, test.item_idx]
+    assert whole["rmse"] == pytest.approx(np.sqrt(np.mean((truth - expected) ** 2)))
+    calls = []
+    predict = model.predict_indices
+    monkeypatch.setattr(model, "predict_indices", lambda u, i: calls.append(len(u)) or predict(u, i))
+    monkeypatch.setattr(runner, "PREDICT_CHUNK_PAIRS", 2)
+    chunked = evaluate_ratings(model, test)
+    assert calls == [2, 1]
+    assert chunked == pytest.approx(whole)
+
+
 @pytest.fixture(scope="module")
 def temporal(ml100k):
     return build_split(ml100k, "temporal")

@@ -15,6 +15,7 @@ from movierec.data.split import (
     carve_validation,
     concat,
     drop_unseen,
+    earliest_in_time,
     files_split,
     kfold_splits,
     leave_last_k_split,
@@ -131,6 +132,36 @@ def test_temporal_split_ml100k(ml100k):
     split = temporal_split(ml100k, 0.8, 0.1, 0.1)
     assert split.train.timestamp.max() <= split.validation.timestamp.min() <= split.test.timestamp.min()
     assert split.info["test_start"] == int(split.test.timestamp.min())
+
+
+@PROPS
+@given(st.lists(st.integers(0, 5), max_size=40), st.integers(-2, 45))
+def test_earliest_in_time_is_a_stable_sort_prefix(ts, m):
+    """The O(n) selection picks exactly the first m rows of a stable sort (ties in row order)."""
+    ts = np.array(ts, dtype=np.int64)
+    expected = np.zeros(len(ts), dtype=bool)
+    expected[np.argsort(ts, kind="stable")[: max(m, 0)]] = True
+    assert np.array_equal(earliest_in_time(ts, m), expected)
+
+
+@PROPS
+@given(datasets(min_size=10), st.sampled_from([(0.8, 0.1, 0.1), (0.7, 0.0, 0.3), (0.5, 0.25, 0.25)]))
+def test_temporal_split_is_the_stable_time_order(ds, fractions):
+    """Each part holds exactly the rows of its share of a stable sort by time (ties keep
+    file order), in file order; carving a temporal validation part takes the latest rows
+    of the same order."""
+    order = np.argsort(ds.timestamp, kind="stable")
+    n_train, n_val = int(round(ds.n_ratings * fractions[0])), int(round(ds.n_ratings * fractions[1]))
+    split = temporal_split(ds, *fractions)
+    expected = {"train": order[:n_train], "validation": order[n_train : n_train + n_val],
+                "test": order[n_train + n_val :]}
+    for name, part in split.parts().items():
+        assert np.array_equal(part.rating, ds.rating[np.sort(expected[name])]), name
+    assert split.info["test_start"] == int(ds.timestamp[order[n_train + n_val]])
+    fit, validation = carve_validation(ds, 0.3, temporal=True)
+    held = order[-max(1, int(round(ds.n_ratings * 0.3))):]
+    assert np.array_equal(validation.rating, ds.rating[np.sort(held)])
+    assert fit.n_ratings + validation.n_ratings == ds.n_ratings
 
 
 # -- leave last k per user -----------------------------------------------------------------

@@ -12,18 +12,22 @@ from movierec.errors import ConfigError
 from movierec.models import create
 from movierec.training.early_stopping import early_stop_then_refit, random_holdout
 from movierec.training.losses import bpr_loss, in_batch_softmax_loss, row_l2, sampled_softmax_loss
-from movierec.training.options import RUNTIME_DEFAULTS, resolve_device, torch_threads
+from movierec.training.options import RuntimeOptions, resolve_device, torch_threads
 from movierec.training.trainer import History, Trainer, tensor_batches
 
 TORCH_MODELS = ("mf", "mf-rank", "neumf", "autorec")
-#: small settings on the CPU, where the same seed gives bit-identical weights (on a GPU,
-#: scatter-add kernels sum in a varying order, so results agree only up to rounding)
+#: small settings, fitted on the CPU (``cpu()`), where the same seed gives bit-identical weights
+#: (on a GPU, scatter-add kernels sum in a varying order, so results agree only up to rounding)
 FAST = {
-    "mf": {"dim": 8, "epochs": 3, "device": "cpu"},
-    "mf-rank": {"dim": 8, "epochs": 2, "n_neg": 32, "device": "cpu"},
-    "neumf": {"dim": 8, "epochs": 2, "device": "cpu"},
-    "autorec": {"hidden": 16, "epochs": 3, "device": "cpu"},
+    "mf": {"dim": 8, "epochs": 3},
+    "mf-rank": {"dim": 8, "epochs": 2, "n_neg": 32},
+    "neumf": {"dim": 8, "epochs": 2},
+    "autorec": {"hidden": 16, "epochs": 3},
 }
+
+def cpu(**options) -> RuntimeOptions:
+    """Runtime options on the CPU with `options` changed."""
+    return RuntimeOptions(**{"device": "cpu", **options})
 
 
 #: parameters that pass the up-front checks and fail once training has started
@@ -43,10 +47,9 @@ def tiny(ml100k):
 
 # -- runtime options -----------------------------------------------------------------
 @pytest.mark.parametrize("name", TORCH_MODELS)
-def test_runtime_options_have_one_name_and_default(name):
+def test_runtime_options_are_not_hyperparameters(name):
     params = create(name).get_params()
-    for key, default in RUNTIME_DEFAULTS.items():
-        assert params[key] == default, f"{name}: {key}"
+    assert not {"seed", "device", "num_threads", "progress", "distributed"} & set(params), name
     assert "val_fraction" not in params
     if name in ("mf", "autorec"):
         assert params["validation_fraction"] == 0.05
@@ -68,12 +71,12 @@ def test_device_rule():
 @pytest.mark.parametrize("name", TORCH_MODELS)
 def test_cuda_device_on_this_machine(name, tiny):
     """device='cuda' trains on a GPU machine and is a ConfigError sentence elsewhere."""
-    model = create(name, **{**FAST[name], "device": "cuda"})
+    model = create(name, **FAST[name])
     if torch.cuda.is_available():
-        assert model.fit(tiny).recommend(tiny.users.raw([0]), k=3).item_ids.shape == (1, 3)
+        assert model.fit(tiny, runtime=cpu(device="cuda")).recommend(tiny.users.raw([0]), k=3).item_ids.shape == (1, 3)
     else:
         with pytest.raises(ConfigError, match="no CUDA GPU"):
-            model.fit(tiny)
+            model.fit(tiny, runtime=cpu(device="cuda"))
         assert not hasattr(model, "users_")
 
 
@@ -93,30 +96,33 @@ def test_torch_threads_restores_even_on_error():
 def test_threads_restored_after_fit_and_failed_fit(name, tiny):
     before = torch.get_num_threads()
     target = 1 if before != 1 else 2
-    create(name, num_threads=target, **FAST[name]).fit(tiny)
+    create(name, **FAST[name]).fit(tiny, runtime=cpu(num_threads=target))
     assert torch.get_num_threads() == before
     # a fit that fails inside training restores too
     with pytest.raises(Exception):
-        create(name, num_threads=target, **{**FAST[name], **FAILS_IN_TRAINING[name]}).fit(tiny)
+        create(name, **{**FAST[name], **FAILS_IN_TRAINING[name]}).fit(tiny, runtime=cpu(num_threads=target))
     assert torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("name", TORCH_MODELS)
 def test_same_seed_same_weights_and_progress_changes_nothing(name, tiny):
-    a = create(name, seed=5, **FAST[name]).fit(tiny).state_dict().arrays
-    b = create(name, seed=5, progress=True, **FAST[name]).fit(tiny).state_dict().arrays
-    c = create(name, seed=6, **FAST[name]).fit(tiny).state_dict().arrays
+    a = create(name, **FAST[name]).fit(tiny, runtime=cpu(seed=5)).state_dict().arrays
+    b = create(name, **FAST[name]).fit(tiny, runtime=cpu(seed=5, progress=True)).state_dict().arrays
+    c = create(name, **FAST[name]).fit(tiny, runtime=cpu(seed=6)).state_dict().arrays
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}: {key}")
     assert any(not np.array_equal(a[k], c[k]) for k in a if k.startswith("model."))
 
 
-@pytest.mark.parametrize("bad", [{"device": "gpu"}, {"num_threads": -1}, {"seed": -1}, {"progress": "yes"}])
+@pytest.mark.parametrize("bad", [{"device": "gpu"}, {"num_threads": -1}, {"seed": -1}, {"progress": "yes"},
+                                 {"distributed": "yes"}])
 def test_bad_runtime_options(bad, tiny):
     for name in TORCH_MODELS:
+        model = create(name, **FAST[name])
         with pytest.raises(ConfigError):
-            create(name, **{**FAST[name], **bad}).fit(tiny)
+            model.fit(tiny, runtime=cpu(**bad))
+        assert not hasattr(model, "users_")
 
 
 # -- early stopping --------------------------------------------------------------------
@@ -193,10 +199,10 @@ def test_model_refit_runs_the_best_epoch_count(name, tiny):
     """Without validation, the kept network is a refit on all data for best_epoch epochs:
     identical to fitting with early stopping off for that many epochs."""
     params = {**FAST[name], "epochs": 8, "patience": 1, **({"lr": 0.05} if name == "mf" else {})}
-    model = create(name, seed=1, **params).fit(tiny)
+    model = create(name, **params).fit(tiny, runtime=cpu(seed=1))
     assert model.history_.stopped_early, "the case must stop early, else a refit for `epochs` would pass too"
     assert 1 <= model.best_epoch_ == model.history_.best_epoch < 8
-    plain = create(name, seed=1, **{**params, "epochs": model.best_epoch_, "patience": 0}).fit(tiny)
+    plain = create(name, **{**params, "epochs": model.best_epoch_, "patience": 0}).fit(tiny, runtime=cpu(seed=1))
     np.testing.assert_array_equal(plain.score(tiny.users.raw([0, 1])), model.score(tiny.users.raw([0, 1])))
 
 

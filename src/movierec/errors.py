@@ -60,3 +60,7 @@ class RegistryError(BundleError):
 
 class NoLikedMoviesError(ConfigError):
     """A new person gave only movies they dislike, and the model learns only from liked movies."""
+
+
+class ResourceError(ConfigError):
+    """A model would need more memory than this machine has free (checked before fitting)."""

@@ -37,10 +37,11 @@ from packaging.version import InvalidVersion, Version
 
 from movierec import __version__
 from movierec.data.dataset import Catalog, Dataset
-from movierec.data.fetch import file_sha256
+from movierec.data.checksum import file_sha256
 from movierec.data.idmap import IdMap
 from movierec.errors import BundleError, ConfigError, UnknownItemError, UnknownUserError
 from movierec.models.base import ModelState, Recommender
+from movierec.training.options import without_runtime_params
 
 #: the bundle layout this movierec writes and reads
 FORMAT_VERSION = 2
@@ -552,6 +553,9 @@ def load_bundle(path: str | Path) -> Bundle:
     params = manifest.get("params") or {}
     if not isinstance(params, dict):
         raise BundleError(f"The manifest of bundle {path} has malformed model parameters.")
+    # bundles of older versions list the torch models' runtime options (seed, device ...)
+    # among their parameters; they are not hyperparameters any more
+    params = without_runtime_params(params, cls.default_params() if hasattr(cls, "default_params") else params)
     try:
         model = cls(**params)
     except (TypeError, ValueError, ConfigError) as exc:

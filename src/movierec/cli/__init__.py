@@ -49,9 +49,23 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _quiet_unless_rank_zero() -> None:
+    """Under torchrun, ranks other than 0 print nothing (rank 0 reports for the run)."""
+    from movierec.training import distributed
+
+    if distributed.launched() and not distributed.is_main_process():
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+
 def main() -> None:
     """Console entry point."""
     try:
+        _quiet_unless_rank_zero()
         app()
     except MovierecError as exc:
         _fail(str(exc))

@@ -544,7 +544,7 @@ def _finite(value: Any) -> Any:
 
 
 DATASET_OPT = typer.Option(None, "--dataset", "-d", help="MovieLens dataset name, e.g. ml-100k.")
-DATA_OPT = typer.Option(None, "--data", help="Your own ratings file (CSV, TSV, :: or Parquet).")
+DATA_OPT = typer.Option(None, "--data", help="Your own ratings file (CSV, TSV, :: or Parquet), or a folder of Parquet files.")
 MOVIES_OPT = typer.Option(None, "--movies",
                           help="With --data: a movies file for titles and genres (MovieLens movies.csv layout "
                                "movieId,title,genres, or a CSV with id, title and genres columns).")
@@ -562,6 +562,19 @@ TEST_OPT = typer.Option(None, "--test", help="Explicit test ratings file (with -
 PARAM_OPT = typer.Option(None, "--param", "-p", help="Model hyperparameter key=value (repeatable), e.g. dim=64.")
 CONFIG_OPT = typer.Option(None, "--config", help="JSON file of hyperparameters, e.g. written by `movierec tune`.")
 SEED_OPT = typer.Option(42, "--seed", help="Seeds the split, the sampler and the models that take a seed.")
+DEVICE_OPT = typer.Option("auto", "--device",
+                          help="Where torch models train: auto (a CUDA GPU when present), cpu, cuda or cuda:N.")
+THREADS_OPT = typer.Option(1, "--threads", help="Torch CPU threads while a torch model trains (0: torch's default).")
+
+
+def runtime_from_options(seed: int | None, device: str, threads: int) -> Any:
+    """The torch models' RuntimeOptions of --seed, --device and --threads (checked: one
+    sentence for a bad value or a GPU this machine lacks)."""
+    from movierec.training.options import RuntimeOptions
+
+    if threads < 0:
+        raise ConfigError(f"--threads must be 0 or more, got {threads}.")
+    return RuntimeOptions(device=device, num_threads=threads).with_seed(seed).checked()
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
 
 

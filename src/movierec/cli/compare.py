@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -10,6 +11,7 @@ from movierec.cli.common import (
     app,
     DATA_OPT,
     DATASET_OPT,
+    DEVICE_OPT,
     HOLDOUT_HELP,
     ITEM_COL_OPT,
     JSON_OPT,
@@ -20,6 +22,7 @@ from movierec.cli.common import (
     SEED_OPT,
     SEP_OPT,
     TEST_OPT,
+    THREADS_OPT,
     TIME_COL_OPT,
     TRAIN_OPT,
     USER_COL_OPT,
@@ -32,6 +35,7 @@ from movierec.cli.common import (
     print_json,
     read_options,
     reading_data,
+    runtime_from_options,
 )
 from movierec.errors import ConfigError
 from movierec.evaluation.protocols import parse_relevance_threshold, protocol_label
@@ -118,6 +122,8 @@ def compare_cmd(
     out_dir: Path = typer.Option(None, "--out", "-o", help="Write report.md, results.json, per-user CSV and plots here."),
     as_json: bool = JSON_OPT,
     seed: int = SEED_OPT,
+    device: str = DEVICE_OPT,
+    threads: int = THREADS_OPT,
     config_dir: Path = typer.Option(None, "--config-dir",
                                     help="Root of tuned configs <dir>/<dataset>/<protocol key>/<model>.json "
                                          "(default: the project's configs/tuned or $MOVIEREC_CONFIGS)."),
@@ -149,6 +155,12 @@ def compare_cmd(
     if curve_weights is not None and not rerank_curve:
         raise ConfigError("--curve-weights goes with --rerank-curve (mmr and/or calibrated).")
     names = parse_models(models)
+    # torch models train in this process alone: under torchrun, rank 0 runs the comparison
+    runtime = replace(runtime_from_options(seed, device, threads), distributed=False)
+    from movierec.training.distributed import is_main_process
+
+    if not is_main_process():
+        return
     spec = CompareSpec(dataset=dataset, data=data, train=train, test=test, protocol=protocol, holdout=holdout,
                        models=names, ks=parse_ks(k),
                        metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
@@ -156,7 +168,7 @@ def compare_cmd(
                        sampled_negatives=sampled_negatives,
                        seed=seed, config_root=config_dir, params=parse_model_params(param), read_options=options,
                        rerank=rerank, rerank_curves=[n for n in (rerank_curve or "").split(",") if n.strip()],
-                       curve_weights=parse_weights(curve_weights) or CURVE_WEIGHTS)
+                       curve_weights=parse_weights(curve_weights) or CURVE_WEIGHTS, runtime=runtime)
     if (dataset is None) == (data is None) and train is None and test is None:
         raise ConfigError("Give either --dataset NAME (such as ml-100k), --data PATH, or --train and --test files.")
 

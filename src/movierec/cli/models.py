@@ -16,6 +16,8 @@ from movierec.cli.common import (
     app,
     CONFIG_OPT,
     DATA_OPT,
+    DEVICE_OPT,
+    THREADS_OPT,
     DATASET_OPT,
     HOLDOUT_HELP,
     ITEM_COL_OPT,
@@ -40,6 +42,7 @@ from movierec.cli.common import (
     parse_params,
     print_json,
     read_options,
+    runtime_from_options,
 )
 from movierec.cli.sources import MODEL_DIR_OPT, NAME_OPT, REGISTRY_OPT, VERSION_OPT, check_index_kind, open_bundle
 from movierec.errors import ConfigError
@@ -69,15 +72,61 @@ def _check_out(path: Path, overwrite: bool = False) -> None:
 
 
 def _check_model_params(name: str, params: dict) -> None:
-    """Unknown or malformed hyperparameters, or a device this machine lacks: one sentence
-    before any data is loaded or anything is trained."""
+    """Unknown or malformed hyperparameters: one sentence before any data is loaded or
+    anything is trained."""
     from movierec.experiments.models import check_params
 
     check_params(name, params)
-    if isinstance(params.get("device"), str):
-        from movierec.training.options import resolve_device
 
-        resolve_device(params["device"])
+
+def _refuse_runtime_params(name: str, param: list[str] | None) -> None:
+    """A runtime option given as --param (e.g. -p seed=3 to mf): one sentence naming its
+    flag. (Such keys in an older tuned config are dropped instead: see `build_model`.)"""
+    from movierec.experiments.models import model_class
+    from movierec.training.options import LEGACY_RUNTIME_KEYS
+
+    flags = {"seed": "--seed", "device": "--device", "num_threads": "--threads", "progress": "a terminal"}
+    given = [k for k in parse_params(param) if k in LEGACY_RUNTIME_KEYS and k not in model_class(name).default_params()]
+    if given:
+        raise ConfigError(f"{given[0]} is a runtime option, not a hyperparameter of {name!r}; give it with "
+                          f"{flags[given[0]]} instead of --param.")
+
+
+def _distributed_role(name: str) -> bool:
+    """Whether this process takes part in the command under torchrun (always when alone).
+
+    A torch model trains on every rank (DDP, `movierec.training.distributed`); any other
+    model trains in rank 0 alone, and the other ranks leave at once (exit 0). Ranks other
+    than 0 print nothing and write nothing (see `main`)."""
+    from movierec.experiments.models import model_class
+    from movierec.models._torch_base import TorchRecommender
+    from movierec.training import distributed
+
+    if not distributed.launched():
+        return True
+    return issubclass(model_class(name), TorchRecommender) or distributed.is_main_process()
+
+
+def _check_fits_before_loading(name: str, params: dict[str, Any], dataset: str | None, data: Path | None) -> None:
+    """Refuse a fit too big for the machine before the data is fetched or read, where its
+    size is known without reading it (a MovieLens name, a synthetic file's metadata; see
+    `movierec.experiments.data.known_shape`). Under torchrun every rank that trains checks
+    the same estimate, so they leave alike."""
+    from movierec.experiments.data import check_fits_before_loading
+    from movierec.experiments.models import build_model
+
+    check_fits_before_loading(build_model(name, params), dataset, data)
+
+
+def _runtime_for(name: str, seed: int | None, device: str, threads: int):
+    """The fit's RuntimeOptions; a model other than a torch model trains alone under torchrun."""
+    from dataclasses import replace
+
+    from movierec.experiments.models import model_class
+    from movierec.models._torch_base import TorchRecommender
+
+    runtime = runtime_from_options(seed, device, threads)
+    return runtime if issubclass(model_class(name), TorchRecommender) else replace(runtime, distributed=False)
 
 
 @app.command("train")
@@ -99,7 +148,10 @@ def train_cmd(
     rating_range: str = RATING_RANGE_OPT,
     param: list[str] = PARAM_OPT,
     config: Path = CONFIG_OPT,
-    seed: int = typer.Option(None, "--seed", help="Seed for models that take one (default: the model's own)."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the fit (torch models) and of models that take one "
+                                                  "(default: the model's own, 42 for torch models)."),
+    device: str = DEVICE_OPT,
+    threads: int = THREADS_OPT,
     index: str = typer.Option(None, "--index",
                               help="Also build a retrieval index over the model's embeddings and store it in "
                                    "the model folder: auto, exact, ivf or hnsw."),
@@ -111,6 +163,7 @@ def train_cmd(
     from movierec.artifacts.train import train
 
     name, params, config_path = model_and_params(model, config, param)
+    _refuse_runtime_params(name, param)
     if out_dir is None and registry is None:
         raise ConfigError("Say where the model goes: --out DIR and/or --registry DIR.")
     _check_model_params(name, params)
@@ -122,10 +175,14 @@ def train_cmd(
         if not model_class(name).capabilities.embeddings:
             raise CapabilityError(f"Model {name!r} gives no embeddings, so it cannot have a retrieval index; "
                                   f"leave out --index.")
+    runtime = _runtime_for(name, seed, device, threads)
+    if not _distributed_role(name):
+        return
     if out_dir is not None:
         _check_out(out_dir, overwrite)
     if registry is not None:
         ModelRegistry(registry).check_writable(name)
+    _check_fits_before_loading(name, params, dataset, data)
     ds = load_dataset(dataset, data, quiet, **read_options(movies, user_col, item_col, rating_col, time_col, sep,
                                                            rating_range))
     if not ds.catalog.has_titles() and not quiet:
@@ -133,7 +190,11 @@ def train_cmd(
                       "movie IDs only; give --movies FILE for titles and genres.", highlight=False, soft_wrap=True)
     # the fit's own loops (epochs, sweeps) show as bars under this one, or as log lines
     with Steps(f"training {name} on {ds.name} ({ds.n_ratings:,} ratings)", None, quiet=quiet):
-        bundle = train(name, ds, params=params, seed=seed)
+        bundle = train(name, ds, params=params, seed=seed, runtime=runtime)
+    from movierec.training.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 alone writes and prints
+        return
     result: dict[str, Any] = {"model": bundle.name, "params": bundle.model.get_params(), "config": config_path,
                               "metrics": bundle.metrics}
     if index is not None:
@@ -187,6 +248,8 @@ def evaluate_cmd(
     holdout: float = typer.Option(None, "--holdout", "--test-fraction",
                                   help=HOLDOUT_HELP + " Rating evaluation makes no validation part."),
     seed: int = SEED_OPT,
+    device: str = DEVICE_OPT,
+    threads: int = THREADS_OPT,
     param: list[str] = PARAM_OPT,
     config: Path = CONFIG_OPT,
     quiet: bool = QUIET_OPT,
@@ -198,9 +261,13 @@ def evaluate_cmd(
     from movierec.experiments.models import build_model
 
     name, params, config_path = model_and_params(model, config, param)
+    _refuse_runtime_params(name, param)
     build_model(name, params)  # unknown model or bad parameters: fail before loading data
     _check_model_params(name, params)
     get_protocol(protocol)  # an unknown protocol, too
+    runtime = _runtime_for(name, seed, device, threads)
+    if not _distributed_role(name):
+        return
     if (train is None) != (test is None):
         raise ConfigError("Give both --train and --test (or neither).")
     if train is not None:
@@ -209,13 +276,19 @@ def evaluate_cmd(
         splits = rating_splits(None, "files", files=(train, test))
         label = f"{train} -> {test}"
     else:
+        _check_fits_before_loading(name, params, dataset, data)
         ds = load_dataset(dataset, data, quiet, **read_options(movies, user_col, item_col, rating_col, time_col,
                                                                sep, rating_range))
         splits = rating_splits(ds, protocol, holdout, seed)
         label = ds.name
     info = {"seed": seed, "holdout": holdout, "config": config_path}
     with Steps("evaluating", len(splits), quiet=quiet, unit="fold") as steps:
-        result = evaluate_ratings(name, splits, params=params, seed=seed, info=info, progress=steps.start)
+        result = evaluate_ratings(name, splits, params=params, seed=seed, info=info, progress=steps.start,
+                                  runtime=runtime)
+    from movierec.training.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 alone prints
+        return
     result.dataset = label
     doc = result.to_json()
     if as_json:
@@ -261,6 +334,8 @@ def tune_cmd(
                                             help="Ranking metrics: validation ratings >= this are relevant; "
                                                  "'auto' = 4 on a 1-5 scale; default: all."),
     seed: int = SEED_OPT,
+    device: str = DEVICE_OPT,
+    threads: int = THREADS_OPT,
     param: list[str] = typer.Option(None, "--param", "-p", help="Fixed hyperparameter key=value (not searched)."),
     out_path: Path = typer.Option(None, "--out", "-o",
                                   help="JSON to write; default <project>/configs/tuned/<dataset>/<protocol key>/<model>.json."),
@@ -277,10 +352,15 @@ def tune_cmd(
     if not 0 < validation_fraction < 0.5:
         raise ConfigError(f"--validation-fraction must be in (0, 0.5), got {validation_fraction}.")
     model_class(model)
+    _refuse_runtime_params(model, param)
     fixed = parse_params(param)
     _check_model_params(model, fixed)
     chosen = get_protocol(protocol)  # unknown protocol or threshold: fail before loading data
     given_threshold = parse_relevance_threshold(relevance_threshold, default=None)
+    runtime = _runtime_for(model, seed, device, threads)
+    if not _distributed_role(model):
+        return
+    _check_fits_before_loading(model, fixed, dataset, data)
     ds = load_dataset(dataset, data, quiet, **read_options(movies, user_col, item_col, rating_col, time_col, sep,
                                                            rating_range))
     split = tuning_split(ds, protocol, holdout, seed, validation_fraction)
@@ -293,7 +373,12 @@ def tune_cmd(
             steps.advance()
 
         tuned = tune(model, split, metric=metric, trials=trials, seed=seed, fixed=fixed,
-                     relevance_threshold=threshold, progress=progress, dataset=ds.name.split(":")[0], protocol=key)
+                     relevance_threshold=threshold, progress=progress, dataset=ds.name.split(":")[0], protocol=key,
+                     runtime=runtime)
+    from movierec.training.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 alone writes and prints
+        return
     path = tuned.save(out_path)
     doc = {**tuned.to_dict(), "out": str(path)}
     if as_json:
@@ -317,9 +402,8 @@ def plot_learning_curve_cmd(
     from movierec.reporting.viz import plot_learning_curve
 
     bundle = open_bundle(model_dir, registry, name, version)
-    history = getattr(bundle.model, "history_", None)
-    records = history.get("records") if isinstance(history, dict) else getattr(history, "records", None)
-    if not records:
+    history = bundle.model.history_
+    if history is None or not history.records:
         raise ConfigError(f"The model {bundle.name!r} has no training history to plot.")
     out.print(str(plot_learning_curve(history, out_png, title=f"{bundle.name}: learning curve",
                                               dataset=bundle.manifest.get("metrics", {}).get("dataset"))))

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS ab_outcomes (
 """
 _UPSERT = ("INSERT INTO ab_outcomes (impression, movie, rating, rated_at) VALUES (?, ?, ?, ?) "
            "ON CONFLICT (impression, movie) DO UPDATE SET rating = excluded.rating, rated_at = excluded.rated_at")
+_INSERT_IMPRESSION = ("INSERT INTO ab_impressions (experiment, variant, person, version, movies, teams, shown_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)")
 #: the latest impressions of a person looked through for a rated movie
 LOOKBACK = 500
 
@@ -147,12 +149,17 @@ class AbLog:
     def impression(self, experiment: str, variant: str, person: str, version: str | None, movies: Sequence[Any],
                    teams: Sequence[str] | None, shown_at: float) -> int:
         """Log one list shown (committed before it returns); returns its ID."""
-        sql = ("INSERT INTO ab_impressions (experiment, variant, person, version, movies, teams, shown_at) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)")
-        row = self._write([(sql, (experiment, variant, person, version, json.dumps(list(movies)),
-                                  None if teams is None else json.dumps(list(teams)), float(shown_at)))])[0]
-        assert row is not None
-        return row
+        return self.impressions_shown([(experiment, variant, person, version, movies, teams, shown_at)])[0]
+
+    def impressions_shown(self, shown: Sequence[tuple[str, str, str, str | None, Sequence[Any],
+                                                       Sequence[str] | None, float]]) -> list[int]:
+        """Log several lists shown (each one `impression`'s arguments, in order) in one
+        committed transaction (a batch of people: all logged, or none); returns their IDs."""
+        rows = self._write([(_INSERT_IMPRESSION, (experiment, variant, person, version, json.dumps(list(movies)),
+                                                  None if teams is None else json.dumps(list(teams)), float(at)))
+                            for experiment, variant, person, version, movies, teams, at in shown])
+        assert all(row is not None for row in rows)
+        return [int(row) for row in rows if row is not None]
 
     def outcomes(self, person: str, ratings: Sequence[tuple[Any, float]], rated_at: float) -> int:
         """Log `person`'s ratings (raw movie ID, stars) given at `rated_at` as outcomes of the

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from movierec import config
+from movierec.data.checksum import file_sha256
 from movierec.data.movielens import MovieLensSpec, get_spec
 from movierec.errors import FetchError
 
@@ -93,15 +94,6 @@ def download(url: str, dest: Path, progress: ProgressFn | None = None, name: str
             f"Cannot download {name or url} from {parsed.netloc or url} ({reason}); if this machine is offline, "
             f"set {config.MIRROR_ENV} to a folder or URL that holds {name or 'the'}.zip."
         ) from None
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes, read in chunks (archives, bundle files, recorded data)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _count_lines(path: Path) -> int:

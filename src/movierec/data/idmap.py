@@ -40,6 +40,12 @@ class IdMap:
         values = np.asarray(values)
         dense = _dense_factorize(values)
         codes, uniques = dense if dense is not None else pd.factorize(values, sort=True)
+        return cls.from_factorized(codes, uniques, **kwargs)
+
+    @classmethod
+    def from_factorized(cls, codes: np.ndarray, uniques: np.ndarray, **kwargs) -> tuple["IdMap", np.ndarray]:
+        """A map over `uniques` (sorted, distinct raw IDs) with `codes` as int32 indices into it,
+        as `from_values` returns them (`BlockFactorizer.finish` gives such a pair)."""
         idmap = cls.__new__(cls)
         idmap._index = pd.Index(uniques)
         idmap.kind = kwargs.get("kind", "id")
@@ -153,3 +159,92 @@ def _dense_factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
     lookup = np.cumsum(present, dtype=np.int32) - 1
     uniques = (np.flatnonzero(present) + low).astype(values.dtype, copy=False)
     return lookup[offsets], uniques
+
+
+class BlockFactorizer:
+    """Integer raw IDs seen block by block -> (int32 codes, sorted int64 uniques).
+
+    The result is exactly `pd.factorize(np.concatenate(blocks), sort=True)` (what
+    `IdMap.from_values` gives), without ever holding the concatenated int64 IDs: a
+    streaming reader hands each parsed block to `add`, which marks the block's IDs in a
+    dense presence table over [0, max] and keeps them as int32 (4 bytes a rating instead
+    of 8); `finish` turns the table into a lookup and maps the kept blocks into one int32
+    code array, freeing each block as it goes. IDs that are negative or spread over too
+    wide a range (more than twice the IDs seen so far, past 2**20) leave the table for
+    `pd.factorize` over the concatenated IDs, with the same result.
+    """
+
+    #: the presence table never grows past this many entries (256 MiB of booleans)
+    MAX_SPAN = 1 << 28
+
+    def __init__(self) -> None:
+        self._blocks: list[np.ndarray | None] = []
+        self._present: np.ndarray | None = np.zeros(1 << 16, dtype=bool)
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def add(self, ids: np.ndarray) -> None:
+        """Take one block of raw integer IDs, shape (m,) (any integer dtype)."""
+        ids = np.asarray(ids)
+        if ids.dtype.kind != "i":
+            raise TypeError(f"BlockFactorizer takes signed integer IDs, not {ids.dtype}")
+        self._rows += len(ids)
+        if not len(ids):
+            return
+        if self._present is not None:
+            low, high = int(ids.min()), int(ids.max())
+            if low < 0 or high >= min(max(2 * self._rows, 1 << 20), self.MAX_SPAN):
+                self._present = None  # too sparse for a table: pd.factorize at the end
+            else:
+                if high >= len(self._present):
+                    grown = np.zeros(max(high + 1, 2 * len(self._present)), dtype=bool)
+                    grown[: len(self._present)] = self._present
+                    self._present = grown
+                ids = ids.astype(np.int32, copy=False)  # < MAX_SPAN, so it fits
+                self._present[ids] = True
+        self._blocks.append(ids)
+
+    @classmethod
+    def chain(cls, parts: list["BlockFactorizer"]) -> "BlockFactorizer":
+        """One factorizer holding the blocks of `parts` in order, as if all had been added to
+        it (parts of a file read in parallel, each by its own thread)."""
+        out = cls()
+        out._blocks = [b for p in parts for b in p._blocks]
+        out._rows = sum(p._rows for p in parts)
+        tables = [p._present for p in parts]
+        if any(t is None for t in tables):
+            out._present = None
+        elif tables:
+            present = np.zeros(max(len(t) for t in tables), dtype=bool)  # type: ignore[arg-type]
+            for t in tables:
+                present[: len(t)] |= t  # type: ignore[arg-type]
+            out._present = present
+        return out
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """(codes int32 shape (n,), uniques int64 sorted) over every block added, in order."""
+        blocks, self._blocks = self._blocks, []
+        if self._present is None or not blocks:
+            values = np.concatenate([b.astype(np.int64, copy=False) for b in blocks]) if blocks \
+                else np.zeros(0, np.int64)
+            blocks.clear()
+            codes, uniques = pd.factorize(values, sort=True)
+            return codes.astype(np.int32, copy=False), uniques.astype(np.int64, copy=False)
+        present = self._present
+        uniques = np.flatnonzero(present).astype(np.int64)
+        low = int(uniques[0])
+        contiguous = int(uniques[-1]) - low + 1 == len(uniques)  # IDs low..high, each present
+        lookup = None if contiguous else np.cumsum(present, dtype=np.int32) - 1
+        codes = np.empty(self._rows, dtype=np.int32)
+        offset = 0
+        for i, block in enumerate(blocks):
+            out = codes[offset: offset + len(block)]  # type: ignore[arg-type]
+            if lookup is None:
+                np.subtract(block, low, out=out, dtype=np.int32)
+            else:
+                np.take(lookup, block, out=out)
+            offset += len(block)  # type: ignore[arg-type]
+            blocks[i] = None  # free as we go
+        return codes, uniques

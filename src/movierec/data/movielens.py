@@ -17,11 +17,10 @@ from movierec.data.readers import (
     DataWarning,
     RatingsTable,
     check_encoding,
-    check_rating_range,
     check_readable,
     check_scale,
     decode_8bit,
-    read_numeric_table,
+    read_numeric_ratings,
     read_user_ratings,
 )
 from movierec.errors import DatasetError, ParseError, UnknownItemError, UnknownUserError
@@ -41,6 +40,9 @@ class MovieLensSpec:
         n_ratings: the published rating count, or None for living datasets.
         rating_scale: (min, max) stars.
         sha256: content checksums known for some files.
+        n_users: the published user count (every user has rated), or None.
+        n_items: the movies with at least one rating (the loaded Dataset's movie ID map;
+            ml-32m's is the published movie count, an upper bound), or None.
     """
 
     name: str
@@ -51,6 +53,8 @@ class MovieLensSpec:
     rating_scale: tuple[float, float]
     sha256: dict[str, str] = field(default_factory=dict)
     movies_encoding: str = "utf-8"
+    n_users: int | None = None
+    n_items: int | None = None
 
     @property
     def url(self) -> str:
@@ -78,15 +82,16 @@ DATASETS: dict[str, MovieLensSpec] = {
                 "u1.base": "ce253ec86c448b44fb3ba9a30d12dcfc2e9210cbde71efada3730c22e9ac212a",
                 "u1.test": "18c6014a4b2c7324f250a63f8904a7b16b2b19f911129e346141507b0cbac950",
             },
-            movies_encoding="iso-8859-1",
+            movies_encoding="iso-8859-1", n_users=943, n_items=1_682,
         ),
         MovieLensSpec("ml-latest-small", "ml-latest-small", "csv", _CSV_FILES + ("tags.csv", "links.csv"), None, (0.5, 5.0)),
         MovieLensSpec("ml-1m", "ml-1m", "dat", ("ratings.dat", "movies.dat", "users.dat"), 1_000_209, (1.0, 5.0),
-                      movies_encoding="iso-8859-1"),
-        MovieLensSpec("ml-10m", "ml-10M100K", "dat", ("ratings.dat", "movies.dat"), 10_000_054, (0.5, 5.0)),
-        MovieLensSpec("ml-20m", "ml-20m", "csv", _CSV_FILES, 20_000_263, (0.5, 5.0)),
-        MovieLensSpec("ml-25m", "ml-25m", "csv", _CSV_FILES, 25_000_095, (0.5, 5.0)),
-        MovieLensSpec("ml-32m", "ml-32m", "csv", _CSV_FILES, 32_000_204, (0.5, 5.0)),
+                      movies_encoding="iso-8859-1", n_users=6_040, n_items=3_706),
+        MovieLensSpec("ml-10m", "ml-10M100K", "dat", ("ratings.dat", "movies.dat"), 10_000_054, (0.5, 5.0),
+                      n_users=69_878, n_items=10_677),
+        MovieLensSpec("ml-20m", "ml-20m", "csv", _CSV_FILES, 20_000_263, (0.5, 5.0), n_users=138_493, n_items=26_744),
+        MovieLensSpec("ml-25m", "ml-25m", "csv", _CSV_FILES, 25_000_095, (0.5, 5.0), n_users=162_541, n_items=59_047),
+        MovieLensSpec("ml-32m", "ml-32m", "csv", _CSV_FILES, 32_000_204, (0.5, 5.0), n_users=200_948, n_items=87_585),
     ]
 }
 
@@ -430,9 +435,8 @@ def read_ratings(spec: MovieLensSpec, path: Path) -> RatingsTable:
         sep, has_header = ",", True
     else:
         sep, has_header = ("\t" if spec.layout == "100k" else "::"), False
-    user, item, rating, ts = read_numeric_table(path, sep, 4, has_header, ["int64", "int64", "float32", "int64"])
-    check_rating_range(path, rating, *spec.rating_scale, first_line=2 if has_header else 1)
-    return RatingsTable(user=user, item=item, rating=rating, timestamp=ts)
+    return read_numeric_ratings(path, sep, has_header, ["int64", "int64", "float32", "int64"], (0, 1, 2, 3),
+                                spec.rating_scale)
 
 
 def build_dataset(
@@ -443,8 +447,12 @@ def build_dataset(
     rating_scale: tuple[float, float] | None = None,
 ) -> Dataset:
     """Map raw IDs to indices and assemble a Dataset (catalog and user features aligned)."""
-    user_map, user_idx = IdMap.from_values(table.user, kind="user", error=UnknownUserError)
-    item_map, item_idx = IdMap.from_values(table.item, kind="movie", error=UnknownItemError)
+    users_kw = dict(kind="user", error=UnknownUserError)
+    items_kw = dict(kind="movie", error=UnknownItemError)
+    user_map, user_idx = (IdMap.from_factorized(*table.user_codes, **users_kw) if table.user_codes is not None
+                          else IdMap.from_values(table.user, **users_kw))
+    item_map, item_idx = (IdMap.from_factorized(*table.item_codes, **items_kw) if table.item_codes is not None
+                          else IdMap.from_values(table.item, **items_kw))
     has_ts = table.timestamp is not None
     timestamp = table.timestamp.astype(np.int64, copy=False) if has_ts else np.zeros(len(user_idx), np.int64)
     catalog = Catalog.from_frame(item_map, movies) if movies is not None else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,44 @@ class DataWarning(UserWarning):
     """Something in a data file was ignored or guessed (e.g. a column that was not used)."""
 
 
-@dataclass
 class RatingsTable:
-    """Raw columns of a ratings file, before ID mapping."""
+    """The columns of a ratings file, shape (n,) each, before they become a Dataset.
 
-    user: np.ndarray
-    item: np.ndarray
-    rating: np.ndarray
-    timestamp: np.ndarray | None
+    `user` and `item` are the raw IDs. A streaming reader factorises integer IDs block by
+    block instead (see `idmap.BlockFactorizer`) and hands over `user_codes` / `item_codes`
+    as (int32 codes, sorted int64 uniques), so no full int64 copy of the IDs is kept;
+    `user` / `item` are then derived from them on demand. `rating` is float32 and
+    `timestamp` int64 Unix seconds, or None when the file has no times.
+    """
+
+    def __init__(self, user: np.ndarray | None = None, item: np.ndarray | None = None,
+                 rating: np.ndarray | None = None, timestamp: np.ndarray | None = None, *,
+                 user_codes: tuple[np.ndarray, np.ndarray] | None = None,
+                 item_codes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        if (user is None) == (user_codes is None) or (item is None) == (item_codes is None) or rating is None:
+            raise ValueError("RatingsTable takes ratings and either raw IDs or codes for users and for items")
+        self._user, self._item = user, item
+        self.user_codes, self.item_codes = user_codes, item_codes
+        self.rating, self.timestamp = rating, timestamp
+
+    @property
+    def user(self) -> np.ndarray:
+        """Raw user IDs, shape (n,)."""
+        if self._user is not None:
+            return self._user
+        codes, uniques = self.user_codes  # type: ignore[misc]
+        return uniques[codes]
+
+    @property
+    def item(self) -> np.ndarray:
+        """Raw movie IDs, shape (n,)."""
+        if self._item is not None:
+            return self._item
+        codes, uniques = self.item_codes  # type: ignore[misc]
+        return uniques[codes]
+
+    def __len__(self) -> int:
+        return len(self.rating)
 
 
 def check_readable(path: Path, what: str = "file") -> None:
@@ -49,8 +78,59 @@ def check_readable(path: Path, what: str = "file") -> None:
         raise ParseError(f"{path} is empty.")
 
 
+#: bytes per read when a file is checked or parsed in blocks
+BLOCK_BYTES = 16 << 20
+
+
 def check_encoding(path: Path, encoding: str) -> None:
-    """Raise ParseError naming the line of the first byte that is not valid `encoding`."""
+    """Raise ParseError naming the line of the first byte that is not valid `encoding`.
+
+    Reads the file in blocks (pure-ASCII blocks need no decoding), so a large ratings file
+    is never held in memory whole; the full read below runs only to word an error.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        clean = not head.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in head
+        block = head
+        while clean and block:
+            if not block.isascii() or decoder.getstate()[0]:  # ASCII after a whole character is valid
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    clean = False
+                    break
+            block = fh.read(BLOCK_BYTES)
+        if clean:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                clean = False
+    if not clean:
+        _explain_encoding(path, encoding)
+
+
+def _head_decodes(path: Path, encoding: str, size: int = 1 << 16) -> bool:
+    """Whether the first `size` bytes are `encoding` text with no byte-order mark or NUL byte
+    (what `check_encoding` checks, for the start of the file only; a character cut by the
+    end of the head counts as whole)."""
+    import codecs
+
+    with open(path, "rb") as fh:
+        head = fh.read(size)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096]:
+        return False
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _explain_encoding(path: Path, encoding: str) -> None:
+    """check_encoding's error: raise ParseError for the first byte that is not `encoding`."""
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ParseError(f"{path} is UTF-16 encoded; save it as UTF-8 text.")
@@ -128,7 +208,8 @@ def read_numeric_table(path: Path, sep: str, n_cols: int, header: bool,
     """Read a purely numeric delimited file into one array per column.
 
     Multi-character separators (MovieLens' `::`) are rewritten in memory so that the
-    fast parser can read them.
+    fast parser can read them. (Ratings files of numbers only take the streaming
+    `read_numeric_ratings`; this reads the rest, e.g. headerless files with text IDs.)
     """
     check_readable(path)
     source: str | io.BytesIO = str(path)
@@ -138,8 +219,6 @@ def read_numeric_table(path: Path, sep: str, n_cols: int, header: bool,
     else:
         fast_sep = sep
     names = [f"c{i}" for i in range(n_cols)]
-    if all(t in _ARROW_TYPES for t in dtypes):
-        return _read_numeric_arrow(path, source, fast_sep, sep, names, header, dtypes)
     try:
         frame = pd.read_csv(
             source,
@@ -163,43 +242,240 @@ def read_numeric_table(path: Path, sep: str, n_cols: int, header: bool,
     return cols
 
 
-_ARROW_TYPES = {"int64": "int64", "int32": "int32", "float32": "float32", "float64": "float64"}
+class NotNumeric(Exception):
+    """`read_numeric_ratings(strict=False)` could not read a file as typed numbers (text IDs,
+    dates, empty fields ...): the caller reads it the general way instead."""
 
 
-def _read_numeric_arrow(path: Path, source, fast_sep: str, sep: str, names: list[str], header: bool,
-                        dtypes: list[str]) -> list[np.ndarray]:
-    """read_numeric_table's fast path for all-numeric columns: pyarrow's multi-threaded CSV
-    reader straight into numpy, one column at a time (no pandas frame in between), so a
-    25M-row ratings.csv costs about the bytes of its arrays plus one column in flight."""
+def read_numeric_ratings(path: Path, sep: str, header: bool, dtypes: list[str],
+                         roles: tuple[int, int, int, int | None],
+                         rating_range: tuple[float | None, float | None], *,
+                         encoding: str = "utf-8", strict: bool = True) -> RatingsTable:
+    """Read a ratings file of numbers only, streaming it through pyarrow's CSV reader.
+
+    Each parsed block's user and movie IDs go straight into a `BlockFactorizer` (dense
+    presence tables for MovieLens-like integer IDs), its ratings are range-checked and
+    kept as float32, its times as int64; so a 25M-row file costs about its final arrays
+    (no pandas frame, no full int64 copy of the IDs). A large file is cut at line ends into
+    one part per CPU (at most 4, see `_parallel_parts`), parsed by as many threads at once
+    (pyarrow releases the GIL); lines are still numbered from the top of the file. IDs are
+    parsed as int32 and without quoting first; a file that needs int64 IDs or has quoted
+    numbers is read again with both.
+
+    Args:
+        path: the file (multi-character separators such as `::` are rewritten in memory).
+        sep: the field separator.
+        header: whether the first line is a header (skipped).
+        dtypes: one of "int64", "int32", "float32", "float64" per field of a line.
+        roles: positions of the user, movie, rating and time (None: no time) fields.
+        rating_range: (low, high) for `check_rating_range`; None for no bound.
+        strict: True (a MovieLens layout) raises ParseError naming the line for anything
+            that is not a number; False raises NotNumeric instead, for a caller that falls
+            back to a general reader (text IDs, dates, empty fields).
+
+    Raises:
+        ParseError: a malformed line, an empty field, a rating out of range (naming the
+            line), or a file with no data rows.
+        NotNumeric: only with strict=False, as said above.
+    """
     import pyarrow as pa
-    import pyarrow.csv as pcsv
 
-    try:
-        table = pcsv.read_csv(
-            source,
-            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if header else 0),
-            parse_options=pcsv.ParseOptions(delimiter=fast_sep),
-            convert_options=pcsv.ConvertOptions(
-                column_types={n: pa.type_for_alias(_ARROW_TYPES[t]) for n, t in zip(names, dtypes)}
-            ),
-        )
-    except Exception as exc:  # pyarrow raises several types; find the line, then report
+    from movierec.data.idmap import BlockFactorizer
+
+    check_readable(path)
+    data: bytes | None = None
+    fast_sep = sep
+    if len(sep) > 1:
+        data = path.read_bytes().replace(sep.encode(), b"\t")
+        fast_sep = "\t"
+    names = [f"c{i}" for i in range(len(dtypes))]
+    first_line = 2 if header else 1
+    ranges = _split_lines(path, data, _parallel_parts(len(data) if data is not None else path.stat().st_size))
+    # first try: IDs as int32 (half the bytes to move) and no quoting (pyarrow's faster
+    # parse); a file that needs either (IDs beyond int32, quoted numbers) is read again
+    narrow = [("int32" if k in roles[:2] and t == "int64" else t) for k, t in enumerate(dtypes)]
+    for types, quoted in ((narrow, False), (dtypes, True)):
+        parts = [_NumericPart() for _ in ranges]
+
+        def run(k: int) -> None:
+            lo, hi = ranges[k]
+            source = pa.BufferReader(pa.py_buffer(data).slice(lo, hi - lo)) if data is not None \
+                else _FileRange(path, lo, hi)  # a slice of the rewritten bytes, not a copy
+            parts[k].read(source, names, fast_sep, header and k == 0, types, roles, rating_range, encoding,
+                          threaded=len(ranges) == 1, quoted=quoted)
+
+        if len(ranges) == 1:
+            run(0)
+        else:
+            import threading
+
+            threads = [threading.Thread(target=run, args=(k,), name=f"movierec-csv-{k}") for k in range(len(ranges))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        if not any(isinstance(p.error, pa.ArrowInvalid) for p in parts):
+            break
+    offsets = np.cumsum([0] + [len(p.users) for p in parts])
+    for part in parts:  # the first failure in file order, as a serial read would meet it
+        exc = part.error
+        if exc is None:
+            continue
+        if not isinstance(exc, (pa.ArrowException, UnicodeDecodeError)):
+            raise exc  # not the file's fault (an OSError, a bug): as it is
+        if not strict:
+            raise NotNumeric(str(exc)) from None
         diagnose_table(path, sep, len(names), list(range(len(names))), header)
         raise ParseError(f"{path} could not be parsed: {str(exc).splitlines()[0]}") from None
-    if table.num_rows == 0:
-        raise ParseError(f"{path} has a header but no data rows.")
-    first_line = 2 if header else 1
-    cols = []
-    for pos, n in enumerate(names):
-        column = table.column(n)
-        if column.null_count:
+    for k, part in enumerate(parts):
+        if part.null is not None:
+            row, pos = part.null
+            if not strict:
+                raise NotNumeric(f"field {pos + 1} has empty values")
             diagnose_table(path, sep, len(names), list(range(len(names))), header)
-            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise ParseError(f"{path}, line {row + first_line}: field {pos + 1} is empty.")
-        cols.append(column.to_numpy())
-        table = table.drop_columns([n])  # frees the arrow copy of this column
-        del column
-    return cols
+            raise ParseError(f"{path}, line {offsets[k] + row + first_line}: field {pos + 1} is empty.")
+    if not offsets[-1]:
+        raise ParseError(f"{path} has a header but no data rows." if header else f"{path} has no data rows.")
+    for k, part in enumerate(parts):
+        if part.out_of_range is not None:
+            offset, rating = part.out_of_range
+            check_rating_range(path, rating, *rating_range, first_line=first_line + int(offsets[k]) + offset)
+    users = BlockFactorizer.chain([p.users for p in parts])
+    items = BlockFactorizer.chain([p.items for p in parts])
+    ratings = [b for p in parts for b in p.ratings]
+    times = [b for p in parts for b in p.times] if roles[3] is not None else None
+    parts.clear()
+    if len(ranges) == 1:
+        user_codes, item_codes = users.finish(), items.finish()
+    else:  # numpy's gathers and copies release the GIL: map the users while the movies are mapped
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(users.finish)
+            item_codes = items.finish()
+            user_codes = pending.result()
+    rating = np.concatenate(ratings)
+    ratings.clear()
+    timestamp = np.concatenate(times) if times is not None else None
+    return RatingsTable(rating=rating, timestamp=timestamp, user_codes=user_codes, item_codes=item_codes)
+
+
+#: a file is read by several threads (one per CPU, at most 4) when it has this many bytes per thread
+PARALLEL_BYTES = 64 << 20
+
+
+def _parallel_parts(size: int) -> int:
+    """How many parts a file of `size` bytes is read in: one per CPU (at most 4), each of at
+    least PARALLEL_BYTES; pyarrow's parser releases the GIL, so the parts parse at once."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, 4, size // PARALLEL_BYTES))
+
+
+def _split_lines(path: Path, data: bytes | None, parts: int) -> list[tuple[int, int]]:
+    """`parts` byte ranges [lo, hi) covering the file (or `data`), each ending after a newline."""
+    size = len(data) if data is not None else path.stat().st_size
+    cuts = [0]
+    with open(path, "rb") if data is None else io.BytesIO(data) as fh:
+        for k in range(1, parts):
+            fh.seek(max(cuts[-1], size * k // parts))
+            fh.readline()
+            cuts.append(min(fh.tell(), size))
+    cuts.append(size)
+    return [(lo, hi) for lo, hi in zip(cuts, cuts[1:]) if hi > lo or lo == 0]
+
+
+class _FileRange(io.RawIOBase):
+    """Bytes [lo, hi) of a file as a readable stream (one part of a parallel read)."""
+
+    def __init__(self, path: Path, lo: int, hi: int) -> None:
+        super().__init__()
+        self._fh = open(path, "rb")
+        self._fh.seek(lo)
+        self._left = hi - lo
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer)[: self._left]
+        n = self._fh.readinto(view)
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _as_numpy(column) -> np.ndarray:
+    """A null-free arrow array of ints or floats as a read-only numpy view of its buffer (no
+    copy; pyarrow's own to_numpy costs milliseconds per block on its first call)."""
+    dtype = np.dtype(column.type.to_pandas_dtype())
+    return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize)
+
+
+class _NumericPart:
+    """One part of `read_numeric_ratings`' parallel read: its blocks, in order, and its first
+    empty field / out-of-range rating / parser error (rows counted from the part's start)."""
+
+    def __init__(self) -> None:
+        from movierec.data.idmap import BlockFactorizer
+
+        self.users, self.items = BlockFactorizer(), BlockFactorizer()
+        self.ratings: list[np.ndarray] = []
+        self.times: list[np.ndarray] = []
+        self.null: tuple[int, int] | None = None  # (row, field position)
+        self.out_of_range: tuple[int, np.ndarray] | None = None  # (row offset, block)
+        self.error: BaseException | None = None
+
+    def read(self, source, names: list[str], sep: str, header: bool, dtypes: list[str],
+             roles: tuple[int, int, int, int | None], rating_range: tuple[float | None, float | None],
+             encoding: str, threaded: bool, quoted: bool) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        u_pos, i_pos, r_pos, t_pos = roles
+        low, high = rating_range
+        try:
+            reader = pcsv.open_csv(
+                source,
+                read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
+                                              block_size=BLOCK_BYTES, encoding=encoding, use_threads=threaded),
+                parse_options=pcsv.ParseOptions(delimiter=sep, quote_char='"' if quoted else False),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={n: pa.type_for_alias(t) for n, t in zip(names, dtypes)}),
+            )
+            for batch in reader:
+                offset = len(self.users)
+                for pos in range(len(names)):
+                    column = batch.column(pos)
+                    if column.null_count:
+                        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+                        self.null = (offset + row, pos)
+                        return
+                self.users.add(_as_numpy(batch.column(u_pos)))
+                self.items.add(_as_numpy(batch.column(i_pos)))
+                rating = _as_numpy(batch.column(r_pos))
+                if self.out_of_range is None and len(rating):
+                    lo, hi = float(rating.min()), float(rating.max())  # NaN fails the tests below
+                    if not (np.isfinite(lo) and np.isfinite(hi) and (low is None or lo >= low)
+                            and (high is None or hi <= high)):
+                        self.out_of_range = (offset, rating)
+                self.ratings.append(rating.astype(np.float32, copy=False))
+                if t_pos is not None:
+                    self.times.append(_as_numpy(batch.column(t_pos)).astype(np.int64, copy=False))
+                del batch
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):  # nothing after the header: no rows, not an error
+                return
+            self.error = exc
+        except Exception as exc:  # handed to the calling thread, which words it
+            self.error = exc
+        finally:
+            if isinstance(source, io.RawIOBase):
+                source.close()
 
 
 def check_rating_range(path: Path, rating: np.ndarray, low: float | None, high: float | None,
@@ -327,7 +603,8 @@ def read_user_ratings(
     rating_range: tuple[float, float] | None = None,
     encoding: str = "utf-8",
 ) -> RatingsTable:
-    """Read a user's own ratings file: CSV, TSV, `::`-separated or Parquet.
+    """Read a user's own ratings file: CSV, TSV, `::`-separated, Parquet, or a folder of
+    Parquet files (a partitioned dataset, see `parquet.read_parquet_folder`).
 
     Columns are found by name (user/userId/user_id, item/movieId, rating/score,
     timestamp/time/date) unless given. A file whose first line is numeric is read as
@@ -338,26 +615,42 @@ def read_user_ratings(
     Raises:
         ConfigError: for a `rating_range` that is not two finite numbers, low < high.
         ParseError: for a missing, empty, undecodable or malformed file, or a rating
-            outside the range (naming its line).
+            outside the range (naming its line); for a folder without Parquet files, with
+            files that disagree on a column or a file that is not readable Parquet.
     """
     path = Path(path)
     if rating_range is not None:
         rating_range = check_scale(rating_range)
-    check_readable(path, "ratings file")
-    fmt = detect_format(path)
     first_line = 2
-    if fmt == "parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception:
-            raise ParseError(f"{path} is not a readable Parquet file.") from None
+    if path.is_dir():  # a folder of Parquet files (a partitioned dataset)
+        from movierec.data.parquet import read_parquet_folder
+
+        fmt, frame = "parquet", read_parquet_folder(path)
+        if frame.empty:
+            raise ParseError(f"{path}: its Parquet files hold no rows.")
     else:
-        check_encoding(path, encoding)
+        check_readable(path, "ratings file")
+        fmt = detect_format(path)
+        if fmt == "parquet":
+            try:
+                frame = pd.read_parquet(path)
+            except Exception:
+                raise ParseError(f"{path} is not a readable Parquet file.") from None
+    if fmt != "parquet":
+        # the whole file's encoding is checked before the general reader only: a file the fast
+        # path reads is numbers after its header, so its start is all that needs a check here
+        if not _head_decodes(path, encoding):
+            check_encoding(path, encoding)
         with open(path, encoding=encoding) as fh:
             first = fh.readline()
         sep = sep or sniff_separator(first, {"dat": "::", "tsv": "\t", "csv": ","}[fmt])
         headerless = _looks_headerless(first, sep)
         n_fields = len(first.rstrip("\r\n").split(sep))
+        fast = _read_numeric_user_file(path, sep, headerless, n_fields, (user_col, item_col, rating_col, time_col),
+                                       rating_range if rating_range else (0.0, None), encoding)
+        if fast is not None:
+            return fast
+        check_encoding(path, encoding)
         if headerless:
             if n_fields not in (3, 4):
                 raise ParseError(
@@ -409,6 +702,46 @@ def read_user_ratings(
     return RatingsTable(
         user=_ids(frame[ucol]), item=_ids(frame[icol]), rating=rating.astype(np.float32), timestamp=timestamp
     )
+
+
+def _read_numeric_user_file(path: Path, sep: str, headerless: bool, n_fields: int,
+                            given: tuple[str | None, str | None, str | None, str | None],
+                            rating_range: tuple[float | None, float | None], encoding: str) -> RatingsTable | None:
+    """read_user_ratings' fast path: a file whose every column is a number and is used.
+
+    Headerless `user, item, rating[, timestamp]` files, and files whose header names
+    exactly a user, a movie, a rating and (optionally) a time column, stream through
+    `read_numeric_ratings`: integer IDs, numeric ratings, integer Unix seconds. Anything
+    else (text IDs, dates, empty fields, other columns to detect or warn about, a header
+    the columns cannot be found in) returns None, and the general reader takes the file
+    with the same result and errors it always had.
+    """
+    if headerless:
+        if n_fields not in (3, 4):
+            return None
+        dtypes = ["int64", "int64", "float64"] + ["float64"] * (n_fields - 3)
+        roles: tuple[int, int, int, int | None] = (0, 1, 2, 3 if n_fields == 4 else None)
+    else:
+        try:
+            columns = list(pd.read_csv(path, sep=sep, nrows=0, encoding=encoding, skipinitialspace=True,
+                                       engine="python" if len(sep) > 1 else "c").columns)
+            found = [_find_column(columns, col, cands, role, path, required=role != "time")
+                     for col, cands, role in zip(given, (USER_COLUMNS, ITEM_COLUMNS, RATING_COLUMNS, TIME_COLUMNS),
+                                                 ("user", "item", "rating", "time"))]
+        except (ParseError, ValueError, pd.errors.ParserError):
+            return None  # the general reader words it
+        used = [c for c in found if c is not None]
+        if len(set(used)) != len(used) or set(used) != set(columns) or len(columns) != len(set(columns)):
+            return None
+        dtypes = ["int64"] * len(columns)
+        dtypes[columns.index(found[2])] = "float64"
+        pos = [columns.index(c) if c is not None else None for c in found]
+        roles = (pos[0], pos[1], pos[2], pos[3])  # type: ignore[assignment]
+    try:
+        return read_numeric_ratings(path, sep, not headerless, dtypes, roles, rating_range, encoding=encoding,
+                                    strict=False)
+    except NotNumeric:
+        return None
 
 
 #: epoch seconds accepted for a time column found by its values: 1973-03-03 .. 2103-02-04

@@ -7,7 +7,9 @@ learned from. The bundle therefore records the data's *source*, as JSON:
   the cache and mirror, which verify the archive's checksum);
 * a ratings file of one's own: `{"kind": "file", "path": <absolute path>, "sha256": ...,
   "options": {"user_col": ..., "sep": ..., "rating_range": [low, high], ...},
-  "movies": {"path": ..., "sha256": ...} or None}`.
+  "movies": {"path": ..., "sha256": ...} or None}`; the path may be a folder of Parquet
+  files, whose "sha256" is then `parquet.folder_sha256` (over the sorted relative paths and
+  each file's sha256), so a file added, removed or changed is noticed too.
 
 `Bundle.from_model` adds `"fingerprint"` (the Dataset's `fingerprint()`) and
 `"rating_scale"`. `reload(source)` reads the data again and refuses, in one sentence, a
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from movierec.data.dataset import Dataset
-from movierec.data.fetch import file_sha256
+from movierec.data.checksum import file_sha256
 from movierec.errors import ConfigError, DatasetError
 
 #: the reading options of a ratings file that the source records (those of `load_ratings`)
@@ -54,10 +56,19 @@ def with_checksums(source: dict[str, Any]) -> dict[str, Any]:
         return dict(source)
     doc = dict(source)
     if "sha256" not in doc:
-        doc["sha256"] = file_sha256(doc["path"])
+        doc["sha256"] = data_sha256(Path(doc["path"]))
     if doc.get("movies") and "sha256" not in doc["movies"]:
         doc["movies"] = {**doc["movies"], "sha256": file_sha256(doc["movies"]["path"])}
     return doc
+
+
+def data_sha256(path: Path) -> str:
+    """The sha256 of a ratings file, or `parquet.folder_sha256` of a folder of Parquet files."""
+    if path.is_dir():
+        from movierec.data.parquet import folder_sha256
+
+        return folder_sha256(path)
+    return file_sha256(path)
 
 
 def describe_source(source: dict[str, Any] | None) -> str:
@@ -68,9 +79,11 @@ def describe_source(source: dict[str, Any] | None) -> str:
 
 
 def _check_file(path: Path, expected: str | None, what: str, since: str) -> None:
-    if not path.is_file():
+    if path.is_dir() and what == "ratings file":
+        what = "ratings folder"
+    elif not path.is_file():
         raise DatasetError(f"The {what} {path} that {since} was trained on is gone; put it back or train anew.")
-    if expected and file_sha256(path) != expected:
+    if expected and data_sha256(path) != expected:
         raise DatasetError(f"The {what} {path} has changed since {since} was trained (its sha256 differs); "
                            f"restore the original or train anew with `movierec train`.")
 
@@ -117,5 +130,5 @@ def reload(source: dict[str, Any], *, since: str = "the model", progress=None) -
     return ds
 
 
-__all__ = ["READ_OPTIONS", "describe_source", "file_source", "movielens_source", "reload",
+__all__ = ["READ_OPTIONS", "data_sha256", "describe_source", "file_source", "movielens_source", "reload",
            "with_checksums"]

@@ -70,6 +70,30 @@ def _check_fraction(name: str, value: float, allow_zero: bool = True) -> None:
         raise SplitError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1), got {value!r}.")
 
 
+def earliest_in_time(timestamp: np.ndarray, m: int) -> np.ndarray:
+    """Boolean mask of the `m` earliest rows in time, ties in row order: the first `m`
+    rows of a stable sort by timestamp, found in O(n) (one selection, no sort), so a
+    temporal cut of 25M ratings takes a fraction of a second.
+
+    Args:
+        timestamp: shape (n,).
+        m: how many rows to pick; <= 0 picks none, >= n picks all.
+
+    Returns:
+        bool array, shape (n,).
+    """
+    n = len(timestamp)
+    if m <= 0:
+        return np.zeros(n, dtype=bool)
+    if m >= n:
+        return np.ones(n, dtype=bool)
+    cut = np.partition(timestamp, m - 1)[m - 1]  # the m-th smallest timestamp
+    mask = timestamp < cut
+    ties = np.flatnonzero(timestamp == cut)
+    mask[ties[: m - int(np.count_nonzero(mask))]] = True
+    return mask
+
+
 def _require_timestamps(ds: Dataset, what: str) -> None:
     if not ds.has_timestamps:
         raise SplitError(f"A {what} split needs timestamps, and {ds.name} has none.")
@@ -150,17 +174,17 @@ def temporal_split(ds: Dataset, train: float = 0.8, validation: float = 0.1, tes
             raise SplitError(f"{name} fraction must be in [0, 1], got {frac!r}.")
     if abs(train + validation + test - 1) > 1e-9 or train == 0 or test == 0:
         raise SplitError(f"train, validation and test fractions must be positive (validation may be 0) and sum to 1, got {train}, {validation}, {test}.")
-    order = np.argsort(ds.timestamp, kind="stable")
     n = ds.n_ratings
     n_train = int(round(n * train))
     n_val = int(round(n * validation))
-    labels = np.empty(n, dtype=np.int8)
-    labels[order[:n_train]] = 0
-    labels[order[n_train : n_train + n_val]] = 1
-    labels[order[n_train + n_val :]] = 2
+    # the first n_train rows of a stable time order train, the next n_val validate
+    labels = np.full(n, 2, dtype=np.int8)
+    labels[earliest_in_time(ds.timestamp, n_train + n_val)] = 1
+    labels[earliest_in_time(ds.timestamp, n_train)] = 0
     cut = {}
     if n_train < n:
-        cut["test_start"] = int(ds.timestamp[order[n_train + n_val]]) if n_train + n_val < n else None
+        test_ts = ds.timestamp[labels == 2]
+        cut["test_start"] = int(test_ts.min()) if len(test_ts) else None
     info = {"protocol": "temporal", "fractions": [train, validation, test], **cut}
     return _finish(ds, labels, info, drop_unseen_test)
 
@@ -229,12 +253,10 @@ def carve_validation(train: Dataset, fraction: float, seed: int = 42, temporal: 
     n = train.n_ratings
     n_val = max(1, int(round(n * fraction)))
     if temporal and train.has_timestamps:
-        order = np.argsort(train.timestamp, kind="stable")
-        chosen = order[-n_val:]
+        hold = ~earliest_in_time(train.timestamp, n - n_val)  # the latest n_val in a stable time order
     else:
-        chosen = np.random.default_rng(seed).permutation(n)[:n_val]
-    hold = np.zeros(n, dtype=bool)
-    hold[chosen] = True
+        hold = np.zeros(n, dtype=bool)
+        hold[np.random.default_rng(seed).permutation(n)[:n_val]] = True
     return train.subset(~hold, name=f"{train.name}:fit"), train.subset(hold, name=f"{train.name}:validation")
 
 

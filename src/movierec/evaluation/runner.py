@@ -41,6 +41,9 @@ DEFAULT_METRICS = ("precision", "recall", "ndcg", "hr", "map", "mrr",
                    "coverage", "gini", "novelty", "diversity_genre", "calibration_kl", "long_tail")
 #: training-history lengths separating cold | warm | heavy users
 DEFAULT_STRATA = (10, 100)
+#: (user, movie) pairs predicted at once by `evaluate_ratings`, so a test part of millions of
+#: ratings (25M ratings hold 5M test ratings) never meets a model's per-call temporaries at once
+PREDICT_CHUNK_PAIRS = 1_000_000
 
 
 @dataclass
@@ -273,7 +276,8 @@ def evaluate_ranking(
         idx, scores = model.rank_indices(users, depth, exclude, mask)
         mode = "shared candidate mask"
     genre = getattr(train.catalog, "genre_matrix", None)
-    history = train.to_csr("ones")
+    # the same users x items matrix as `exclude`: built once (at 25M ratings each copy is ~250 MB)
+    history = exclude if exclude is not None else train.to_csr("ones")
     if rerank is not None:
         genres = genre if genre is not None else np.zeros((train.n_items, 0))
         idx = rerank_lists(rerank, idx, scores, max_k, history, users, genres, unit_rows(item_vectors(model)))
@@ -361,7 +365,10 @@ def evaluate_ratings(model, test: Dataset) -> dict:
         raise ConfigError("The test set is empty; nothing to evaluate.")
     if len(model.items_) != test.n_items or len(model.users_) != test.n_users:
         raise ConfigError("The model was fitted on other data than this test set (ID maps differ).")
-    pred = np.asarray(model.predict_indices(test.user_idx, test.item_idx), dtype=np.float64)
+    pred = np.empty(test.n_ratings, dtype=np.float64)
+    for start in range(0, test.n_ratings, PREDICT_CHUNK_PAIRS):  # bounded memory for millions of test ratings
+        stop = start + PREDICT_CHUNK_PAIRS
+        pred[start:stop] = model.predict_indices(test.user_idx[start:stop], test.item_idx[start:stop])
     truth = test.rating.astype(np.float64)
     return {"rmse": M.rmse(pred, truth), "mae": M.mae(pred, truth), "n": int(test.n_ratings)}
 

@@ -32,7 +32,9 @@ from movierec.evaluation.protocols import (
 from movierec.experiments.configs import config_root, find_tuned
 from movierec.experiments.data import dataset_name, load_data
 from movierec.experiments.models import build_model, check_params, model_class
+from movierec.models.ranker import Ranker
 from movierec.rerank import CURVE_WEIGHTS, RERANKERS, Reranker, parse_rerank
+from movierec.training.options import RuntimeOptions, runtime_options
 
 
 @dataclass
@@ -70,6 +72,8 @@ class CompareSpec:
             without the weight ("mmr", "calibrated", "mmr:genres"): every model evaluated
             under the re-ranker at each of `curve_weights`.
         curve_weights: the weights of the curves, each in [0, 1].
+        runtime: how the torch models train (device, threads, ...; see
+            `movierec.training.options`); its seed is replaced by `seed`.
     """
 
     dataset: str | Dataset | None = None
@@ -90,6 +94,7 @@ class CompareSpec:
     rerank: str | Reranker | None = None
     rerank_curves: Sequence[str] = ()
     curve_weights: Sequence[float] = CURVE_WEIGHTS
+    runtime: RuntimeOptions | None = None
 
 
 def curve_reranker(name: str, weight: float) -> Reranker:
@@ -266,13 +271,16 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None,
         t0, c0 = time.perf_counter(), time.process_time()
         # hyperparameters come from validation (tuned configs); the test run fits on
         # train + validation, so no model loses the interactions just before the test period
-        model.fit(history)
+        model.fit(history, runtime=runtime_options(spec.runtime, spec.seed))
         timing[model_name] = {"fit_s": time.perf_counter() - t0, "fit_cpu_s": time.process_time() - c0}
         fitted[model_name] = model
     info = {"protocol": protocol.name, "dataset": name, "split": summary, "timing": timing, "models_config": used,
             "config_root": str(root), "sampled_negatives": spec.sampled_negatives or None, "warnings": messages}
     if reranker is not None:
         info["rerank"] = str(reranker)
+    importance = {n: m.feature_importance() for n, m in fitted.items() if isinstance(m, Ranker)}
+    if importance:  # the report shows what the ranker's second stage learnt from
+        info["feature_importance"] = importance
     log("evaluating ...")
     comp = compare_models(fitted, history, split.test, ks=ks, metrics=metrics, relevance_threshold=threshold,
                           candidates=candidates, seed=spec.seed, info=info, rerank=reranker)

@@ -13,6 +13,7 @@ from movierec.data.dataset import Dataset
 from movierec.data.split import Split
 from movierec.errors import CapabilityError
 from movierec.experiments.models import build_model, model_class
+from movierec.training.options import RuntimeOptions, runtime_options
 
 
 @dataclass
@@ -93,6 +94,7 @@ def evaluate_ratings(
     seed: int | None = 42,
     progress: Callable[[str], None] | None = None,
     info: dict[str, Any] | None = None,
+    runtime: RuntimeOptions | None = None,
 ) -> RatingEvaluation:
     """Fit a fresh model per split on its train part and measure RMSE/MAE on its test part.
 
@@ -100,9 +102,11 @@ def evaluate_ratings(
         model_name: a registered model that predicts ratings.
         splits: one Split or several (e.g. the five ML-100K folds).
         params: hyperparameters (checked against the model's constructor).
-        seed: applied to models that take a seed, unless `params` sets one.
+        seed: the fits' seed (replaces `runtime.seed`), and the seed of models that take
+            one as a hyperparameter unless `params` sets it.
         progress: called with a line before each fit.
         info: extra facts recorded in the result (protocol options, config file ...).
+        runtime: how to train (device, threads, ...; see `movierec.training.options`).
 
     Raises:
         CapabilityError: the model does not predict ratings.
@@ -120,7 +124,7 @@ def evaluate_ratings(
         if progress is not None:
             progress(f"fitting {model_name} on {split.train.name} ({split.train.n_ratings:,} ratings)")
         start = time.perf_counter()
-        model.fit(split.train)
+        model.fit(split.train, runtime=runtime_options(runtime, seed))
         seconds = time.perf_counter() - start
         scores = score_ratings(model, split.test)
         folds.append({"fold": split.info.get("fold", split.info.get("protocol")), "rmse": scores["rmse"],

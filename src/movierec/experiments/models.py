@@ -42,8 +42,12 @@ def check_params(name: str, params: dict[str, Any]) -> None:
     Raises:
         ConfigError: an unknown name or a value of the wrong type.
     """
+    from movierec.training.options import LEGACY_RUNTIME_KEYS
+
     defaults = model_class(name).default_params()
     for key, value in params.items():
+        if key not in defaults and key in LEGACY_RUNTIME_KEYS:
+            continue  # a runtime option saved by an older movierec: `build_model` drops it
         if key not in defaults:
             raise ConfigError(f"Model {name!r} has no hyperparameter {key!r}; valid: {', '.join(sorted(defaults))}.")
         default = defaults[key]
@@ -56,11 +60,17 @@ def check_params(name: str, params: dict[str, Any]) -> None:
 
 def build_model(name: str, params: dict[str, Any] | None = None, seed: int | None = None) -> Recommender:
     """An unfitted registered model with checked hyperparameters; `seed` is applied when
-    the model takes one and `params` does not set it."""
+    the model takes one as a hyperparameter (e.g. ALS) and `params` does not set it.
+
+    The torch models' runtime options (seed, device, threads, progress) are not
+    hyperparameters: give them to `fit(..., runtime=...)`. Such keys in `params` (from
+    an older tuned config or bundle) are dropped.
+    """
     from movierec.models.registry import create
+    from movierec.training.options import without_runtime_params
 
     cls = model_class(name)
-    params = dict(params or {})
+    params = without_runtime_params(dict(params or {}), cls.default_params())
     check_params(name, params)
     if seed is not None and "seed" in cls.default_params() and "seed" not in params:
         params["seed"] = seed

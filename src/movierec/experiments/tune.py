@@ -24,6 +24,7 @@ from movierec.experiments.configs import TunedConfig
 from movierec.experiments.data import dataset_name
 from movierec.experiments.models import build_model, check_params, model_class
 from movierec.models.space import suggest
+from movierec.training.options import RuntimeOptions, runtime_options
 
 RATING_METRICS = ("rmse", "mae")
 
@@ -83,6 +84,7 @@ def tune(
     protocol: str | None = None,
     timeout: float | None = None,
     candidates=None,
+    runtime: RuntimeOptions | None = None,
 ) -> TunedConfig:
     """Search a registered model's hyperparameters with a seeded TPE search on validation data.
 
@@ -92,7 +94,8 @@ def tune(
         metric: "rmse"/"mae" (minimised) or "<metric>@<k>" (maximised); default "rmse"
             for models that predict ratings, else "ndcg@10".
         trials: Optuna trials (>= 1).
-        seed: seed of the sampler, and of models that take one unless `fixed` sets it.
+        seed: seed of the sampler and of every fit (replaces `runtime.seed`), and of
+            models that take one as a hyperparameter unless `fixed` sets it.
         fixed: hyperparameters held fixed (not searched).
         relevance_threshold: validation ratings >= this are relevant (ranking metrics);
             None = every validation interaction.
@@ -104,6 +107,8 @@ def tune(
         candidates: rank only these movies (boolean mask over movie indices); default:
             the validation candidates of the protocol that made the split (the
             validation cold movies for cold-movies), else all.
+        runtime: how each trial's fit trains (device, threads, ...; see
+            `movierec.training.options`).
 
     Returns:
         TunedConfig with the best trial's parameters (fixed ones and the seed included)
@@ -129,6 +134,7 @@ def tune(
     fixed = dict(fixed or {})
     check_params(model_name, fixed)
     takes_seed = "seed" in cls.default_params()
+    fit_runtime = runtime_options(runtime, seed)
 
     def params_of(trial) -> dict[str, Any]:
         params = {**suggest(space, trial), **fixed}
@@ -141,14 +147,14 @@ def tune(
         model = build_model(model_name, params)
         start = time.perf_counter()
         if minimise:
-            model.fit(split.train)
+            model.fit(split.train, runtime=fit_runtime)
         else:
-            model.fit(split.train, split.validation)
+            model.fit(split.train, split.validation, runtime=fit_runtime)
         trial.set_user_attr("fit_seconds", time.perf_counter() - start)
         scores = validation_score(model, split.train, split.validation, metric, relevance_threshold, candidates)
         for key, value in scores.items():
             trial.set_user_attr(key, value)
-        best_epoch = getattr(model, "best_epoch_", None)
+        best_epoch = model.best_epoch_
         if best_epoch:
             trial.set_user_attr("best_epoch", int(best_epoch))
         if progress is not None:

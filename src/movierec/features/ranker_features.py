@@ -108,6 +108,34 @@ class RankerFeatures:
             match = np.full(len(u), np.nan, dtype=np.float32)
         return np.concatenate([self.item_stats[i], self.user_stats[u], match[:, None]], axis=1).astype(np.float32)
 
+    def new_person_pairs(self, given_idx: np.ndarray, ratings: np.ndarray | None,
+                         item_idx: np.ndarray) -> np.ndarray:
+        """The context features of a new person (not in the history) with movies `item_idx`,
+        float32, shape (n, 10), columns as `CONTEXT_FEATURES`.
+
+        The person's columns come from what they gave, as `fit` computes them for a known
+        person: log activity from the number of movies, mean rating from `ratings` (NaN
+        when only liked movies are known), 0 days since their last rating (they rate now),
+        and the genre profile of the movies given.
+
+        Args:
+            given_idx: item indices of the movies the person gave, shape (g,).
+            ratings: their ratings, shape (g,), or None.
+            item_idx: the candidate movies' item indices, shape (n,).
+        """
+        given = np.asarray(given_idx, dtype=np.int64)
+        i = np.asarray(item_idx, dtype=np.int64)
+        mean = float(np.mean(ratings)) if ratings is not None and len(given) else np.nan
+        stats = np.array([np.log1p(len(given)) if len(given) else np.nan, mean, 0.0], dtype=np.float32)
+        if self.item_genres.shape[1]:
+            # item_genres rows are unit-normalised; the history's profile sums the raw genre flags
+            flags = (self.item_genres[given] > 0).astype(np.float64).sum(axis=0, keepdims=True)
+            match = self.item_genres[i] @ _unit_rows(flags)[0].astype(np.float32)
+        else:
+            match = np.full(len(i), np.nan, dtype=np.float32)
+        return np.concatenate([self.item_stats[i], np.broadcast_to(stats, (len(i), 3)), match[:, None]],
+                              axis=1).astype(np.float32)
+
     def state(self) -> dict[str, np.ndarray]:
         """The arrays to save (see `from_state`)."""
         return {"item_stats": self.item_stats, "user_stats": self.user_stats,

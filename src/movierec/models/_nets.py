@@ -50,9 +50,24 @@ class BiasedMFModule(nn.Module):
             offset = global_mean
         self.register_buffer("offset", torch.tensor(float(offset), dtype=torch.float32))
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor):
+    def forward(self, users: torch.Tensor, items: torch.Tensor, target: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None):
         """Predicted ratings for index pairs, shape (batch,), plus the user and movie rows
-        used, each shape (batch, dim + 1) (factors then bias; for the L2 penalty)."""
+        used, each shape (batch, dim + 1) (factors then bias; for the L2 penalty).
+
+        With `target` (true ratings, (batch,)) and `weights` (L2 weight per column,
+        (dim + 1,)), the training loss instead (`mse_row_l2` of the prediction, as a scalar):
+        dense tables take a fused step (`_FusedMFLoss`) whose backward is one row
+        accumulation per table, ~2x faster on the CPU than autograd's chain of small kernels.
+        """
+        if target is not None and not self.users.sparse:
+            return _FusedMFLoss.apply(self.users.weight, self.items.weight, users, items, target, weights,
+                                      self.offset, self.rating_range)
+        if target is not None:
+            from movierec.training.losses import mse_row_l2
+
+            pred, (p, q) = self(users, items)
+            return mse_row_l2(pred, target, p, q, weights)
         if self.users.sparse:
             p, q = self.users(users), self.items(items)
         else:  # same values; index_select's backward (index_add) is ~35% faster on CPU
@@ -67,6 +82,52 @@ class BiasedMFModule(nn.Module):
             return x
         low, high = self.rating_range
         return low + (high - low) * torch.sigmoid(x)
+
+
+class _FusedMFLoss(torch.autograd.Function):
+    """mf's training loss with its gradient computed in the forward pass (closed form).
+
+    loss = mean_b (pred_b - r_b)^2 + mean_b sum_c w_c (p_bc^2 + q_bc^2), with
+    pred_b = offset + p_b[d] + q_b[d] + p_b[:d]·q_b[:d] (squashed by a scaled sigmoid when
+    `rating_range` is set). The gradients of the used rows are a few (batch, dim + 1)
+    products, accumulated into each table with one `index_add_`; `backward` only scales
+    them. The result equals autograd's through `forward` + `mse_row_l2` up to float rounding.
+    """
+
+    @staticmethod
+    def forward(ctx, users_w: torch.Tensor, items_w: torch.Tensor, u: torch.Tensor, i: torch.Tensor,
+                target: torch.Tensor, weights: torch.Tensor, offset: torch.Tensor,
+                rating_range: tuple[float, float] | None) -> torch.Tensor:
+        p = users_w.index_select(0, u)
+        q = items_w.index_select(0, i)
+        d = p.shape[1] - 1
+        x = offset + p[:, d] + q[:, d] + (p[:, :d] * q[:, :d]).sum(-1)
+        if rating_range is None:
+            err = x - target
+            gx = err * (2.0 / len(target))
+        else:
+            low, high = rating_range
+            sig = torch.sigmoid(x)
+            err = low + (high - low) * sig - target
+            gx = err * ((2.0 / len(target)) * (high - low)) * sig * (1 - sig)
+        scale = 2.0 / len(target)
+        # the penalty: sum_c w_c sum_b (p_bc^2 + q_bc^2), from the column sums of squares
+        loss = (err * err).mean() + ((p * p).sum(0) + (q * q).sum(0)) @ weights / len(target)
+        # row gradients: dx * [q_f, 1] + 2 w p / B (and alike for q), two passes each
+        gp = q * gx[:, None]
+        gp[:, d] = gx
+        gp.addcmul_(p, weights, value=scale)
+        gq = p * gx[:, None]
+        gq[:, d] = gx
+        gq.addcmul_(q, weights, value=scale)
+        ctx.save_for_backward(torch.zeros_like(users_w).index_add_(0, u, gp),
+                              torch.zeros_like(items_w).index_add_(0, i, gq))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        users_grad, items_grad = ctx.saved_tensors
+        return users_grad * grad, items_grad * grad, None, None, None, None, None, None
 
 
 class DotModule(nn.Module):

@@ -20,7 +20,6 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.training.early_stopping import EarlyStopResult, early_stop_then_refit
-from movierec.training.options import torch_threads
 
 #: (user, item) pairs scored at once when ranking for validation
 _VALIDATION_CHUNK_PAIRS = 2_000_000
@@ -186,49 +185,50 @@ def _validator(relevant: sp.csr_matrix, exclude: sp.csr_matrix, k: int, max_val_
 
 def fit_ranking_model(model: Any, train: Dataset, validation: Dataset | None, k: int = 10,
                       max_val_users: int | None = 2000) -> EarlyStopResult:
-    """The fit of the PyTorch ranking models (`neumf`, `mf-rank`), on the shared policy.
+    """The training of the PyTorch ranking models (`neumf`, `mf-rank`), on the shared policy.
 
     Early stopping watches NDCG@k (every item ranked, training items excluded) on the
     `validation` Dataset's users, or, without one, on each user's latest training
     interaction (users with >= 3) held out internally; with the internal hold-out and
     `model.refit`, a fresh network is then trained on all interactions for the best epoch
-    count (see `movierec.training.early_stopping`). Runs under `model.num_threads`.
+    count (see `movierec.training.early_stopping`). Called from the model's `_fit_epochs`
+    (threads, device and the distributed run are `TorchRecommender`'s), with `train` this
+    process's shard of the training data.
 
-    The model supplies `_check_params()`, `min_rating`, `epochs`, `patience`, `refit`,
-    `seed`, `num_threads` and `_train(users, items, epochs, validator, seed) ->
-    (module, History)`. Returns the policy's result (the module moved to the CPU).
+    The model supplies `min_rating`, `epochs`, `patience`, `refit`, `_seed` and
+    `_train(users, items, epochs, validator, seed) -> (module, History)`. Returns the
+    policy's result (the module moved to the CPU).
     """
-    with torch_threads(model.num_threads):
-        model._check_params()
-        users, items, times = implicit_interactions(train, model.min_rating)
-        if len(users) == 0:
-            raise ConfigError("No interactions left to train on; lower min_rating.")
-        n_users, n_items = train.n_users, train.n_items
-        rng = np.random.default_rng(model.seed)
-        given = None
-        if model.patience > 0 and validation is not None and validation.n_ratings > 0:
-            vu, vi, _ = implicit_interactions(validation, model.min_rating)
-            relevant = interaction_matrix(vu, vi, n_users, n_items)
-            exclude = interaction_matrix(users, items, n_users, n_items)
-            # a validation item already in train cannot be recommended: drop it
-            relevant = relevant - relevant.multiply(exclude)
-            relevant.eliminate_zeros()
-            given = _validator(relevant, exclude, k, max_val_users, rng)
+    users, items, times = implicit_interactions(train, model.min_rating)
+    if len(users) == 0:
+        raise ConfigError("No interactions left to train on; lower min_rating.")
+    n_users, n_items = train.n_users, train.n_items
+    seed = int(model._seed)
+    rng = np.random.default_rng(seed)
+    given = None
+    if model.patience > 0 and validation is not None and validation.n_ratings > 0:
+        vu, vi, _ = implicit_interactions(validation, model.min_rating)
+        relevant = interaction_matrix(vu, vi, n_users, n_items)
+        exclude = interaction_matrix(users, items, n_users, n_items)
+        # a validation item already in train cannot be recommended: drop it
+        relevant = relevant - relevant.multiply(exclude)
+        relevant.eliminate_zeros()
+        given = _validator(relevant, exclude, k, max_val_users, rng)
 
-        def holdout(pairs: tuple[np.ndarray, np.ndarray]):
-            u, i = pairs
-            held = holdout_last(u, i, times)
-            if not held.any():
-                return None
-            fit = (u[~held], i[~held])
-            validator = _validator(interaction_matrix(u[held], i[held], n_users, n_items),
-                                   interaction_matrix(*fit, n_users, n_items), k, max_val_users, rng)
-            return None if validator is None else (fit, validator)
+    def holdout(pairs: tuple[np.ndarray, np.ndarray]):
+        u, i = pairs
+        held = holdout_last(u, i, times)
+        if not held.any():
+            return None
+        fit = (u[~held], i[~held])
+        validator = _validator(interaction_matrix(u[held], i[held], n_users, n_items),
+                               interaction_matrix(*fit, n_users, n_items), k, max_val_users, rng)
+        return None if validator is None else (fit, validator)
 
-        def train_one(pairs, validator, epochs, refitting):
-            return model._train(pairs[0], pairs[1], epochs, validator, model.seed)
+    def train_one(pairs, validator, epochs, refitting):
+        return model._train(pairs[0], pairs[1], epochs, validator, seed)
 
-        result = early_stop_then_refit(train_one, (users, items), given, holdout, epochs=int(model.epochs),
-                                       patience=int(model.patience), refit=bool(model.refit))
-        result.module = result.module.cpu()
-        return result
+    result = early_stop_then_refit(train_one, (users, items), given, holdout, epochs=int(model.epochs),
+                                   patience=int(model.patience), refit=bool(model.refit))
+    result.module = result.module.cpu()
+    return result

@@ -25,6 +25,7 @@ scores are not a dot product of user and movie vectors.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -33,11 +34,13 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models._rating_utils import clip_ratings, fit_biases
-from movierec.models.base import Capabilities, Recommender
+from movierec.models._memory import adam_param_bytes, base_fit_bytes
+from movierec.models._torch_base import TorchRecommender
+from movierec.models.base import Capabilities
 from movierec.models.space import Categorical, Float
-from movierec.training.early_stopping import early_stop_then_refit, random_holdout
-from movierec.training.options import check_runtime_options, resolve_device, seed_everything, torch_threads
-from movierec.training.trainer import History, Trainer, history_meta, set_history_meta, tensor_batches
+from movierec.training.early_stopping import EarlyStopResult, early_stop_then_refit, random_holdout
+from movierec.training.options import seed_everything
+from movierec.training.trainer import History, tensor_batches
 
 if TYPE_CHECKING:  # torch is imported by training only: a saved model loads and answers without it
     import torch
@@ -51,7 +54,7 @@ def _item_matrix(ds: Dataset) -> sp.csr_matrix:
     return ds.to_csr("rating").T.tocsr().astype(np.float32)
 
 
-class AutoRec(Recommender):
+class AutoRec(TorchRecommender):
     """Item-based AutoRec rating model.
 
     Args:
@@ -70,8 +73,10 @@ class AutoRec(Recommender):
         n_models: networks trained with seeds seed, seed + 1, ... (each with its own
             held-out share); predictions average their reconstructions.
         bias_reg: regularisation of the fallback bias baseline.
-        seed, device, num_threads, progress: runtime options, the same for every torch
-            model (see `movierec.training.options`); network m uses seed + m.
+
+    Runtime options (seed, device, threads, progress, distributed) are given at fit time:
+    `fit(train, runtime=RuntimeOptions(...))` (see `movierec.training.options`); network
+    m uses seed + m.
     """
 
     name: ClassVar[str] = "autorec"
@@ -94,10 +99,7 @@ class AutoRec(Recommender):
         refit: bool = True,
         n_models: int = 1,
         bias_reg: float = 5.0,
-        seed: int = 42,
-        device: str = "auto",
-        num_threads: int | None = 1,
-        progress: bool = False,
+        **legacy_runtime: Any,
     ):
         self.hidden = hidden
         self.weight_decay = weight_decay
@@ -109,10 +111,7 @@ class AutoRec(Recommender):
         self.refit = refit
         self.n_models = n_models
         self.bias_reg = bias_reg
-        self.seed = seed
-        self.device = device
-        self.num_threads = num_threads
-        self.progress = progress
+        self._take_legacy_runtime(legacy_runtime)
 
     # -- training ---------------------------------------------------------------------
     def _train(self, fit_part: Dataset, val_part: Dataset | None, max_epochs: int,
@@ -122,7 +121,7 @@ class AutoRec(Recommender):
 
         from movierec.models._nets import AutoRecNet
 
-        device = resolve_device(self.device)
+        device = self._device
         gen = seed_everything(seed)
         n_items, n_users = fit_part.n_items, fit_part.n_users
         mat = _item_matrix(fit_part)
@@ -154,34 +153,43 @@ class AutoRec(Recommender):
                 pred = recon[vi, vu].clamp(lo, hi)
                 return float(torch.sqrt(((pred - vr) ** 2).mean()))
 
-        trainer = Trainer(max_epochs=max_epochs, patience=max(int(self.patience), 1), mode="min",
-                          progress=bool(self.progress), desc="autorec")
-        history = trainer.fit(
-            net, opt, lambda: tensor_batches([items], self.batch_size, gen), loss_fn, validate
-        )
+        history = self._run_epochs(net, opt, lambda: tensor_batches([items], self.batch_size, gen), loss_fn,
+                                   validate, epochs=max_epochs, mode="min")
         return net, history
 
-    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; the encoder and decoder (users x `hidden` each, float32)
+        under Adam (`adam_param_bytes`); the dense movies x users rows on the device
+        (ratings and mask, float32, with the bool mask and the validation's
+        reconstruction: about 6 float32 tables of n_items x n_users); per rating, the
+        hold-out's copies and the movies x users CSRs (about 48 bytes); the validation's
+        hidden layer for every movie (n_items x `hidden`, float32, about 3 copies)."""
+        hidden = int(self.hidden)
+        weights = 2 * n_users * hidden + hidden + n_users
+        return (base_fit_bytes(n_users, n_ratings) + adam_param_bytes(weights) + 6 * 4 * n_items * n_users
+                + 48 * n_ratings + 3 * 4 * n_items * hidden)
+
+    def _check_params(self) -> None:
         if self.hidden < 1 or self.epochs < 1 or self.batch_size < 1 or self.n_models < 1:
             raise ConfigError("hidden, epochs, batch_size and n_models must be at least 1.")
         if not 0 <= self.validation_fraction < 0.5:
             raise ConfigError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}.")
-        check_runtime_options(self.seed, self.device, self.num_threads, self.progress)
+
+    def _fit_epochs(self, train: Dataset, shard: Dataset, validation: Dataset | None) -> EarlyStopResult:
         if validation is not None and validation.n_ratings == 0:
             validation = None
         results = []
-        with torch_threads(self.num_threads):
-            for m in range(self.n_models):
-                seed = int(self.seed) + m
-                results.append(early_stop_then_refit(
-                    lambda data, val, epochs, refitting, seed=seed: self._train(data, val, epochs, seed),
-                    train, validation,
-                    lambda data, seed=seed: random_holdout(data, float(self.validation_fraction), seed, min_ratings=1),
-                    epochs=int(self.epochs), patience=int(self.patience), refit=bool(self.refit),
-                ))
-        self.history_ = results[-1].history  # the early-stopping curve of the last network
-        self.best_epoch_ = int(round(np.mean([r.best_epoch for r in results])))
+        for m in range(self.n_models):
+            seed = self._seed + m
+            results.append(early_stop_then_refit(
+                lambda data, val, epochs, refitting, seed=seed: self._train(data, val, epochs, seed),
+                shard, validation,
+                lambda data, seed=seed: random_holdout(data, float(self.validation_fraction), seed, min_ratings=1),
+                epochs=int(self.epochs), patience=int(self.patience), refit=bool(self.refit),
+            ))
         self._store([r.module.cpu() for r in results], train)
+        # the early-stopping curve of the last network, with the networks' mean best epoch
+        return replace(results[-1], best_epoch=int(round(np.mean([r.best_epoch for r in results]))))
 
     def _store(self, nets: list[AutoRecNet], train: Dataset) -> None:
         """Keep the networks' weights, stacked on a leading axis of size n_models."""
@@ -259,12 +267,6 @@ class AutoRec(Recommender):
         self.user_known_ = state["user_known"].astype(bool)
         self.item_known_ = state["item_known"].astype(bool)
         self._reconstruct()
-
-    def _meta(self) -> dict[str, Any]:
-        return history_meta(self)
-
-    def _set_meta(self, meta: dict[str, Any]) -> None:
-        set_history_meta(self, meta)
 
 
 def __getattr__(name: str) -> Any:

@@ -45,10 +45,13 @@ from movierec.errors import (
     ConfigError,
     NoLikedMoviesError,
     NotFittedError,
+    ResourceError,
     UnknownItemError,
     UnknownUserError,
 )
 from movierec.models.space import SearchSpace
+from movierec.training.options import RuntimeOptions
+from movierec.training.trainer import History
 from movierec.ranking import Recommendations, rank_top_k, to_recommendations, top_k
 
 
@@ -168,6 +171,15 @@ class Recommender(ABC):
     #: shorthand for `capabilities.predicts_ratings`, set from it for every subclass
     predicts_ratings: ClassVar[bool] = False
 
+    #: per-epoch training history of the last fit (or of the saved fit, after loading);
+    #: None for models that do not train in epochs
+    history_: History | None = None
+    #: the epoch count the last fit kept (best validation epoch, or all epochs run); None
+    #: for models that do not train in epochs
+    best_epoch_: int | None = None
+    #: the runtime options of the last fit (see `movierec.training.options`)
+    runtime_: RuntimeOptions | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "predicts_ratings" in cls.__dict__:
@@ -201,10 +213,23 @@ class Recommender(ABC):
         return f"{type(self).__name__}({args})"
 
     # -- fitting ----------------------------------------------------------------------
-    def fit(self, train: Dataset, validation: Dataset | None = None) -> "Recommender":
-        """Learn from `train`; some models use `validation` for early stopping only."""
+    def fit(self, train: Dataset, validation: Dataset | None = None,
+            runtime: RuntimeOptions | None = None) -> "Recommender":
+        """Learn from `train`; some models use `validation` for early stopping only.
+
+        Args:
+            train: the training data.
+            validation: held-out data for early stopping (models that train in epochs).
+            runtime: how to train (seed, device, threads, progress, distributed; see
+                `movierec.training.options`); None = the defaults. Stored as `runtime_`;
+                models that do not train with torch ignore it.
+        """
         if train.n_ratings == 0:
             raise ConfigError("Cannot fit on an empty training set.")
+        if runtime is not None and not isinstance(runtime, RuntimeOptions):
+            raise ConfigError(f"runtime must be a movierec.training.options.RuntimeOptions, got {runtime!r}.")
+        self.runtime_ = self._default_runtime() if runtime is None else runtime
+        self.check_fits(train.n_users, train.n_items, train.n_ratings)
         self.users_: IdMap = train.users
         self.items_: IdMap = train.items
         self.seen_: sp.csr_matrix = train.to_csr("ones")
@@ -219,13 +244,63 @@ class Recommender(ABC):
             raise
         return self
 
+    def _default_runtime(self) -> RuntimeOptions:
+        """The runtime options of a fit given none (torch models honour old constructor ones)."""
+        return RuntimeOptions()
+
     @abstractmethod
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
-        """Learn the model's state from `train` (IdMaps and seen items are already set)."""
+        """Learn the model's state from `train` (IdMaps, seen items and `runtime_` are set)."""
 
     @abstractmethod
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """Scores of every item for the given user indices, shape (len(user_idx), n_items)."""
+
+    # -- memory -----------------------------------------------------------------------
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """Peak bytes `fit` allocates beyond the training data itself, for a training set
+        of this size under the current hyperparameters; None where the model gives no
+        estimate (its fit needs little beyond the data). Each model overrides it with a
+        simple formula (`tests/test_memory_estimates.py` checks it against a measured fit).
+
+        Args:
+            n_users: users in the training set's ID map.
+            n_items: movies in the training set's ID map.
+            n_ratings: training interactions.
+        """
+        return None
+
+    def _memory_what(self, n_users: int, n_items: int, n_ratings: int) -> str:
+        """What the memory is for, in `ResourceError`'s sentence (models with one big
+        matrix name it: "for its 59,047 x 59,047 item matrix")."""
+        return f"to fit {n_ratings:,} ratings of {n_users:,} users and {n_items:,} movies"
+
+    def _too_big_advice(self) -> str:
+        """The end of `ResourceError`'s sentence: the alternative to use instead."""
+        return "use a machine with more free memory or a model with smaller state such as als or pop"
+
+    def check_fits(self, n_users: int, n_items: int, n_ratings: int, available: int | None = None) -> None:
+        """Refuse, before anything is allocated, a fit that would need more memory than is free.
+
+        Args:
+            n_users, n_items, n_ratings: the training set's size (see `memory_estimate`).
+            available: free bytes; None: `movierec.resources.available_memory()` (the
+                cgroup limit or MemAvailable, or `$MOVIEREC_MEMORY_LIMIT`).
+
+        Raises:
+            ResourceError: one sentence naming the need, the limit and the alternative.
+            ConfigError: when `$MOVIEREC_MEMORY_LIMIT` is not a size.
+        """
+        need = self.memory_estimate(int(n_users), int(n_items), int(n_ratings))
+        if need is None:
+            return
+        from movierec.resources import available_memory, format_bytes
+
+        free = available_memory() if available is None else int(available)
+        if need > free:
+            raise ResourceError(f"{self.name} needs {format_bytes(need)} "
+                                f"{self._memory_what(int(n_users), int(n_items), int(n_ratings))}, more than the "
+                                f"{format_bytes(free)} this machine has free; {self._too_big_advice()}.")
 
     def check_is_fitted(self) -> None:
         """Raise `NotFittedError` unless the model is fitted (or loaded from a bundle)."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
+from movierec.models._memory import base_fit_bytes
 from movierec.models.base import Capabilities, Recommender
 
 
@@ -40,6 +41,10 @@ class RandomRecommender(Recommender):
 
     def __init__(self, seed: int = 42):
         self.seed = seed
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """Only what every fit keeps (scores are hashed at query time)."""
+        return base_fit_bytes(n_users, n_ratings)
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         self.n_items_fit_ = train.n_items
@@ -76,6 +81,10 @@ class IdOrderRecommender(Recommender):
 
     def __init__(self) -> None:
         pass
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """Only what every fit keeps (the order is the item index)."""
+        return base_fit_bytes(n_users, n_ratings)
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         self.n_items_fit_ = train.n_items
@@ -126,6 +135,10 @@ class PopularRecommender(Recommender):
 
     def __init__(self, min_rating: float | None = None):
         self.min_rating = min_rating
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps, a keep-mask per rating and a few float64 counts per movie."""
+        return base_fit_bytes(n_users, n_ratings) + n_ratings + 6 * 8 * n_items
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         counts = _popularity(train, self.min_rating)
@@ -186,6 +199,10 @@ class PopularInWindow(PopularRecommender):
     def __init__(self, window_days: float = 30.0, min_rating: float | None = None):
         self.window_days = window_days
         self.min_rating = min_rating
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """`pop`'s, plus the window's copy of the interactions (user, movie, rating, time)."""
+        return super().memory_estimate(n_users, n_items, n_ratings) + 32 * n_ratings
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if not self.window_days or self.window_days <= 0:

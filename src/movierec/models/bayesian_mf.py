@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models._rating_utils import clip_ratings
+from movierec.models._memory import base_fit_bytes, csr_bytes
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Categorical, Float
 
@@ -152,6 +153,18 @@ class BayesianMF(Recommender):
         self.biases = biases
         self.init_std = init_std
         self.seed = seed
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; the two float64 pattern CSRs and their residual copies;
+        about a dozen float64/int64 arrays per rating (indices, orders, residuals) and the
+        two gathered (ratings x dim) factor rows of the dot products; per side, four float64
+        (rows x dim²) arrays (outer products, Gram, precision, Cholesky); the kept samples
+        (float32, (users + movies) x dim x samples) three times (the list, the stacked
+        copy, the masked result)."""
+        d, s = int(self.dim), int(self.samples)
+        return (base_fit_bytes(n_users, n_ratings) + 4 * csr_bytes(max(n_users, n_items), n_ratings, value_bytes=8)
+                + 12 * 8 * n_ratings + 2 * 8 * d * n_ratings + 4 * 8 * d * d * max(n_users, n_items)
+                + 3 * 4 * (n_users + n_items) * d * s)
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if self.dim < 1 or self.samples < 1 or self.burn_in < 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from movierec.data.dataset import Dataset
+from movierec.models._memory import base_fit_bytes
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Float
 
@@ -27,6 +28,10 @@ class GlobalMean(Recommender):
 
     def __init__(self) -> None:
         pass
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps and a few float64 arrays per movie (counts, sums, ranks)."""
+        return base_fit_bytes(n_users, n_ratings) + 6 * 8 * n_items
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         self.global_mean_ = float(np.mean(train.rating, dtype=np.float64))
@@ -77,6 +82,11 @@ class BiasOnly(Recommender):
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_iter = n_iter
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps, four float64 temporaries per rating (the ratings and the
+        residuals of a sweep) and four float64 arrays per user and per movie."""
+        return base_fit_bytes(n_users, n_ratings) + 4 * 8 * n_ratings + 4 * 8 * (n_users + n_items)
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         u, i = train.user_idx, train.item_idx

@@ -35,6 +35,7 @@ from movierec.models.base import Capabilities, Recommender
 from movierec.models.registry import class_from_path, class_path, get_class
 from movierec.models.space import Categorical, Float
 from movierec.models._specs import model_specs
+from movierec.training.options import RuntimeOptions
 
 #: default bases: the two strongest families, with hyperparameters chosen on validation
 #: ratings carved from the training part of ML-100K fold u1 (see docs/rating_prediction.md)
@@ -97,6 +98,13 @@ class Blend(Recommender):
                 raise ConfigError(f"Bad parameters for blend base {name!r}: {exc}.") from None
         return bases
 
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """The sum of the bases' estimates (all of them are kept after the final refit;
+        a base without an estimate counts 0); None when no base has one."""
+        parts = [base.memory_estimate(n_users, n_items, n_ratings) for base in self._new_bases()]
+        known = [p for p in parts if p is not None]
+        return sum(known) if known else None
+
     def _features(self, preds: np.ndarray, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         """Design matrix (n, p) without intercept, from base predictions (n, K)."""
         cols = [preds]
@@ -115,6 +123,10 @@ class Blend(Recommender):
         self.global_mean_ = float(train.rating.mean())
 
     # -- fitting ----------------------------------------------------------------------
+    def _base_runtime(self) -> RuntimeOptions:
+        """The bases' runtime options: this fit's, with the blend's seed (torch bases)."""
+        return (self.runtime_ or RuntimeOptions()).with_seed(int(self.seed))
+
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if validation is not None and validation.n_ratings:
             fit_part, val_part, full = train, validation, concat(train, validation)
@@ -129,7 +141,7 @@ class Blend(Recommender):
         self.validation_rmse_: dict[str, float] = {}
         for (name, _), base in zip(self._specs(), self._new_bases()):
             # the held-out share also serves the bases' early stopping (training data only)
-            base.fit(fit_part, validation=val_part)
+            base.fit(fit_part, validation=val_part, runtime=self._base_runtime())
             p = base._predict(val_part.user_idx, val_part.item_idx).astype(np.float64)
             preds.append(p)
             self.validation_rmse_[name] = float(np.sqrt(np.mean((p - val_part.rating) ** 2)))
@@ -148,7 +160,7 @@ class Blend(Recommender):
         self.base_fit_seconds_: dict[str, float] = {}
         for (name, _), base in zip(self._specs(), self._new_bases()):
             start = time.perf_counter()
-            base.fit(full)
+            base.fit(full, runtime=self._base_runtime())
             self.base_fit_seconds_[name] = time.perf_counter() - start
             self.bases_.append(base)
 

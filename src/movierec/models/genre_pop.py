@@ -28,6 +28,7 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
+from movierec.models._memory import base_fit_bytes
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Float
 
@@ -66,6 +67,14 @@ class GenrePop(Recommender):
         np.add.at(sums, user_rows, genres[item_idx] * w[:, None])
         mass = np.bincount(user_rows, weights=w * genres[item_idx].sum(axis=1), minlength=n_users)
         return (sums + self.smoothing * self.prior_) / np.maximum(mass + self.smoothing, 1e-12)[:, None]
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps, plus two float64 (ratings x genres) temporaries (each
+        rating's genre shares, weighted), MovieLens's 20 genres assumed, and three float64
+        (users x genres) preference matrices."""
+        genres = 20
+        return (base_fit_bytes(n_users, n_ratings) + 2 * 8 * genres * n_ratings + 3 * 8 * genres * n_users
+                + 4 * 8 * genres * n_items)
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if self.pop_weight < 0 or self.smoothing < 0:

@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
+from movierec.models._memory import base_fit_bytes, csr_bytes
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Categorical, Float, Int
 from movierec.training.progress import progress_task
@@ -147,6 +148,13 @@ class ALS(_ImplicitFactorModel):
         self.num_threads = num_threads
         self.seed = seed
 
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; float32 CSRs of the interactions, the confidences and
+        implicit's item-user transpose; the user and movie factors (float32), implicit's
+        and the copies kept."""
+        return (base_fit_bytes(n_users, n_ratings) + 3 * csr_bytes(n_users, n_ratings)
+                + 2 * 4 * (n_users + n_items) * int(self.factors))
+
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
@@ -250,6 +258,13 @@ class BPR(_ImplicitFactorModel):
         self.values = values
         self.num_threads = num_threads
         self.seed = seed
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; float32 CSRs of the interactions and implicit's copies
+        of them (its sampler reads them as user-item pairs); the factors with their bias
+        column (float32), implicit's and the copies kept."""
+        return (base_fit_bytes(n_users, n_ratings) + 3 * csr_bytes(n_users, n_ratings) + 16 * n_ratings
+                + 2 * 4 * (n_users + n_items) * (int(self.factors) + 1))
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

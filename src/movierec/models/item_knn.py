@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models._rating_utils import clip_ratings, fit_biases
+from movierec.models._memory import base_fit_bytes, csr_bytes
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.space import Float, Int
 
@@ -59,6 +60,17 @@ class ItemKNN(Recommender):
         self.max_neighbors = max_neighbors
         self.reg_user = reg_user
         self.reg_item = reg_item
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; seven float64 CSRs of the residuals (z, its pattern, its
+        square, their transposes; float32 kept) and the bias solve's float64 temporaries;
+        per block of `_BLOCK` movies about a dozen dense float64 (block x movies) arrays
+        (the four co-rating sums, the similarity and its temporaries); the neighbour
+        lists (int32 + float32, movies x max_neighbors)."""
+        block = min(_BLOCK, n_items)
+        m = min(int(self.max_neighbors), max(n_items - 1, 1))
+        return (base_fit_bytes(n_users, n_ratings) + 7 * csr_bytes(n_users, n_ratings, value_bytes=8)
+                + 6 * 8 * n_ratings + 12 * 8 * block * n_items + 8 * n_items * m)
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if self.k < 1 or self.max_neighbors < 1:

@@ -28,10 +28,13 @@ from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError, NoLikedMoviesError
 from movierec.models._fold_in import biased_dot_embeddings, liked_fold_in
 from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
-from movierec.models.base import Capabilities, Recommender
+from movierec.models._memory import adam_param_bytes, base_fit_bytes, ranking_validation_bytes
+from movierec.models._torch_base import TorchRecommender
+from movierec.models.base import Capabilities
 from movierec.models.space import Categorical, Float
-from movierec.training.options import check_runtime_options, resolve_device, seed_everything
-from movierec.training.trainer import Trainer, history_meta, set_history_meta, tensor_batches
+from movierec.training.options import seed_everything
+from movierec.training.early_stopping import EarlyStopResult
+from movierec.training.trainer import tensor_batches
 
 if TYPE_CHECKING:  # torch is imported by training only: a saved model loads and answers without it
     import torch
@@ -41,7 +44,7 @@ if TYPE_CHECKING:  # torch is imported by training only: a saved model loads and
 LOSSES = ("softmax", "bpr")
 
 
-class MFRank(Recommender):
+class MFRank(TorchRecommender):
     """Matrix factorisation for top-k ranking (dot product + item bias), BPR or sampled softmax.
 
     Fitted attributes: `user_embeddings_` (n_users, dim), `item_embeddings_` (n_items, dim)
@@ -61,8 +64,9 @@ class MFRank(Recommender):
             stopping off (`epochs` epochs on all the data).
         refit: after early stopping on the internal holdout, retrain on all training data.
         min_rating: ratings below this are ignored (None: every rating is an interaction).
-        seed, device, num_threads, progress: runtime options, the same for every torch
-            model (see `movierec.training.options`).
+
+    Runtime options (seed, device, threads, progress, distributed) are given at fit time:
+    `fit(train, runtime=RuntimeOptions(...))` (see `movierec.training.options`).
     """
 
     name: ClassVar[str] = "mf-rank"
@@ -96,10 +100,7 @@ class MFRank(Recommender):
         patience: int = 4,
         refit: bool = True,
         min_rating: float | None = None,
-        seed: int = 42,
-        device: str = "auto",
-        num_threads: int | None = 1,
-        progress: bool = False,
+        **legacy_runtime: Any,
     ):
         self.dim = dim
         self.loss = loss
@@ -112,10 +113,7 @@ class MFRank(Recommender):
         self.patience = patience
         self.refit = refit
         self.min_rating = min_rating
-        self.seed = seed
-        self.device = device
-        self.num_threads = num_threads
-        self.progress = progress
+        self._take_legacy_runtime(legacy_runtime)
 
     def _check_params(self) -> None:
         if self.loss not in LOSSES:
@@ -128,7 +126,20 @@ class MFRank(Recommender):
             raise ConfigError("lr and temperature must be positive.")
         if self.reg < 0:
             raise ConfigError(f"reg must be >= 0, got {self.reg!r}.")
-        check_runtime_options(self.seed, self.device, self.num_threads, self.progress)
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; the user, movie and movie-bias tables (float32) under Adam
+        (`adam_param_bytes`); per interaction, the (user, item, time) int64 arrays and their
+        sort, the hold-out's copies, the sampler's keys, the interaction matrices and the
+        device's shuffled (user, item) pairs (about 112 bytes); the seen-pairs lookup (a
+        users x movies bool table, or the sorted keys); with the "bpr" loss, `n_neg` int64
+        negatives per interaction (drawn, repeated users, shuffled copy); and validation."""
+        dim, n_neg = int(self.dim), int(self.n_neg)
+        tables = (n_users + n_items) * dim + n_items
+        seen = n_users * n_items if n_users * n_items <= 64_000_000 else 8 * n_ratings
+        negatives = 0 if self.loss == "softmax" else 32 * n_ratings * n_neg
+        return (base_fit_bytes(n_users, n_ratings) + adam_param_bytes(tables) + 112 * n_ratings + seen + negatives
+                + ranking_validation_bytes(n_users, n_items))
 
     def _train(self, users: np.ndarray, items: np.ndarray, epochs: int, validator, seed: int):
         """A fresh module trained on the pairs (users, items); negatives avoid only these pairs
@@ -140,7 +151,7 @@ class MFRank(Recommender):
 
         gen = seed_everything(seed)
         rng = np.random.default_rng(seed)
-        device = resolve_device(self.device)
+        device = self._device
         n_items = len(self.items_)
         sampler = NegativeSampler(users, items, n_items)
         module = DotModule(len(self.users_), n_items, int(self.dim)).to(device)
@@ -185,19 +196,17 @@ class MFRank(Recommender):
             def validate(module):
                 return validator(lambda rows: _score_numpy(module, rows, device))
 
-        trainer = Trainer(max_epochs=epochs, patience=max(self.patience, 1), mode="max",
-                          progress=bool(self.progress), desc="mf-rank")
-        history = trainer.fit(module, optimizer, batches, loss_fn, validate)
+        history = self._run_epochs(module, optimizer, batches, loss_fn, validate, epochs=epochs, mode="max")
         return module, history
 
-    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
-        result = fit_ranking_model(self, train, validation)
-        self.history_, self.best_epoch_ = result.history, result.best_epoch
+    def _fit_epochs(self, train: Dataset, shard: Dataset, validation: Dataset | None) -> EarlyStopResult:
+        result = fit_ranking_model(self, shard, validation)
         module = result.module
         self.user_embeddings_ = module.user.weight.detach().numpy().copy()
         self.item_embeddings_ = module.item.weight.detach().numpy().copy()
         self.item_bias_ = module.item_bias.weight.detach().numpy()[:, 0].copy()
         self._gram = None
+        return result
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -257,12 +266,6 @@ class MFRank(Recommender):
         self.item_embeddings_ = np.asarray(state["item_embeddings"], dtype=np.float32)
         self.item_bias_ = np.asarray(state["item_bias"], dtype=np.float32)
         self._gram = None
-
-    def _meta(self) -> dict[str, Any]:
-        return history_meta(self)
-
-    def _set_meta(self, meta: dict[str, Any]) -> None:
-        set_history_meta(self, meta)
 
 
 class _SeenLookup:

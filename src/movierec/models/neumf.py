@@ -21,11 +21,14 @@ from torch import nn
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
-from movierec.models.base import Capabilities, Recommender
+from movierec.models._memory import adam_param_bytes, base_fit_bytes, ranking_validation_bytes
+from movierec.models._torch_base import TorchRecommender
+from movierec.models.base import Capabilities
 from movierec.models.space import Categorical, Float, Int
 from movierec.training.losses import bce_loss, row_l2
-from movierec.training.options import check_runtime_options, resolve_device, seed_everything, torch_threads
-from movierec.training.trainer import Trainer, history_meta, set_history_meta, tensor_batches
+from movierec.training.options import RuntimeOptions, seed_everything, torch_threads
+from movierec.training.early_stopping import EarlyStopResult
+from movierec.training.trainer import tensor_batches
 
 #: (user, item) pairs pushed through the MLP at once when scoring
 _SCORE_CHUNK_PAIRS = 400_000
@@ -105,7 +108,7 @@ class NeuMFModule(nn.Module):
         return gmf + out + self.out.bias
 
 
-class NeuMF(Recommender):
+class NeuMF(TorchRecommender):
     """Neural matrix factorisation (GMF + MLP) for implicit feedback, trained with BCE.
 
     Every rating is an interaction (set `min_rating` to keep only ratings >= it).
@@ -128,8 +131,9 @@ class NeuMF(Recommender):
             stopping off (`epochs` epochs on all the data).
         refit: after early stopping on the internal holdout, retrain on all training data.
         min_rating: ratings below this are ignored (None: every rating is an interaction).
-        seed, device, num_threads, progress: runtime options, the same for every torch
-            model (see `movierec.training.options`).
+
+    Runtime options (seed, device, threads, progress, distributed) are given at fit time:
+    `fit(train, runtime=RuntimeOptions(...))` (see `movierec.training.options`).
 
     Capabilities: none beyond ranking. Its scores come from an MLP, so they are not a dot
     product (no embeddings) and a new person cannot be folded in without retraining.
@@ -164,10 +168,7 @@ class NeuMF(Recommender):
         patience: int = 3,
         refit: bool = True,
         min_rating: float | None = None,
-        seed: int = 42,
-        device: str = "auto",
-        num_threads: int | None = 1,
-        progress: bool = False,
+        **legacy_runtime: Any,
     ):
         self.dim = dim
         self.mlp_layers = mlp_layers
@@ -181,10 +182,7 @@ class NeuMF(Recommender):
         self.patience = patience
         self.refit = refit
         self.min_rating = min_rating
-        self.seed = seed
-        self.device = device
-        self.num_threads = num_threads
-        self.progress = progress
+        self._take_legacy_runtime(legacy_runtime)
 
     def _check_params(self) -> None:
         for key in ("dim", "mlp_layers", "epochs", "batch_size", "n_neg"):
@@ -193,7 +191,21 @@ class NeuMF(Recommender):
                 raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}.")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr!r}.")
-        check_runtime_options(self.seed, self.device, self.num_threads, self.progress)
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; the GMF and MLP embedding tables and the MLP's weights
+        (float32) under Adam (`adam_param_bytes`); per interaction, its arrays and the
+        hold-out's copies (about 112 bytes), and its 1 + `n_neg` training rows on the
+        device (user, item int64, label float32, their shuffled copy, the permutation and
+        the sampler's draws: about 80 bytes a row); validation, whose MLP runs on chunks
+        of 400,000 (user, movie) pairs (float32 activations of every layer, twice)."""
+        dim, n_neg = int(self.dim), int(self.n_neg)
+        sizes = mlp_sizes(dim, int(self.mlp_layers))
+        tables = (n_users + n_items) * (dim + sizes[0])
+        mlp = 2 * sizes[0] * sizes[0] + sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + sum(sizes) + dim + sizes[-1] + 1
+        pairs = min(_SCORE_CHUNK_PAIRS, min(n_users, 2000) * n_items)
+        return (base_fit_bytes(n_users, n_ratings) + adam_param_bytes(tables + mlp) + 112 * n_ratings
+                + 80 * (1 + n_neg) * n_ratings + 2 * 4 * pairs * sum(sizes) + ranking_validation_bytes(n_users, n_items))
 
     def _build(self) -> NeuMFModule:
         return NeuMFModule(len(self.users_), len(self.items_), int(self.dim), int(self.mlp_layers),
@@ -204,7 +216,7 @@ class NeuMF(Recommender):
         (never a held-out one, which would leak it)."""
         gen = seed_everything(seed)
         rng = np.random.default_rng(seed)
-        device = resolve_device(self.device)
+        device = self._device
         module = self._build().to(device)
         optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sampler = NegativeSampler(users, items, len(self.items_))
@@ -232,28 +244,20 @@ class NeuMF(Recommender):
             def validate(module):
                 return validator(lambda rows: _score_numpy(module, rows, device))
 
-        trainer = Trainer(max_epochs=epochs, patience=max(self.patience, 1), mode="max",
-                          progress=bool(self.progress), desc="neumf")
-        history = trainer.fit(module, optimizer, batches, loss_fn, validate)
+        history = self._run_epochs(module, optimizer, batches, loss_fn, validate, epochs=epochs, mode="max")
         return module, history
 
-    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
-        result = fit_ranking_model(self, train, validation)
-        self.history_, self.best_epoch_ = result.history, result.best_epoch
+    def _fit_epochs(self, train: Dataset, shard: Dataset, validation: Dataset | None) -> EarlyStopResult:
+        result = fit_ranking_model(self, shard, validation)
         self.module_ = result.module.eval()
+        return result
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        with torch_threads(self.num_threads):
+        with torch_threads((self.runtime_ or RuntimeOptions()).num_threads):
             return _score_numpy(self.module_, np.asarray(user_idx), torch.device("cpu"))
 
     # -- state -------------------------------------------------------------------------
-    def _meta(self) -> dict[str, Any]:
-        return history_meta(self)
-
-    def _set_meta(self, meta: dict[str, Any]) -> None:
-        set_history_meta(self, meta)
-
     def _state(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
 

@@ -16,7 +16,9 @@
 4. refits every generator and the features on all of `train` for serving.
 
 Scores: a candidate of any generator gets the LambdaRank score; every other movie scores
-below every candidate of that person (ordered by the first generator). If `fit` gets a
+below every candidate of that person (ordered by the first generator). A new person is
+folded in the same way (`fold_in`): each generator folds them in, their context features
+come from the movies and ratings they give, and LambdaRank scores the candidates. If `fit` gets a
 validation set, it is the stage-2 window and the generators are refitted on train +
 validation.
 
@@ -26,19 +28,20 @@ LightGBM model in its own text format as bytes ("lgbm", uint8): no pickle.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
 from movierec.data.split import carve_validation, concat, leave_last_k_split
-from movierec.errors import ConfigError, SplitError
+from movierec.errors import CapabilityError, ConfigError, SplitError
 from movierec.features.ranker_features import CONTEXT_FEATURES, RankerFeatures
 from movierec.models.base import Capabilities, Recommender, _seen_ratings
 from movierec.models.registry import class_from_path, class_path, get_class
 from movierec.models.space import Float, Int
 from movierec.models._specs import model_specs
+from movierec.training.options import RuntimeOptions
 
 #: default generators: fast on two cores and different in kind (recency-aware item-item,
 #: item-item, factors, popularity); two-tower is left out as slow on few cores
@@ -93,7 +96,7 @@ class Ranker(Recommender):
     """
 
     name: ClassVar[str] = "ranker"
-    capabilities = Capabilities()
+    capabilities = Capabilities(fold_in=True, dislikes=True)
     # the second stage's settings only; generators keep the hyperparameters they are given
     search_space = {
         "n_candidates": Int(50, 300, log=True),
@@ -144,6 +147,25 @@ class Ranker(Recommender):
                 raise ConfigError(f"Bad parameters for ranker generator {name!r}: {exc}.") from None
         return gens
 
+    def _generator_runtime(self) -> RuntimeOptions:
+        """The generators' runtime options: this fit's (device, threads, progress, the
+        distributed run), with the ranker's seed (torch generators)."""
+        return (self.runtime_ or RuntimeOptions()).with_seed(int(self.seed))
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """Twice the sum of the generators' estimates (the stage-2 fit's generators are
+        still held while the served ones refit on every rating; one without an estimate
+        counts 0), plus stage 2: per batch of `_BATCH` people two float64 (people x movies)
+        arrays per generator and the candidate pool, and the candidate features (float32,
+        `n_candidates` per person and generator for every person: an upper bound of the
+        rows kept, room for the copy that concatenating them makes)."""
+        gens = self._new_generators()
+        parts = [gen.memory_estimate(n_users, n_items, n_ratings) for gen in gens]
+        n_features = len(self.feature_names())
+        batch = min(_BATCH, n_users) * n_items * (16 * len(gens) + 9)
+        features = n_users * int(self.n_candidates) * len(gens) * n_features * 4
+        return 2 * sum(p or 0 for p in parts) + batch + features
+
     def _check_params(self) -> None:
         if isinstance(self.n_candidates, bool) or not isinstance(self.n_candidates, (int, np.integer)) \
                 or self.n_candidates < 1:
@@ -183,12 +205,28 @@ class Ranker(Recommender):
         seen_rows = seen[user_idx]
         seen_mask = np.zeros((n, m), dtype=bool)
         seen_mask[np.repeat(np.arange(n), np.diff(seen_rows.indptr)), seen_rows.indices] = True
+        users = np.asarray(user_idx)
+        return Ranker._pool([gen.score_indices(user_idx) for gen in gens], seen_mask,
+                            lambda rows, items: feats.pairs(users[rows], items), n_candidates)
+
+    @staticmethod
+    def _pool(gen_scores: list[np.ndarray], seen_mask: np.ndarray, context: Callable[[np.ndarray, np.ndarray],
+              np.ndarray], n_candidates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates and their features from each generator's scores (see `_candidates`).
+
+        Args:
+            gen_scores: each generator's scores of every movie, shape (n, n_items) each.
+            seen_mask: bool, shape (n, n_items): movies the people already have (never candidates).
+            context: (rows, items) -> the context features of those candidates, shape (c, 10).
+            n_candidates: movies each generator proposes per person.
+        """
+        n, m = seen_mask.shape
         top = min(n_candidates, m)
         pool = np.zeros((n, m), dtype=bool)
         per_gen = []
         first = None
-        for gen in gens:
-            s = np.asarray(gen.score_indices(user_idx), dtype=np.float64)
+        for scores in gen_scores:
+            s = np.array(scores, dtype=np.float64)  # a copy: a generator may hand out its own array
             s[seen_mask] = -np.inf
             if first is None:
                 first = s
@@ -210,8 +248,8 @@ class Ranker(Recommender):
             score = s[rows, items]
             score = np.where(np.isfinite(score), score, np.nan)
             cols += [score, rank[rows, items], best[rows] - score]
-        x = np.concatenate([np.stack(cols, axis=1).astype(np.float32),
-                            feats.pairs(np.asarray(user_idx)[rows], items)], axis=1)
+        x = np.concatenate([np.stack(cols, axis=1).astype(np.float32), context(rows, items)], axis=1)
+        assert first is not None
         return rows, items, x, first
 
     # -- fitting ----------------------------------------------------------------------
@@ -229,7 +267,7 @@ class Ranker(Recommender):
             full = train
         check_stage2_window(fit_part, window)
         for gen in gens:
-            gen.fit(fit_part)
+            gen.fit(fit_part, runtime=self._generator_runtime())
             # what each generator really learnt from must not hold a window rating either
             if np.asarray(gen.seen_[window.user_idx, window.item_idx]).any():
                 raise SplitError(f"The ranker's stage-2 window shares ratings with its generator {gen.name!r}'s "
@@ -283,7 +321,7 @@ class Ranker(Recommender):
         # serve from every training interaction
         self.generators_: list[Recommender] = []
         for gen in self._new_generators():
-            gen.fit(full)
+            gen.fit(full, runtime=self._generator_runtime())
             self.generators_.append(gen)
         self.features_ = RankerFeatures.fit(full)
         if full is not train:  # the given validation ratings are seen too, as the generators see them
@@ -304,21 +342,57 @@ class Ranker(Recommender):
         out = np.empty((len(user_idx), m), dtype=np.float32)
         for start in range(0, len(user_idx), _BATCH):
             batch = user_idx[start:start + _BATCH]
-            rows, items, x, first = self._candidates(self.generators_, self.features_, self.seen_, batch,
-                                                     self.n_candidates)
-            pred = self.booster_.predict(x, num_threads=1) if len(rows) else np.zeros(0)
-            # non-candidates: below every candidate of the person, in the first generator's order
-            order = np.argsort(np.argsort(-np.nan_to_num(first, nan=-np.inf, posinf=np.inf), axis=1, kind="stable"),
-                               axis=1, kind="stable")
-            floor = np.zeros(len(batch))
-            if len(rows):
-                low = np.full(len(batch), np.inf)
-                np.minimum.at(low, rows, pred)
-                floor = np.where(np.isfinite(low), low, 0.0)
-            block = floor[:, None] - 1.0 - order / max(m, 1)
-            block[rows, items] = pred
-            out[start:start + len(batch)] = block
+            out[start:start + len(batch)] = self._stage2_scores(*self._candidates(
+                self.generators_, self.features_, self.seen_, batch, self.n_candidates))
         return out
+
+    def _stage2_scores(self, rows: np.ndarray, items: np.ndarray, x: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """Every movie's score for a batch of people, shape (n, n_items), from their
+        candidates (`_pool`'s output): LambdaRank's score for a candidate; every other
+        movie below every candidate of the person, in the first generator's order."""
+        n, m = first.shape
+        pred = self.booster_.predict(x, num_threads=1) if len(rows) else np.zeros(0)
+        order = np.argsort(np.argsort(-np.nan_to_num(first, nan=-np.inf, posinf=np.inf), axis=1, kind="stable"),
+                           axis=1, kind="stable")
+        floor = np.zeros(n)
+        if len(rows):
+            low = np.full(n, np.inf)
+            np.minimum.at(low, rows, pred)
+            floor = np.where(np.isfinite(low), low, 0.0)
+        block = floor[:, None] - 1.0 - order / max(m, 1)
+        block[rows, items] = pred
+        return block
+
+    def _fold_in(self, item_idx: np.ndarray, ratings: np.ndarray | None,
+                 liked: np.ndarray) -> tuple[np.ndarray, None]:
+        """A new person's scores: each generator folds them in (a generator without
+        `dislikes` sees only the liked movies and proposes nothing without one), the
+        stage-2 context comes from the movies and ratings given
+        (`RankerFeatures.new_person_pairs`), and LambdaRank scores the candidates.
+
+        Raises:
+            CapabilityError: a generator that cannot fold in a new person.
+        """
+        self._check_fitted()
+        m = len(self.items_)
+        gen_scores = []
+        for (name, _), gen in zip(self._specs(), self.generators_):
+            if not gen.capabilities.fold_in:
+                raise CapabilityError(f"The ranker's generator {name!r} cannot fold in a new person, so neither can "
+                                      "the ranker; train it with generators that can (such as ease, als and pop).")
+            if gen.capabilities.dislikes:
+                scores, _ = gen._fold_in(item_idx, ratings, liked)
+            elif liked.any():
+                scores, _ = gen._fold_in(item_idx[liked], None if ratings is None else ratings[liked], liked[liked])
+            else:
+                scores = np.full(m, -np.inf)
+            gen_scores.append(np.asarray(scores, dtype=np.float64).reshape(1, m))
+        seen_mask = np.zeros((1, m), dtype=bool)
+        seen_mask[0, item_idx] = True
+        pool = self._pool(gen_scores, seen_mask,
+                          lambda rows, items: self.features_.new_person_pairs(item_idx, ratings, items),
+                          self.n_candidates)
+        return self._stage2_scores(*pool)[0], None
 
     # -- persistence ------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:

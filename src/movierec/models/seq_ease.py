@@ -36,7 +36,8 @@ import scipy.sparse as sp
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models.ease import EASE
+from movierec.models._memory import csr_bytes
+from movierec.models.ease import DEFAULT_MAX_ITEMS, EASE
 from movierec.models.space import Categorical, Float
 
 #: last movies a user's transition query looks at, beyond the window
@@ -99,6 +100,8 @@ class SeqEASE(EASE):
         window: largest gap (in positions) counted as a transition.
         min_item_count: items with fewer training interactions are left out of B
             (see `EASE`); transitions still cover every item.
+        max_items: B covers at most this many movies, the most rated ones (see `EASE`;
+            None: every movie); the rest rank below every modelled movie by popularity.
 
     Fitted attributes (besides EASE's):
         user_items_: users x items CSR of recency weights.
@@ -123,6 +126,7 @@ class SeqEASE(EASE):
         beta: float = 0.3,
         window: int = 3,
         min_item_count: int = 1,
+        max_items: int | None = DEFAULT_MAX_ITEMS,
     ) -> None:
         self.regularization = regularization
         self.tau = tau
@@ -130,7 +134,16 @@ class SeqEASE(EASE):
         self.beta = beta
         self.window = window
         self.min_item_count = min_item_count
+        self.max_items = max_items
         self.values = "ones"  # EASE's B is fitted on binary interactions (not a parameter here)
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """EASE's (see `EASE.memory_estimate`), plus the two history CSRs (recency weights,
+        recent movies) and the transition matrix: `window` pairs per rating, built from
+        COO arrays (about 20 bytes a pair) and normalised into two more float32 CSRs."""
+        pairs = int(self.window) * n_ratings
+        return (super().memory_estimate(n_users, n_items, n_ratings) + 2 * csr_bytes(n_users, n_ratings)
+                + 20 * pairs + 3 * csr_bytes(n_items, pairs) + 40 * n_ratings)
 
     def _fit(self, train: Dataset, validation: Dataset | None) -> None:
         if not (self.tau > 0 and 0 <= self.floor <= 1 and self.beta >= 0 and self.window >= 1):

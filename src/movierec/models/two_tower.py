@@ -38,10 +38,12 @@ from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.features import TEXT_ENCODERS, MovieFeatures, UserFeatures
 from movierec.models._ranking_common import fit_ranking_model, implicit_interactions
-from movierec.models.base import Capabilities, NewUser, Recommender
+from movierec.models._memory import adam_param_bytes, base_fit_bytes, ranking_validation_bytes
+from movierec.models._torch_base import TorchRecommender
+from movierec.models.base import Capabilities, NewUser
 from movierec.models.space import Categorical, Float
-from movierec.training.options import check_runtime_options, resolve_device, seed_everything
-from movierec.training.trainer import Trainer, history_meta, set_history_meta, tensor_batches
+from movierec.training.early_stopping import EarlyStopResult
+from movierec.training.options import seed_everything
 
 if TYPE_CHECKING:  # torch is imported by training only: a saved model loads and answers without it
     from movierec.models._two_tower_net import TwoTowerNet
@@ -148,7 +150,7 @@ class Sequences:
         return self.windows(self.user_start, self.user_end, length, decay)
 
 
-class TwoTower(Recommender):
+class TwoTower(TorchRecommender):
     """Two-tower retrieval (user and movie MLP towers over IDs and features), in-batch softmax.
 
     Fitted attributes: `user_embeddings_` (n_users, dim) = u / T, `item_embeddings_`
@@ -181,11 +183,14 @@ class TwoTower(Recommender):
             stopping off (`epochs` epochs on all the data).
         refit: after early stopping on the internal hold-out, retrain on all training data.
         min_rating: ratings below this are ignored (None: every rating is an interaction).
-        seed, device, num_threads, progress: runtime options, the same for every torch
-            model (see `movierec.training.options`).
+
+    Runtime options (seed, device, threads, progress, distributed) are given at fit time:
+    `fit(train, runtime=RuntimeOptions(...))` (see `movierec.training.options`).
     """
 
     name: ClassVar[str] = "two-tower"
+    #: the loss calls the towers' methods, not `forward`: gradients are averaged explicitly
+    ddp_forward: ClassVar[bool] = False
     capabilities = Capabilities(embeddings=True, similar_items=True, fold_in=True, dislikes=True)
     search_space = {
         "dim": Categorical([32, 64, 128]),
@@ -224,10 +229,7 @@ class TwoTower(Recommender):
         patience: int = 3,
         refit: bool = True,
         min_rating: float | None = None,
-        seed: int = 42,
-        device: str = "auto",
-        num_threads: int | None = 1,
-        progress: bool = False,
+        **legacy_runtime: Any,
     ):
         self.dim = dim
         self.hidden = hidden
@@ -249,10 +251,21 @@ class TwoTower(Recommender):
         self.patience = patience
         self.refit = refit
         self.min_rating = min_rating
-        self.seed = seed
-        self.device = device
-        self.num_threads = num_threads
-        self.progress = progress
+        self._take_legacy_runtime(legacy_runtime)
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """What every fit keeps; the user and movie ID tables and the towers (float32)
+        under AdamW (`adam_param_bytes`); the movie features (`text_dim` text columns,
+        genres and popularity, float32, with the text encoder's work: about 4 copies);
+        per interaction, the (user, item, time, rating) arrays, the pairs' keys, the
+        hold-out's copies, the training and final sequences (int64 and float64) and the
+        shuffled order (about 200 bytes); the final movie and user vectors; validation."""
+        dim, hidden = int(self.dim), int(self.hidden)
+        features = int(self.text_dim) + 24
+        towers = features * dim + 3 * dim * hidden + 2 * hidden * dim + 8 * hidden
+        return (base_fit_bytes(n_users, n_ratings) + adam_param_bytes((n_users + n_items) * dim + towers)
+                + 4 * 4 * n_items * features + 200 * n_ratings + 3 * 4 * (n_users + n_items) * dim
+                + ranking_validation_bytes(n_users, n_items))
 
     def _check_params(self) -> None:
         for key in ("dim", "hidden", "epochs", "batch_size", "history_len", "text_dim"):
@@ -270,13 +283,13 @@ class TwoTower(Recommender):
             raise ConfigError(f"recency_decay must lie in (0, 1], got {self.recency_decay!r}.")
         if self.text_encoder not in TEXT_ENCODERS:
             raise ConfigError(f"text_encoder must be one of {', '.join(TEXT_ENCODERS)}, got {self.text_encoder!r}.")
-        check_runtime_options(self.seed, self.device, self.num_threads, self.progress)
 
     # -- fitting -----------------------------------------------------------------------
-    def _fit(self, train: Dataset, validation: Dataset | None) -> None:
-        self._check_params()
+    def _fit_epochs(self, train: Dataset, shard: Dataset, validation: Dataset | None) -> EarlyStopResult:
+        # features, sequences and the final vectors from all the training data; the
+        # networks train on this process's shard of it
         self.movie_features_ = MovieFeatures.fit(train, self.text_encoder, int(self.text_dim), bool(self.use_tags),
-                                                 text_model_path=self.text_model_path, seed=int(self.seed))
+                                                 text_model_path=self.text_model_path, seed=self._seed)
         self.user_features_ = UserFeatures.fit(train)
         users, items, times = implicit_interactions(train, self.min_rating)
         if len(users) == 0:
@@ -286,17 +299,17 @@ class TwoTower(Recommender):
         self._pair_keys = users * train.n_items + items  # sorted: implicit_interactions sorts by user, item
         self._pair_times, self._pair_ratings = times, ratings
         try:
-            result = fit_ranking_model(self, train, validation)
+            result = fit_ranking_model(self, shard, validation)
         finally:
             del self._pair_keys, self._pair_times, self._pair_ratings
         from movierec.models._two_tower_net import numpy_weights
 
-        self.history_, self.best_epoch_ = result.history, result.best_epoch
         self.towers_ = Towers(numpy_weights(result.module))
         self.item_counts_ = np.bincount(items, minlength=train.n_items).astype(np.int64)
         seqs = Sequences(users, items, times, ratings, train.n_users)
         self.item_inputs_, self.item_embeddings_, self.user_embeddings_ = self._vectors(self.towers_, seqs,
                                                                                        self.item_counts_ > 0)
+        return result
 
     def _sequences(self, users: np.ndarray, items: np.ndarray) -> Sequences:
         pos = np.searchsorted(self._pair_keys, users * len(self.items_) + items)
@@ -336,7 +349,7 @@ class TwoTower(Recommender):
         from movierec.training.losses import in_batch_softmax_loss
 
         gen = seed_everything(seed)
-        device = resolve_device(self.device)
+        device = self._device
         n_users, n_items = len(self.users_), len(self.items_)
         seqs = self._sequences(users, items)
         mf, uf = self.movie_features_, self.user_features_
@@ -353,8 +366,13 @@ class TwoTower(Recommender):
         warm = torch.as_tensor(warm_np, device=device)
         seq_items = torch.as_tensor(seqs.items, device=device)
         seq_users = torch.as_tensor(seqs.users, device=device)
-        cnt, mean = seqs.stats(seqs.start, np.arange(n_pos), length)  # of each positive's history input
-        behaviour = torch.as_tensor(uf.behaviour(cnt, mean), device=device)
+
+        def behaviour_of(j_np: np.ndarray) -> torch.Tensor:
+            """History statistics of the batch's positives' inputs, (b, 2), computed per batch
+            (row-wise: the same values as precomputing them for every positive, without the
+            (n_positives, 2) table)."""
+            cnt, mean = seqs.stats(seqs.start[j_np], j_np, length)
+            return torch.as_tensor(uf.behaviour(cnt, mean), device=device)
         prob = torch.as_tensor(counts / max(n_pos, 1), dtype=torch.float32, device=device)
 
         net = TwoTowerNet(n_users, n_items, mf.n_features, mf.genre_columns.stop + 2 + uf.n_demographics,
@@ -362,7 +380,11 @@ class TwoTower(Recommender):
         optimizer = torch.optim.AdamW(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
 
         def batches():
-            return tensor_batches((torch.arange(n_pos, device=device),), batch_size, gen)
+            # a fresh permutation of the positives, streamed in slices: the batches of
+            # tensor_batches((arange(n_pos),), ...), without its two copies of the index
+            order = torch.randperm(n_pos, generator=gen)
+            for start in range(0, n_pos, batch_size):
+                yield (order[start : start + batch_size].to(device),)
 
         def keep(n: int) -> torch.Tensor:
             return (torch.rand(n, generator=gen) >= p_drop).to(device)
@@ -390,7 +412,7 @@ class TwoTower(Recommender):
                                              check_invariants=False)
             user_keep = keep(b)
             demo = torch.where(user_keep[:, None], demographics[u], unknown_demo[None, :])
-            extra = torch.cat([torch.sparse.mm(pool_w, genres[uniq]), behaviour[j], demo], dim=1)
+            extra = torch.cat([torch.sparse.mm(pool_w, genres[uniq]), behaviour_of(j_np), demo], dim=1)
             user = net.user_vectors(torch.sparse.mm(pool_w, x), extra, user_keep.float()[:, None] * net.user_id(u))
             x_cand = x[inv[b * length:]]
             log_q = torch.log(b * prob[cand] + n_neg / n_items) if self.logq_correction else None
@@ -404,9 +426,7 @@ class TwoTower(Recommender):
                 _, v, u = self._vectors(towers, seqs, warm_np)
                 return validator(lambda rows: u[rows] @ v.T)
 
-        trainer = Trainer(max_epochs=epochs, patience=max(int(self.patience), 1), mode="max",
-                          progress=bool(self.progress), desc="two-tower")
-        history = trainer.fit(net, optimizer, batches, loss_fn, validate)
+        history = self._run_epochs(net, optimizer, batches, loss_fn, validate, epochs=epochs, mode="max")
         return net, history
 
     # -- queries -----------------------------------------------------------------------
@@ -569,12 +589,12 @@ class TwoTower(Recommender):
         self.user_features_ = UserFeatures.from_state(part("users"), self._feature_meta["users"])
 
     def _meta(self) -> dict[str, Any]:
-        meta = history_meta(self)
+        meta = super()._meta()
         meta["features"] = {"movies": self.movie_features_.state()[1], "users": self.user_features_.state()[1]}
         return meta
 
     def _set_meta(self, meta: dict[str, Any]) -> None:
-        set_history_meta(self, meta)
+        super()._set_meta(meta)
         self._feature_meta = meta["features"]
 
 

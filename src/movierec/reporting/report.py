@@ -235,6 +235,50 @@ def rerank_curve_table(comp: Comparison) -> pd.DataFrame:
     return frame.set_index(["model", "rerank", "weight"])[curves["metrics"]]
 
 
+#: features shown per ranker in the report's importance table and plot (the largest gains)
+IMPORTANCE_TOP = 15
+
+
+def feature_importance_table(comp: Comparison) -> pd.DataFrame:
+    """The rankers' LightGBM feature importance (`Comparison.info["feature_importance"]`,
+    recorded by `compare` for every `ranker` compared): one row per model and feature,
+    with its total gain and its share of the model's gain, largest first per model."""
+    rows = []
+    for model, gains in comp.info.get("feature_importance", {}).items():
+        total = sum(gains.values())
+        ranked = sorted(gains.items(), key=lambda kv: -kv[1])
+        rows += [{"model": model, "feature": name, "gain": float(gain),
+                  "share": float(gain) / total if total > 0 else 0.0} for name, gain in ranked]
+    return pd.DataFrame(rows, columns=["model", "feature", "gain", "share"])
+
+
+def feature_importance_figure(comp: Comparison, top: int = IMPORTANCE_TOP):
+    """Horizontal bars of each ranker's `top` features by share of LightGBM gain (one panel per ranker)."""
+    from movierec.reporting.viz import plt
+
+    table = feature_importance_table(comp)
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 0.32 * top + 1.6), squeeze=False,
+                             layout="constrained")
+    for ax, model in zip(axes[0], models):
+        part = table[table["model"] == model].head(top)
+        ax.barh(range(len(part)), part["share"], color="#4c72b0")
+        ax.set_yticks(range(len(part)), part["feature"], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("share of total gain")
+        ax.set_title(model, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(_title(comp, "Ranker: LightGBM feature importance (gain)"))
+    return fig
+
+
+def plot_feature_importance(comp: Comparison, path: Path, top: int = IMPORTANCE_TOP) -> Path:
+    """The rankers' feature importance (see `feature_importance_figure`) as a PNG."""
+    from movierec.reporting.viz import save_figure
+
+    return save_figure(feature_importance_figure(comp, top), path)
+
+
 # --------------------------------------------------------------------------------------
 # the report folder
 
@@ -253,6 +297,8 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
     paths["coverage_vs_accuracy"] = plot_coverage_vs_accuracy(comp, folder / "coverage_vs_accuracy.png")
     if comp.info.get("rerank_curves"):
         paths["rerank_curves"] = plot_rerank_curves(comp, folder / "rerank_curves.png")
+    if comp.info.get("feature_importance"):
+        paths["feature_importance"] = plot_feature_importance(comp, folder / "feature_importance.png")
 
     long = pd.concat({n: r.per_user for n, r in comp.results.items()}, names=["model"]).reset_index()
     long.to_csv(folder / "per_user.csv", index=False)
@@ -335,13 +381,23 @@ def write_report(comp: Comparison, folder: str | Path, title: str = "movierec co
                   "Every model re-ranked at each weight (0: the model's own list); intra-list diversity by genres, "
                   "calibration KL against the user's training history (lower: calibrated), catalog coverage.", ""]
         lines.append(_markdown(table.set_index("model").map(lambda v: f"{v:.4f}" if isinstance(v, float) else v)))
+    if info.get("feature_importance"):
+        table = feature_importance_table(comp)
+        table = table.groupby("model", sort=False).head(IMPORTANCE_TOP)
+        table["gain"] = table["gain"].map(lambda v: f"{v:,.1f}")
+        table["share"] = table["share"].map(lambda v: f"{v:.1%}")
+        lines += ["", "## Ranker feature importance", "",
+                  f"What the ranker's LightGBM second stage split on: total gain per feature and its share of the "
+                  f"model's gain (the {IMPORTANCE_TOP} largest per ranker; `gK_<model>_score/rank/gap`: generator "
+                  "K's score, rank and distance from its top score).", ""]
+        lines.append(_markdown(table.set_index("model")))
     timing = info.get("timing", {})
     if timing:
         lines += ["", "## Timing", ""]
         tf = pd.DataFrame(timing).T.map(lambda v: f"{v:.2f} s")
         lines.append(_markdown(tf))
     lines += ["", "## Plots", ""]
-    for key in ("metric_bars", "recall_curves", "coverage_vs_accuracy", "rerank_curves"):
+    for key in ("metric_bars", "recall_curves", "coverage_vs_accuracy", "rerank_curves", "feature_importance"):
         if key in paths:
             lines.append(f"![{key}]({paths[key].name})")
     (folder / "report.md").write_text("\n".join(lines) + "\n")

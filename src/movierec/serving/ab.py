@@ -24,6 +24,12 @@ out) everyone gets one list merged from both variants' lists by team-draft inter
 drafted it, and a rating of it counts for that variant. Every person sees both variants,
 so the comparison needs far fewer people than a split.
 
+Inside an experiment, lists still come through the answer memo/cache of the version that
+answers them (`ServedModel.answer_bytes`): its key names that version and the whole query,
+the variant's re-ranker included, so one arm never gets another arm's list, and a list
+served from the cache is logged like a computed one. `POST /recommend/batch` buckets,
+answers and logs each of its users the same way (`ExperimentRunner.answer_batch`).
+
 Several experiment files may be served together when their time windows do not overlap
 (each one buckets everyone, so two running at once would both claim the same people).
 """
@@ -343,26 +349,37 @@ class ExperimentRunner:
         now = self.clock() if now is None else now
         return next((e for e in self.experiments if e.running(now)), None)
 
-    def _variant_answer(self, m: Any, variant: Variant, query: Query) -> dict[str, Any]:
+    def _variant_query(self, m: Any, variant: Variant, query: Query) -> tuple[Any, Query]:
+        """The `ServedModel` answering `variant` and `query` as the variant asks it (its re-ranker)."""
         served = m if variant.version is None else self.model_for(variant.version)
         if variant.rerank is not None:
             query = replace(query, rerank=self._reranks[variant.rerank])
-        return served.answer(query)
+        return served, query
+
+    def _variant_answer(self, m: Any, variant: Variant, query: Query) -> dict[str, Any]:
+        """`variant`'s answer to `query`, through the answer memo/cache of the version answering
+        it (`ServedModel.answer_bytes`): the memo is that version's own (or the shared cache's
+        key names the version) and the query carries the variant's re-ranker, so an arm never
+        reads another arm's list. The cached answer names no variant; the caller names it."""
+        served, query = self._variant_query(m, variant, query)
+        return orjson.loads(served.answer_bytes(query))
 
     def answer(self, m: Any, person: str | None, query: Query) -> dict[str, Any]:
         """The answer to `query` for `person` (see `person_key`; None: nobody to bucket),
         with "variant": the variant's name (an interleaved list: "A+B"), or None outside an
         experiment; an answer inside one is logged as an impression (a log that cannot be
-        written is warned about, and the list answered all the same).
+        written is warned about, and the list answered all the same). Lists come through the
+        answering version's answer memo/cache (`ServedModel.answer_bytes`), inside an
+        experiment too: a list served from the cache is logged like a computed one.
 
         Args:
             m: the `ServedModel` taken for this request (answers variants without a version).
         """
         now = self.clock()
-        experiment = self.running(now) if person is not None else None
-        if experiment is None or self.log is None:
-            return m.answer(query)
-        assert person is not None
+        experiment = self.running(now) if person is not None and self.log is not None else None
+        if experiment is None:
+            return orjson.loads(m.answer_bytes(query))
+        assert person is not None and self.log is not None
         if experiment.interleave:
             doc, teams = self._interleaved(m, experiment, person, query, now)
             label = experiment.label
@@ -378,8 +395,72 @@ class ExperimentRunner:
         return doc
 
     def answer_json(self, m: Any, person: str | None, query: Query) -> bytes:
-        """`answer` as compact JSON bytes."""
+        """`answer` as compact JSON bytes (outside a running experiment: the memo's bytes as they are)."""
+        if person is None or self.log is None or self.running() is None:
+            return m.answer_bytes(query)
         return orjson.dumps(self.answer(m, person, query))
+
+    def answer_batch(self, m: Any, user_ids: Sequence[Any], query: Query) -> dict[str, Any]:
+        """The POST /recommend/batch answer for known users `user_ids` (the model's raw IDs).
+
+        Outside an experiment `m` answers everyone. Inside one each user is bucketed as
+        `answer` buckets them ("user:<id>"), answered by their variant's version and
+        re-ranker (users of one variant scored together), and every user's list is logged
+        as an impression, all in one transaction. Each result names its variant and the
+        version that answered it; the batch's own "variant" is null (its users may be in
+        different variants).
+
+        Raises:
+            UnknownUserError: a user the answering version does not know.
+        """
+        now = self.clock()
+        experiment = self.running(now) if self.log is not None else None
+        if experiment is None:
+            answers = m.answers.answer_users(list(user_ids), query)
+            return {"model": m.ref, "variant": None,
+                    "results": [{"user_id": u, "model": m.ref, "variant": None, "items": a.items_json()}
+                                for u, a in zip(user_ids, answers)]}
+        people = [person_key(user_id=u) for u in user_ids]
+        if experiment.interleave:
+            arms = [self._batch_items(m, variant, list(user_ids), query) for variant in experiment.variants]
+            results, shown = [], []
+            for j, (user, person) in enumerate(zip(user_ids, people)):
+                (ref, items_a), (_, items_b) = arms[0][j], arms[1][j]
+                picks, teams = team_draft([r["movie_id"] for r in items_a], [r["movie_id"] for r in items_b],
+                                          query.k, f"{experiment.salt}:{person}:{now!r}")
+                items = [(items_a if team == 0 else items_b)[p] for p, team in zip(picks, teams)]
+                names = [experiment.variants[t].name for t in teams]
+                results.append({"user_id": user, "model": ref, "variant": experiment.label, "items": items})
+                shown.append((experiment.name, experiment.label, person, ref["version"],
+                              [row["movie_id"] for row in items], names, now))
+        else:
+            assigned = [experiment.assign(person) for person in people]
+            answered: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+            for variant in experiment.variants:
+                rows = [j for j, v in enumerate(assigned) if v is variant]
+                if rows:
+                    got = self._batch_items(m, variant, [user_ids[j] for j in rows], query)
+                    answered.update(zip(rows, got))
+            results, shown = [], []
+            for j, (user, person, variant) in enumerate(zip(user_ids, people, assigned)):
+                ref, items = answered[j]
+                results.append({"user_id": user, "model": ref, "variant": variant.name, "items": items})
+                shown.append((experiment.name, variant.name, person, ref["version"],
+                              [row["movie_id"] for row in items], None, now))
+        assert self.log is not None
+        try:
+            self.log.impressions_shown(shown)
+        except sqlite3.Error as exc:  # the lists are still answered; the report misses this batch
+            _log.warning("Could not log %d impressions of experiment %r in %s: %s", len(shown), experiment.name,
+                         self.log.path, exc)
+        return {"model": m.ref, "variant": None, "results": results}
+
+    def _batch_items(self, m: Any, variant: Variant, user_ids: list[Any],
+                     query: Query) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(the answering version's {"name", "version"}, the list's rows) of each user in
+        `user_ids` as `variant` answers them (scored together)."""
+        served, query = self._variant_query(m, variant, query)
+        return [(served.ref, a.items_json()) for a in served.answers.answer_users(user_ids, query)]
 
     def _interleaved(self, m: Any, experiment: Experiment, person: str, query: Query,
                      now: float) -> tuple[dict[str, Any], list[str]]:

@@ -145,12 +145,16 @@ class BatchRequest(_Request):
 
 class UserItems(BaseModel):
     user_id: RawId
+    model: ModelRef | None = Field(None, description="The model version that answered this user (inside an A/B "
+                                                     "experiment: their variant's).")
+    variant: Variant = None
     items: list[ScoredMovie]
 
 
 class BatchRecommendation(BaseModel):
     model: ModelRef
-    variant: Variant = None
+    variant: Variant = Field(None, description="Always null: inside an A/B experiment each result names its user's "
+                                               "variant.")
     results: list[UserItems]
 
 

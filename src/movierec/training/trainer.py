@@ -48,7 +48,13 @@ def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, generator: 
 
 @dataclass
 class History:
-    """Per-epoch records: {"epoch", "train_loss", "val", "seconds"} plus the best epoch."""
+    """Per-epoch records plus the best epoch.
+
+    Each record has "epoch", "train_loss", "seconds" and "ratings_per_s" (training rows
+    per second of the epoch's optimiser steps, over all processes of a distributed run:
+    ratings for mf, interactions or positives for the ranking models, movies for autorec),
+    "val" when validated, and whatever `epoch_metrics` adds.
+    """
 
     records: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
@@ -89,10 +95,12 @@ class Trainer:
             `movierec.training.progress`; an installed one gets every epoch either way).
         callback: called with each epoch's record.
         desc: what is trained, e.g. "mf"; the progress task is "training <desc>".
+        world_size: processes training together (their rows count in "ratings_per_s").
     """
 
     def __init__(self, max_epochs: int = 50, patience: int = 5, mode: str = "min", min_delta: float = 0.0,
-                 progress: bool = False, callback: Callable[[dict], None] | None = None, desc: str = "training"):
+                 progress: bool = False, callback: Callable[[dict], None] | None = None, desc: str = "training",
+                 world_size: int = 1):
         if max_epochs < 1:
             raise ValueError("max_epochs must be at least 1")
         if mode not in ("min", "max"):
@@ -104,6 +112,7 @@ class Trainer:
         self.progress = progress
         self.callback = callback
         self.desc = desc
+        self.world_size = max(1, int(world_size))
 
     def _better(self, value: float, best: float | None) -> bool:
         if best is None:
@@ -118,6 +127,8 @@ class Trainer:
         loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
         validate: Callable[[torch.nn.Module], float] | None = None,
         epoch_metrics: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+        train_module: torch.nn.Module | None = None,
+        after_backward: Callable[[], None] | None = None,
     ) -> History:
         """Train `module` in place and return its History.
 
@@ -130,6 +141,7 @@ class Trainer:
         """
         import torch
 
+        train_module = module if train_module is None else train_module
         history = History()
         best_state = None
         bad_epochs = 0
@@ -143,17 +155,23 @@ class Trainer:
         try:
             for epoch in range(1, self.max_epochs + 1):
                 start = time.perf_counter()
-                module.train()
-                total, count = 0.0, 0
+                train_module.train()
+                total, count = None, 0
                 for batch in batches():
                     optimizer.zero_grad(set_to_none=True)
-                    loss = loss_fn(module, batch)
+                    loss = loss_fn(train_module, batch)
                     loss.backward()
+                    if after_backward is not None:
+                        after_backward()
                     optimizer.step()
                     size = batch[0].shape[0]
-                    total += float(loss.detach()) * size
+                    # summed on the device, read once per epoch (no host sync per step)
+                    weighted = loss.detach() * size
+                    total = weighted if total is None else total + weighted
                     count += size
-                record = {"epoch": epoch, "train_loss": total / max(count, 1)}
+                train_seconds = time.perf_counter() - start
+                record = {"epoch": epoch, "train_loss": (float(total) if total is not None else 0.0) / max(count, 1),
+                          "ratings_per_s": count * self.world_size / max(train_seconds, 1e-9)}
                 if epoch_metrics is not None:
                     module.eval()
                     with torch.no_grad():
@@ -190,19 +208,3 @@ class Trainer:
             history.best_epoch = len(history.records)
         module.eval()
         return history
-
-
-def history_meta(model: object) -> dict:
-    """A torch model's `_meta()`: its best epoch and early-stopping history (JSON values)."""
-    meta: dict = {"best_epoch": getattr(model, "best_epoch_", None)}
-    history = getattr(model, "history_", None)
-    if history is not None:
-        meta["history"] = history.to_dict()
-    return meta
-
-
-def set_history_meta(model: object, meta: dict) -> None:
-    """A torch model's `_set_meta(meta)`: the inverse of `history_meta`."""
-    model.best_epoch_ = meta.get("best_epoch")  # type: ignore[attr-defined]
-    if meta.get("history"):
-        model.history_ = History.from_dict(meta["history"])  # type: ignore[attr-defined]

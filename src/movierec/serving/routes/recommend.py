@@ -94,13 +94,13 @@ async def recommend(m: Served, ab: Experiments, user_id: Annotated[s.RawId, Para
 
 
 @router.post("/recommend/batch", response_model=s.BatchRecommendation)
-def recommend_batch(m: Served, req: s.BatchRequest) -> dict:
-    """Top-k movies for up to 1000 known users."""
+def recommend_batch(m: Served, ab: Experiments, req: s.BatchRequest) -> dict:
+    """Top-k movies for up to 1000 known users. Inside an A/B experiment each user is
+    answered by their variant (named in their result) and each list is logged."""
     users = [m.user_id(u) for u in req.user_ids]
     query = Query(KnownUser(users[0]), k=req.k, exclude_seen=req.exclude_seen, filters=filters_of(m, req.filters),
                   rerank=parse_rerank(req.rerank))
-    answers = m.answers.answer_users(users, query)
-    return {"model": m.ref, "results": [{"user_id": u, "items": a.items_json()} for u, a in zip(users, answers)]}
+    return ab.answer_batch(m, users, query)
 
 
 @router.get("/recommend_cold", response_model=s.ColdRecommendation)

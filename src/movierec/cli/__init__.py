@@ -62,6 +62,14 @@ def _quiet_unless_rank_zero() -> None:
         os.close(devnull)
 
 
+def _leave_process_group() -> None:
+    """Under torchrun, meet the other ranks and leave the group before exiting."""
+    from movierec.training import distributed
+
+    if distributed.launched():
+        distributed.shutdown()
+
+
 def main() -> None:
     """Console entry point."""
     try:
@@ -81,3 +89,5 @@ def main() -> None:
         if os.environ.get("MOVIEREC_DEBUG"):
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (a bug in movierec; rerun with MOVIEREC_DEBUG=1 for details).")
+    finally:
+        _leave_process_group()

@@ -196,6 +196,35 @@ class DistributedContext:
 SINGLE = DistributedContext()
 
 
+def shutdown(timeout_s: float = 30.0) -> None:
+    """Leave the process group cleanly at the end of a command, success or failure.
+
+    The ranks meet at a barrier first, so none closes its connections while another still
+    uses them (gloo aborts a process whose peer vanished mid-exchange: SIGABRT instead of the
+    command's exit code). A rank that never arrives (it failed alone) ends the wait after
+    `timeout_s`. Does nothing when no group was joined (and never imports torch for that).
+    """
+    import sys
+
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=timeout_s))
+        else:
+            dist.barrier()
+    except Exception:  # a rank that failed alone: leave anyway
+        pass
+    try:
+        dist.destroy_process_group()
+    except Exception:
+        pass
+
+
 def context(runtime: RuntimeOptions, device: torch.device) -> DistributedContext:
     """The run this fit belongs to; joins torchrun's process group on first use.
 

@@ -111,12 +111,10 @@ def load_average() -> list[float]:
 
 
 def parse_size(text: str) -> int:
-    """Bytes from '20G', '512M', '3000' (binary units, as MOVIEREC_MEMORY_LIMIT)."""
-    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
-    if t and t[-1] in units:
-        return int(float(t[:-1]) * units[t[-1]])
-    return int(float(t))
+    """Bytes from '20G', '512M', '3000' (binary units, read as MOVIEREC_MEMORY_LIMIT is)."""
+    from movierec.resources import parse_bytes
+
+    return parse_bytes(text)
 
 
 # ------------------------------------------------------------------------------ memory

@@ -76,10 +76,6 @@ def test_a_second_run_skips_measured_models(measured):
 
 
 def test_a_model_refused_by_check_fits_is_a_row_with_its_sentence(measured):
-    from movierec.models.base import Recommender
-
-    if not hasattr(Recommender, "check_fits"):
-        pytest.skip("Recommender.check_fits is not there yet")
     tmp, _ = measured
     before = rows(tmp)
     run_scale(tmp, "--models", "ease", env={"MOVIEREC_MEMORY_LIMIT": "1000"})

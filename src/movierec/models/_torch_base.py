@@ -19,6 +19,7 @@ saved with the model.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 from movierec.data.dataset import Dataset
@@ -78,6 +79,7 @@ class TorchRecommender(Recommender):
     def _check_params(self) -> None:
         """Raise a ConfigError sentence for a hyperparameter out of range."""
 
+    @abstractmethod
     def _fit_epochs(self, train: Dataset, shard: Dataset, validation: Dataset | None) -> EarlyStopResult:
         """Train (on `shard`: this process's share of `train`, all of it when alone), store
         the learned state and return the early-stopping policy's result.
@@ -88,7 +90,6 @@ class TorchRecommender(Recommender):
             shard: the rows this process trains on.
             validation: the given validation set, or None.
         """
-        raise NotImplementedError
 
     def _run_epochs(
         self,

@@ -12,8 +12,11 @@ separately, interleaved run by run so that drifting machine load hits all alike:
   column detection, checks and the Dataset.
 
 Seconds are wall-clock for the parse alone (imports excluded); CPU seconds (getrusage, every
-thread) are the steadier figure on a shared machine; peak RSS is the child process's
-ru_maxrss (imports included). Each run prints the 1-minute load average it met: time
+thread; user + system, both printed) are the steadier figure on a shared machine; peak RSS is
+the child process's ru_maxrss (imports included). Both sides use every CPU: pyarrow's parser
+runs in threads, and so does pandas' C engine on a large local file (pandas >= 3.1,
+`mode.max_threads`). System time is mostly the kernel zeroing fresh pages, which is dear on
+the virtual benchmark machine: it varies from run to run more than user time does. Each run prints the 1-minute load average it met: time
 ratios are meaningful on a quiet machine only (load well under the CPU count). Medians of
 --repeats. Targets: at most 1.0x pandas' time, under 2 GB peak.
 
@@ -54,11 +57,12 @@ def _shape(rows: int) -> dict:
     return dict(n_users=min(users, rows), n_items=items, n_ratings=rows)
 
 
-def _cpu_seconds() -> float:
+def _cpu_seconds() -> tuple[float, float]:
+    """(user, system) CPU seconds of every thread of this process so far."""
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
-    return usage.ru_utime + usage.ru_stime
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
 
 
 def _rss_gb() -> float:
@@ -100,9 +104,11 @@ def child(mode: str, path: str) -> None:
         n = write_synthetic(path, **params)["n_ratings"]
     else:
         raise SystemExit(f"unknown mode {mode}")
-    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-    print(json.dumps({"mode": mode.split(":")[0], "rows": n, "seconds": seconds, "cpu": cpu,
-                      "peak_rss_gb": _rss_gb(), "rss_after_imports_gb": rss0, "load_avg": os.getloadavg()[0]}))
+    seconds, c1 = time.perf_counter() - t0, _cpu_seconds()
+    user, system = c1[0] - c0[0], c1[1] - c0[1]
+    print(json.dumps({"mode": mode.split(":")[0], "rows": n, "seconds": seconds, "cpu": user + system,
+                      "user": user, "sys": system, "peak_rss_gb": _rss_gb(), "rss_after_imports_gb": rss0,
+                      "load_avg": os.getloadavg()[0]}))
 
 
 def _run_child(mode: str, path: Path) -> dict:
@@ -162,9 +168,11 @@ def main() -> None:
         for mode in results:
             run = _run_child(mode, path)
             results[mode].append(run)
-            print(f"  run {rep + 1} {mode:<13}{run['seconds']:>7.2f} s{run['cpu']:>7.2f} CPU s"
-                  f"{run['peak_rss_gb']:>7.2f} GB   load average {run['load_avg']:.2f}", flush=True)
-    med = {m: {k: statistics.median(r[k] for r in runs) for k in ("seconds", "cpu", "peak_rss_gb", "load_avg")}
+            print(f"  run {rep + 1} {mode:<13}{run['seconds']:>7.2f} s{run['cpu']:>7.2f} CPU s "
+                  f"(user {run['user']:.2f} + sys {run['sys']:.2f}){run['peak_rss_gb']:>7.2f} GB   "
+                  f"load average {run['load_avg']:.2f}", flush=True)
+    med = {m: {k: statistics.median(r[k] for r in runs)
+               for k in ("seconds", "cpu", "user", "sys", "peak_rss_gb", "load_avg")}
            for m, runs in results.items()}
     for m, runs in results.items():
         assert all(r["rows"] == args.rows for r in runs), f"{m} read a different number of rows"
@@ -173,11 +181,12 @@ def main() -> None:
     loads = [r["load_avg"] for runs in results.values() for r in runs]
     print(f"\nmedian of {args.repeats} fresh-process runs, {os.cpu_count()} CPUs, "
           f"load average {min(loads):.2f}..{max(loads):.2f} during the runs")
-    print(f"{'reader':<48}{'seconds':>9}{'CPU s':>8}{'peak RSS GB':>13}{'time ratio':>12}{'CPU ratio':>11}")
+    print(f"{'reader':<48}{'seconds':>9}{'CPU s':>8}{'user':>7}{'sys':>7}{'peak RSS GB':>13}{'time ratio':>12}"
+          f"{'CPU ratio':>11}")
     for m in MODES:
         ratio, cpu_ratio = med[m]["seconds"] / base["seconds"], med[m]["cpu"] / base["cpu"]
-        print(f"{LABELS[m]:<48}{med[m]['seconds']:>9.2f}{med[m]['cpu']:>8.2f}{med[m]['peak_rss_gb']:>13.2f}"
-              f"{ratio:>11.2f}x{cpu_ratio:>10.2f}x")
+        print(f"{LABELS[m]:<48}{med[m]['seconds']:>9.2f}{med[m]['cpu']:>8.2f}{med[m]['user']:>7.2f}"
+              f"{med[m]['sys']:>7.2f}{med[m]['peak_rss_gb']:>13.2f}{ratio:>11.2f}x{cpu_ratio:>10.2f}x")
     for m in MODES[1:]:
         ok_time = med[m]["seconds"] <= TARGET_RATIO * base["seconds"]
         ok_mem = med[m]["peak_rss_gb"] < TARGET_GB

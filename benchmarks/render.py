@@ -545,16 +545,21 @@ def render_rerank(res: Results) -> str:
         rows = []
         for model, verdict in result["verdicts"].items():
             for name, v in verdict["per_rerank"].items():
+                both = [s.rpartition("@")[2] for s in verdict["both_goals"] if s.rpartition("@")[0] == name]
+                if v["largest_weight_within_budget"] is None:  # not even its lowest weight is within the budget
+                    rows.append([model, name, "-", "-", "-", "-", "no", "no", "no"])
+                    continue
                 rows.append([model, name, f"{v['largest_weight_within_budget']:g}", f"{v['ndcg_change']:+.1%}",
                              f"{v['ild_change']:+.1%}", f"{v['kl_ratio']:.2f}x",
-                             "yes" if v["ild_goal_met_at"] else "no", "yes" if v["kl_goal_met_at"] else "no"])
+                             "yes" if v["ild_goal_met_at"] else "no", "yes" if v["kl_goal_met_at"] else "no",
+                             ", ".join(both) or "no"])
         goal = result["goal"]
         blocks.append(f"**{result['dataset']}**, {result['protocol']} (holdout {result['holdout']}), "
                       f"{result['test_users']} test users, lists re-ranked from each model's top {result['pool']}; "
                       f"the largest weight costing at most {goal['max_ndcg_cost']:.0%} NDCG@{result['k']}:\n\n"
                       + _table(["model", "re-ranker", "weight", "NDCG@10", "intra-list diversity", "calibration KL",
-                                f"diversity +{goal['min_ild_gain']:.0%}", "KL halved"],
-                               ["---", "---", "---:", "---:", "---:", "---:", "---", "---"], rows))
+                                f"diversity +{goal['min_ild_gain']:.0%}", "KL halved", "both at once (weights)"],
+                               ["---", "---", "---:", "---:", "---:", "---:", "---", "---", "---"], rows))
     argv = " ".join(doc.get("argv") or [])
     return "\n\n".join(blocks) + f"\n\nCommand: `.venv/bin/python benchmarks/rerank.py {argv}`".rstrip() + "."
 

@@ -1,9 +1,9 @@
-"""Reading ratings at scale: the streaming CSV reader (blocks, parallel parts, int32 IDs),
-the block-by-block ID factorisation, the user-file fast path, and ml-25m / ml-32m folders.
+"""Reading ratings at scale: the numeric CSV reader (pyarrow's parallel parse in blocks,
+int32 IDs first), the ID factorisation over parsed blocks (dense tables and the hash
+fallback), the user-file fast path, and ml-25m / ml-32m folders.
 
 Every test compares against the plain reference (pandas + `IdMap.from_values`) on small
-files with the block size and the bytes per parallel part shrunk, so that a few hundred
-lines cross many blocks and several parts.
+files with the parser's block size shrunk, so that a few hundred lines cross many blocks.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import movierec.data.readers as readers
 from movierec.data import load_ratings
-from movierec.data.idmap import BlockFactorizer, IdMap
+from movierec.data.idmap import IdMap, factorize_chunks
 from movierec.data.movielens import build_dataset, get_spec, parse_movielens, parse_user_file, read_ratings
 from movierec.errors import ParseError
 
@@ -27,11 +27,9 @@ HEADER = "userId,movieId,rating,timestamp"
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Blocks of 4 KiB and a parallel part per 8 KiB: a 30 KiB file is read by 2 threads
-    (on a machine with 2+ CPUs) in several blocks each."""
+    """Parser blocks of 4 KiB: a 30 KiB file is parsed in several blocks (by several threads
+    on a machine with 2+ CPUs), so its columns arrive in several chunks."""
     monkeypatch.setattr(readers, "BLOCK_BYTES", 4096)
-    monkeypatch.setattr(readers, "PARALLEL_BYTES", 8192)
-    monkeypatch.setattr(readers, "_parallel_parts", lambda size: max(1, min(3, size // 8192)))
 
 
 def _ratings(n: int = 1500, seed: int = 0, users: int = 60, items: int = 400) -> pd.DataFrame:
@@ -58,7 +56,7 @@ def test_streamed_ml25m_file_equals_the_reference(tmp_path, small_blocks):
     frame = _ratings()
     path = tmp_path / "ratings.csv"
     _write(path, frame)
-    assert readers._parallel_parts(path.stat().st_size) >= 2
+    assert path.stat().st_size > 5 * readers.BLOCK_BYTES
     ds = build_dataset("x", read_ratings(get_spec("ml-25m"), path))
     users, user_idx, items, item_idx = _reference(frame)
     assert ds.users == users and ds.items == items
@@ -74,7 +72,7 @@ def test_ratings_table_gives_raw_ids_from_codes(tmp_path, small_blocks):
     path = tmp_path / "ratings.csv"
     _write(path, frame)
     table = read_ratings(get_spec("ml-25m"), path)
-    assert table.user_codes is not None  # streamed: no raw int64 copy kept
+    assert table.user_codes is not None  # factorised as read: no raw int64 copy kept
     np.testing.assert_array_equal(table.user, frame["userId"].to_numpy())
     np.testing.assert_array_equal(table.item, frame["movieId"].to_numpy())
 
@@ -104,7 +102,7 @@ def test_quoted_numbers_still_read(tmp_path, small_blocks):
     np.testing.assert_array_equal(table.user, frame["userId"].to_numpy())
 
 
-@pytest.mark.parametrize("row", [5, 1100])  # in the first part, in a later part
+@pytest.mark.parametrize("row", [5, 1100])  # in the first parsed block, in a later one
 def test_errors_name_the_line_in_any_block_or_part(tmp_path, small_blocks, row):
     frame = _ratings()
     lines = [HEADER] + [f"{u},{i},{r},{t}" for u, i, r, t in frame.itertuples(index=False)]
@@ -133,35 +131,117 @@ def test_header_only_file_has_no_data_rows(tmp_path):
         read_ratings(get_spec("ml-25m"), path)
 
 
-# -- BlockFactorizer ---------------------------------------------------------------------
-ID_BLOCKS = st.lists(st.lists(st.integers(-5, 2_000_000), min_size=0, max_size=40), min_size=1, max_size=6)
-
-
-@settings(max_examples=150, deadline=None)
-@given(blocks=ID_BLOCKS, split=st.integers(0, 6))
-def test_block_factorizer_equals_pd_factorize(blocks, split):
-    parts = [BlockFactorizer(), BlockFactorizer()]
-    for k, block in enumerate(blocks):
-        parts[0 if k < split else 1].add(np.array(block, dtype=np.int64))
-    codes, uniques = BlockFactorizer.chain(parts).finish()
-    values = np.concatenate([np.array(b, dtype=np.int64) for b in blocks])
-    expected_codes, expected_uniques = pd.factorize(values, sort=True)
+# -- factorize_chunks: every way through it gives pandas' codes ---------------------------
+def _check_factorized(chunks: list[np.ndarray]) -> None:
+    codes, uniques = factorize_chunks(chunks)
+    expected_codes, expected_uniques = pd.factorize(np.concatenate([c.astype(np.int64) for c in chunks]), sort=True)
     np.testing.assert_array_equal(codes, expected_codes)
     np.testing.assert_array_equal(uniques, expected_uniques)
     assert codes.dtype == np.int32 and uniques.dtype == np.int64
 
 
-@pytest.mark.parametrize("ids", [np.arange(5, 40), np.arange(5, 400, 7), np.array([3, 3, 1, 2, 2, 9])])
-def test_block_factorizer_dense_tables(ids):
-    """Contiguous IDs (MovieLens' users) and gapped IDs (its movies), blocks of int32."""
-    factorizer = BlockFactorizer()
-    shuffled = np.random.default_rng(1).permutation(np.repeat(ids, 3)).astype(np.int32)
-    for block in np.array_split(shuffled, 4):
-        factorizer.add(block)
-    codes, uniques = factorizer.finish()
-    expected_codes, expected_uniques = pd.factorize(shuffled, sort=True)
-    np.testing.assert_array_equal(codes, expected_codes)
-    np.testing.assert_array_equal(uniques, expected_uniques)
+# IDs from a few ranges and widths, so that every path comes up: contiguous and gapped dense
+# tables, negative IDs (a shifted table), IDs past int32 in a narrow range, sparse IDs (hashing)
+@settings(max_examples=150, deadline=None)
+@given(low=st.sampled_from([0, 1, -40, 3_000_000_000]), width=st.sampled_from([3, 60, 5_000_000]),
+       chunks=st.lists(st.lists(st.integers(0, 10**9), max_size=40), min_size=1, max_size=6),
+       dtype=st.sampled_from([np.int32, np.int64]))
+def test_factorize_chunks_equals_pd_factorize(low, width, chunks, dtype):
+    if low + width >= 2**31:
+        dtype = np.int64
+    arrays = [(low + np.array(c, dtype=np.int64) % width).astype(dtype) for c in chunks]
+    if sum(len(a) for a in arrays):
+        _check_factorized(arrays)
+
+
+@pytest.mark.parametrize("ids", [
+    np.arange(1, 40),  # every ID from 1 to 39 (MovieLens' users): code = ID - 1
+    np.arange(5, 400, 7),  # gaps (MovieLens' movies): a lookup in the table
+    np.array([3, 3, 1, 2, 2, 9]),
+    np.array([-7, 5, -7, 100, 0]),  # negative IDs: the table is shifted
+    np.array([3_000_000_004, 3_000_000_000, 3_000_000_002]),  # past int32, a narrow range: a shifted table
+    np.array([2**31 - 1, 2**31 - 3, 2**31 - 2]),  # the top of int32
+], ids=["contiguous", "gaps", "small", "negative", "int64", "int32-max"])
+def test_factorize_chunks_dense_tables(ids):
+    """Each table path on blocks of both widths, against pandas; pd.factorize never called."""
+    shuffled = np.random.default_rng(1).permutation(np.repeat(ids, 3))
+    widths = [np.int64] if np.abs(ids).max() >= 2**31 else [np.int32, np.int64]
+    for dtype in widths:
+        _check_factorized(np.array_split(shuffled.astype(dtype), 4))
+
+
+def test_factorize_chunks_sparse_ids_take_the_hash_path(monkeypatch):
+    """A highest ID far beyond the number of IDs (more than 2**20 apart) would need a huge
+    table: pandas' hash table factorises them instead, with the same codes."""
+    real, calls = pd.factorize, []
+    monkeypatch.setattr(pd, "factorize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    _check_factorized([np.array([50_000_000, 7, 7], np.int32), np.array([12, 50_000_000, 3], np.int32)])
+    assert len(calls) == 2  # the function's own call and the reference's
+    calls.clear()
+    _check_factorized([np.array([900_000, 7, 7], np.int32)])  # within 2**20: a table
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", ["gaps", "sparse", "negative", "int64"])
+def test_ids_of_every_kind_read_from_a_file(tmp_path, small_blocks, kind):
+    """The reader's codes over many parsed blocks equal the reference for each kind of IDs."""
+    frame = _ratings()
+    rng = np.random.default_rng(3)
+    if kind == "gaps":
+        frame["userId"] = frame["userId"] * 3
+    elif kind == "sparse":
+        frame["movieId"] = rng.choice([4, 9, 400_000_000, 2_000_000_000], len(frame))
+    elif kind == "negative":
+        frame["userId"] = frame["userId"] - 30
+    else:
+        frame["movieId"] = frame["movieId"] + 5_000_000_000
+    path = tmp_path / "ratings.csv"
+    _write(path, frame)
+    ds = build_dataset("x", read_ratings(get_spec("ml-25m"), path))
+    users, user_idx, items, item_idx = _reference(frame)
+    assert ds.users == users and ds.items == items
+    np.testing.assert_array_equal(ds.user_idx, user_idx)
+    np.testing.assert_array_equal(ds.item_idx, item_idx)
+    np.testing.assert_array_equal(ds.timestamp, frame["timestamp"].to_numpy(np.int64))
+
+
+def test_read_arrays_are_writable_and_survive_the_pool_fallback(tmp_path, small_blocks, monkeypatch):
+    """The arrays come from pyarrow's memory pool (jemalloc where built in, else the default
+    pool): they are ordinary writable numpy arrays either way."""
+    import pyarrow as pa
+
+    frame = _ratings(400)
+    path = tmp_path / "ratings.csv"
+    _write(path, frame)
+    tables = [read_ratings(get_spec("ml-25m"), path)]
+
+    def no_jemalloc():
+        raise NotImplementedError("jemalloc support is not enabled")
+
+    monkeypatch.setattr(pa, "jemalloc_memory_pool", no_jemalloc)
+    tables.append(read_ratings(get_spec("ml-25m"), path))
+    for table in tables:
+        for arr in (table.rating, table.timestamp, table.user_codes[0], table.item_codes[0]):
+            assert arr.flags.writeable and arr.flags.c_contiguous
+        np.testing.assert_array_equal(table.user, frame["userId"].to_numpy())
+        np.testing.assert_array_equal(table.rating, frame["rating"].to_numpy(np.float32))
+        table.rating[:3] = 1.0
+
+
+@pytest.mark.parametrize("value, message", [
+    ("nan", r"line 8: field 3 is 'nan', not a number"),
+    ("NA", r"line 8: field 3 is 'NA', not a number"),
+    ("inf", r"line 8: rating inf is out of range"),
+])
+def test_not_a_number_ratings_name_the_line(tmp_path, value, message):
+    lines = [HEADER] + [f"{k},{k},4.0,1000000000" for k in range(1, 20)]
+    lines[7] = f"8,8,{value},1000000000"
+    path = tmp_path / "ratings.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ParseError, match=message):
+        read_ratings(get_spec("ml-25m"), path)
+    with pytest.raises(ParseError, match=r"line 8: the rating is empty" if value != "inf" else message):
+        load_ratings(path)  # a user's file: NaN and NA go to the general reader, as before
 
 
 # -- a user's own file: the fast path gives what the general reader gives ------------------
@@ -215,6 +295,20 @@ def test_user_files_the_fast_path_hands_back(tmp_path, small_blocks, text, messa
     else:
         with pytest.raises(ParseError, match=message):
             parse_user_file(path)
+
+
+def test_user_file_rating_scale_is_that_of_its_float32_ratings(tmp_path, small_blocks, monkeypatch):
+    """The fast path hands over the lowest and highest rating it saw while checking them;
+    the scale must be what the float32 ratings give (the general reader's), not the
+    float64 text values: 1.1 and 4.7 are not float32 numbers."""
+    frame = _ratings()
+    frame["rating"] = np.random.default_rng(5).choice([1.1, 2.3, 3.3, 4.7], len(frame))
+    path = tmp_path / "r.csv"
+    _write(path, frame)
+    fast = load_ratings(path)
+    monkeypatch.setattr(readers, "_read_numeric_user_file", lambda *a, **k: None)
+    slow = load_ratings(path)
+    assert fast.rating_scale == slow.rating_scale == (float(np.float32(1.1)), float(np.float32(4.7)))
 
 
 def test_user_file_range_error_in_a_later_part(tmp_path, small_blocks):

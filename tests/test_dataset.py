@@ -63,6 +63,24 @@ def test_empty_catalog():
     assert Catalog.from_frame(IdMap([1, 2]), pd.DataFrame()).titles.tolist() == ["", ""]
 
 
+def test_empty_catalog_leaves_the_garbage_collector_as_it_was():
+    """Its genre lists are made with the collector paused; the collector is on again after,
+    and stays off where the caller had turned it off."""
+    import gc
+
+    assert gc.isenabled()
+    cat = Catalog.empty(3)
+    assert gc.isenabled()
+    cat.genres[0].append("Drama")  # one list per movie, not one shared list
+    assert cat.genres[1] == []
+    gc.disable()
+    try:
+        Catalog.empty(3)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_csr_orientation_users_by_items():
     ds = small()
     m = ds.to_csr()

@@ -80,13 +80,15 @@ def test_check_fits_before_loading_refuses_from_the_shape_alone(synth, monkeypat
     check_fits_before_loading(create("ease", max_items=None), data=synth.with_name("nothing.csv"))  # size unknown
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "tune"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "tune", "compare"])
 def test_the_cli_refuses_ml25m_ease_before_fetching(command, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     args = {"train": ["train", "--out", str(tmp_path / "bundle")], "evaluate": ["evaluate"],
-            "tune": ["tune", "--trials", "1"]}[command]
-    proc = _run([*args, "--dataset", "ml-25m", "--model", "ease", "--param", "max_items=59047"],
+            "tune": ["tune", "--trials", "1"], "compare": ["compare", "--models", "pop,ease"]}[command]
+    model_args = ["--param", "ease.max_items=59047"] if command == "compare" else ["--model", "ease", "--param",
+                                                                                   "max_items=59047"]
+    proc = _run([*args, "--dataset", "ml-25m", *model_args],
                 {"MOVIEREC_CACHE": str(cache), "MOVIEREC_MIRROR": str(tmp_path / "no-mirror"),
                  "MOVIEREC_MEMORY_LIMIT": "8G"})
     error = _one_error(proc)
@@ -101,3 +103,21 @@ def test_the_cli_refuses_from_a_synthetic_files_metadata(synth, tmp_path):
                  "--out", str(tmp_path / "bundle")], {"MOVIEREC_MEMORY_LIMIT": "8G"})
     error = _one_error(proc)
     assert "59,047 x 59,047 item matrix" in error and "max_items" in error, error
+
+
+def test_a_hyperparameter_out_of_range_is_refused_before_loading(tmp_path, monkeypatch):
+    """`build_model` checks each hyperparameter's range (`Recommender.check_params`), so a bad
+    value is one sentence before ml-25m is fetched, not after minutes of reading."""
+    from movierec.errors import ConfigError
+    from movierec.experiments.models import build_model
+
+    with pytest.raises(ConfigError, match="max_items must be a positive whole number"):
+        build_model("seq-ease", {"max_items": -5})
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = {"MOVIEREC_CACHE": str(cache), "MOVIEREC_MIRROR": str(tmp_path / "no-mirror")}
+    for args in (["train", "--out", str(tmp_path / "b"), "--model", "ease", "--param", "max_items=-5"],
+                 ["compare", "--models", "pop,ease", "--param", "ease.max_items=-5"]):
+        error = _one_error(_run([*args, "--dataset", "ml-25m"], env))
+        assert "max_items must be a positive whole number" in error, error
+    assert list(cache.iterdir()) == []  # nothing fetched

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from movierec.errors import ConfigError
 from movierec.evaluation import metrics as M
-from movierec.rerank import MMR, Calibrated, RerankInput, genre_distribution, kl_to_history, parse_rerank
+from movierec.rerank import (MMR, Calibrated, CalibratedDiverse, RerankInput, genre_distribution, kl_to_history,
+                             parse_rerank)
 
 from serving_helpers import NAME, LiveServer, error, make_registry
 
@@ -42,16 +43,22 @@ def toy(reranker, scores, genres, history=(), k=4, vectors=None):
 
 # -- parsing -------------------------------------------------------------------------------
 def test_parse_gives_back_the_text_form_and_hashable_values():
-    """Bug planted: `_weight_text` formatting with "%g" to 3 digits (mmr:0.1234567 read back as
-    another weight, so two weights would share a cache key)."""
+    """Bugs planted: `_weight_text` formatting with "%g" to 3 digits (mmr:0.1234567 read back as
+    another weight, so two weights would share a cache key); the combined form split on '+'
+    only ("calibrated:0.6 diversity:0.1", what a URL's '+' becomes, refused)."""
     for text, canonical in (("mmr:0.3", "mmr:0.3"), ("MMR:0.30", "mmr:0.3"), ("calibrated:1", "calibrated:1"),
                             ("calibrated:0", "calibrated:0"), ("mmr:0.1234567", "mmr:0.1234567"),
-                            ("mmr:0.5:genres", "mmr:0.5:genres"), (" mmr : 0.2 ", "mmr:0.2")):
+                            ("mmr:0.5:genres", "mmr:0.5:genres"), (" mmr : 0.2 ", "mmr:0.2"),
+                            ("calibrated:0.6+diversity:0.1", "calibrated:0.6+diversity:0.1"),
+                            ("Diversity:0.10 + calibrated:0.60", "calibrated:0.6+diversity:0.1"),
+                            ("calibrated:0.6 diversity:0.1", "calibrated:0.6+diversity:0.1"),  # '+' in a URL
+                            ("calibrated:0+diversity:0", "calibrated:0+diversity:0")):
         reranker = parse_rerank(text)
         assert str(reranker) == canonical
         assert parse_rerank(str(reranker)) == reranker and hash(parse_rerank(str(reranker))) == hash(reranker)
     assert parse_rerank(None) is None and parse_rerank("") is None
     assert MMR(0.3).name == "mmr" and Calibrated(0.3).name == "calibrated"
+    assert CalibratedDiverse(0.6, 0.1).name == "calibrated+diversity" and CalibratedDiverse(0.6, 0.1).pool(10) == 100
     assert MMR(0.3).pool(10) == 100 and MMR(0.3).pool(50) == 250 and Calibrated(0.3).pool(1000) == 1000
 
 
@@ -68,9 +75,20 @@ def test_the_pool_limit_is_the_queries_limit():
     ("mmr:much", "must be a number from 0 to 1"), ("mmr", "Give the mmr re-ranker as mmr:WEIGHT"),
     ("calibrated:0.3:genres", "Give the calibrated re-ranker as"), ("mmr:0.3:colour", "Unknown MMR similarity"),
     ("fancy:0.3", "Unknown re-ranker 'fancy'; choose from mmr:WEIGHT, calibrated:WEIGHT"),
+    ("diversity:0.1", "choose from mmr:WEIGHT, calibrated:WEIGHT or calibrated:W+diversity:V"),
+    ("calibrated:0.6+diversity:1.5", "The diversity re-ranking weight must be a number from 0 to 1"),
+    ("calibrated:x+diversity:0.1", "The calibrated re-ranking weight must be a number from 0 to 1"),
+    ("calibrated:0.6+diversity:nan", "The diversity re-ranking weight must be a number from 0 to 1"),
+    ("calibrated:0.6+mmr:0.1", "Combine re-rankers as calibrated:W+diversity:V"),
+    ("calibrated:0.6+diversity", "Combine re-rankers as calibrated:W+diversity:V"),
+    ("calibrated:0.6+diversity:0.1:genres", "Combine re-rankers as calibrated:W+diversity:V"),
+    ("calibrated:0.6+calibrated:0.2+diversity:0.1", "Combine re-rankers as calibrated:W+diversity:V"),
+    ("calibrated:0.6+", "Combine re-rankers as calibrated:W+diversity:V"),
 ])
 def test_bad_rerankers_are_refused_with_one_sentence(text, fragment):
-    """Bug planted: the weight check `0.0 <= w <= 1.0` dropped (mmr:1.5 accepted)."""
+    """Bugs planted: the weight check `0.0 <= w <= 1.0` dropped (mmr:1.5 accepted); the
+    combined form's check that each term comes once dropped (calibrated:0.6+calibrated:0.2+
+    diversity:0.1 read as calibrated:0.2+diversity:0.1)."""
     with pytest.raises(ConfigError) as caught:
         parse_rerank(text)
     message = str(caught.value)
@@ -80,25 +98,54 @@ def test_bad_rerankers_are_refused_with_one_sentence(text, fragment):
             MMR(bad)
         with pytest.raises(ConfigError):
             Calibrated(bad)
+        with pytest.raises(ConfigError):
+            CalibratedDiverse(0.5, bad)
+        with pytest.raises(ConfigError):
+            CalibratedDiverse(bad, 0.5)
 
 
 # -- the re-rankers ------------------------------------------------------------------------
 def test_weight_zero_keeps_the_models_order():
-    """Bugs planted: relevance normalised as 1 - x (the order reversed); np.argmax replaced
-    by the last maximum (ties reordered)."""
+    """Every re-ranker at weight 0 gives back the model's list exactly, whatever the movies'
+    indices. Bugs planted: relevance normalised as 1 - x (the order reversed); np.argmax
+    replaced by the last maximum (ties reordered); MMR's picks put in the order of their
+    movie indices instead of their positions in the model's list."""
     rng = np.random.default_rng(0)
     for trial in range(20):
-        c = int(rng.integers(1, 60))
+        c, n_items = int(rng.integers(1, 60)), 200
         scores = np.sort(rng.normal(size=c))[::-1]
         if trial % 2:
             scores = np.round(scores, 0)  # many ties
-        genres = rng.integers(0, 2, size=(c, 5))
-        vectors = rng.normal(size=(c, 4))
+        genres = rng.integers(0, 2, size=(n_items, 5)).astype(float)
+        vectors = rng.normal(size=(n_items, 4))
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        history = rng.integers(0, c, size=6)
-        for cls in (MMR, Calibrated):
-            got = toy(cls(0.0), scores, genres, history, k=10, vectors=vectors)
-            assert got.tolist() == list(range(min(10, c))), (cls, trial)
+        item_idx = rng.permutation(n_items)[:c]  # movie indices unrelated to the model's order
+        inp = RerankInput(item_idx, scores, 10, rng.integers(0, n_items, size=6), genres, vectors)
+        for reranker in (MMR(0.0), MMR(0.0, "genres"), Calibrated(0.0), CalibratedDiverse(0.0, 0.0)):
+            got = reranker.rerank(inp)
+            assert got.tolist() == list(range(min(10, c))), (reranker, trial)
+
+
+def test_the_mmr_list_keeps_the_models_order():
+    """MMR shows the movies it picks best-ranked first (intra-list diversity depends on the
+    set only). Here its second pick is the comedy (rank 5): shown fifth, after the model's
+    better-ranked action movies. Bug planted: `MMR.rerank` returned the picking order."""
+    scores = [1.0, 0.98, 0.96, 0.94, 0.6, 0.5]
+    genres = [ACTION, ACTION, ACTION, (1, 0, 1), COMEDY, DRAMA]
+    picked = MMR(0.5).pick(RerankInput(np.arange(6), np.asarray(scores), 5, np.zeros(0, np.int64),
+                                      np.asarray(genres, float), None))
+    assert picked[:2].tolist() == [0, 4]  # the greedy takes the comedy second
+    got = toy(MMR(0.5), scores, genres, k=5)
+    assert got.tolist() == sorted(picked.tolist()) and got[0] == 0 and 4 in got.tolist()
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        c, n_items = int(rng.integers(12, 40)), 300
+        inp = RerankInput(rng.permutation(n_items)[:c], np.sort(rng.normal(size=c))[::-1], 6,
+                          np.zeros(0, np.int64), (rng.random((n_items, 5)) < 0.3).astype(float),
+                          rng.normal(size=(n_items, 3)))
+        for reranker in (MMR(float(rng.uniform(0.2, 1.0))), MMR(float(rng.uniform(0.2, 1.0)), "genres")):
+            got = reranker.rerank(inp)
+            assert np.all(np.diff(got) > 0) and set(got.tolist()) == set(reranker.pick(inp).tolist())
 
 
 def test_mmr_raises_diversity():
@@ -137,7 +184,198 @@ def test_calibrated_lowers_kl():
     assert kl[1] < kl[0] / 3
     assert 2 <= sum(genres[i] == ACTION for i in calibrated.tolist()) <= 3
     full = toy(Calibrated(1.0), scores, genres, history)
-    assert full.tolist() == [0, 5, 1, 6]  # two of each, as the history; ties to the better-ranked
+    assert full.tolist() == [0, 1, 5, 6]  # two of each, as the history; ties to the better-ranked
+
+
+def test_calibrated_brings_in_the_genre_the_models_top_lacks():
+    """History half action, half comedy; the model's top ten all action (scores in the
+    thousands). Bug planted: `Calibrated` ranks by the raw scores (relevance not normalised:
+    the KL term is then too small to matter and the list stays all action)."""
+    scores = 5000.0 - 10.0 * np.arange(30)
+    genres = [ACTION] * 20 + [COMEDY] * 10
+    history = [0, 1, 2, 20, 21, 22]
+    plain = toy(Calibrated(0.0), scores, genres, history, k=10)
+    calibrated = toy(Calibrated(0.5), scores, genres, history, k=10)
+    assert plain.tolist() == list(range(10))
+    assert any(genres[i] == COMEDY for i in calibrated.tolist())
+    hist = sp.csr_matrix((np.ones(12), np.tile(history, 2), [0, 6, 12]), shape=(2, 30))
+    kl = M.calibration_kl(np.vstack([plain, calibrated]), hist, np.asarray(genres), 10)
+    assert kl[1] < kl[0] / 2
+
+
+def test_the_calibrated_list_keeps_the_models_order():
+    """The chosen movies are shown best-ranked first, whatever order the greedy chose them
+    in. Bug planted: `choose` returned the greedy's order (the best-calibrating movie first:
+    here the model's top movie was pushed to third place)."""
+    scores = [1.0, 0.99, 0.98, 0.6, 0.5, 0.4]
+    genres = [ACTION, ACTION, ACTION, DRAMA, COMEDY, (0, 1, 1)]
+    history = [3, 4, 5]  # comedy and drama only
+    got = toy(Calibrated(0.6), scores, genres, history, k=4)
+    assert 0 in got.tolist() and set(got.tolist()) & {3, 4, 5}
+    assert got.tolist() == sorted(got.tolist())
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        c = int(rng.integers(12, 40))
+        got = toy(Calibrated(float(rng.uniform(0.2, 1.0))), np.sort(rng.normal(size=c))[::-1],
+                  rng.integers(0, 2, size=(c, 5)), rng.integers(0, c, size=8), k=6)
+        assert np.all(np.diff(got) > 0)
+
+
+def test_the_exchange_pass_repairs_the_greedys_first_pick():
+    """History half action, half comedy: to a one-movie list the action-comedy is the
+    perfect match, so Steck's greedy takes it first and then has to unbalance the list;
+    action + comedy (both better ranked) is calibrated and more relevant. Bug planted: the
+    exchange pass skipped (the list stayed {action-comedy, action})."""
+    scores = [1.0, 0.9, 0.1]
+    genres = [ACTION, COMEDY, (1, 1, 0)]
+    history = [0, 1]
+    reranker = Calibrated(0.5)
+    inp = RerankInput(np.arange(3), np.asarray(scores), 2, np.asarray(history), np.asarray(genres, float), None)
+    one = reranker.choose(RerankInput(np.array([0, 1, 2]), np.array([1.0, 1.0, 1.0]), 1, inp.history_idx,
+                                      inp.genre_matrix, None))
+    assert one.positions.tolist() == [2] and one.kl == pytest.approx(0.0, abs=1e-12)  # the greedy's first pick
+    choice = reranker.choose(inp)
+    assert choice.positions.tolist() == [0, 1]
+    assert choice.kl == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_calibrated_list_is_a_local_optimum_of_the_metric_it_reports():
+    """On random pools: the KL `choose` reports is the metric's KL of the list it returns,
+    its objective is (1 - w) * relevance - w * that KL, and no single exchange of a list
+    movie for a pool movie raises the objective. Bugs planted: the exchange pass's q divided
+    by the list's length instead of its genre mass (a movie without genres then dilutes q:
+    the reported KL is not the metric's); `kl_to_history` smoothing towards q instead of p;
+    the exchange pass stopped after its first swap (not a local optimum)."""
+    from movierec.rerank import relevance
+
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        c, k, g = int(rng.integers(15, 60)), int(rng.integers(2, 11)), 6
+        genres = (rng.random((c, g)) < 0.3).astype(float)
+        genres[rng.integers(0, c)] = 0  # a movie without a genre
+        scores = np.sort(rng.gamma(2.0, size=c))[::-1]
+        history = rng.choice(c, size=int(rng.integers(3, 15)), replace=False)
+        weight = float(rng.uniform(0.1, 1.0))
+        inp = RerankInput(np.arange(c), scores, k, history, genres, None)
+        choice = Calibrated(weight).choose(inp)
+        kl = M.calibration_kl(choice.positions[None], [history], genres, k)[0]
+        if np.isnan(kl):  # a history without genres: the model's order
+            assert choice.positions.tolist() == list(range(k)) and np.isnan(choice.kl)
+            continue
+        assert choice.kl == pytest.approx(kl, abs=1e-9)
+        rel = relevance(scores)
+        assert choice.objective == pytest.approx((1 - weight) * rel[choice.positions].sum() - weight * kl, abs=1e-9)
+        p = genre_distribution(history, genres)
+        chosen = choice.positions.tolist()
+        for slot in range(k):
+            for movie in sorted(set(range(c)) - set(chosen)):
+                other = chosen[:slot] + [movie] + chosen[slot + 1:]
+                q = genre_distribution(np.asarray(other), genres)
+                value = (1 - weight) * rel[other].sum() - weight * float(
+                    kl_to_history(p, q if q is not None else np.zeros(g)))
+                assert value <= choice.objective + 1e-9, (trial, slot, movie)
+
+
+def test_the_exchange_pass_gives_the_same_list_in_blocks(monkeypatch):
+    """The exchange pass evaluates list slots in blocks (memory bound); block size must not
+    change the answer. Bug planted: the swap's slot read as the index within its block
+    (`a` instead of `start + a`)."""
+    import movierec.rerank as R
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for _ in range(15):
+        c = int(rng.integers(20, 50))
+        cases.append(RerankInput(np.arange(c), np.sort(rng.normal(size=c))[::-1], int(rng.integers(4, 12)),
+                                 rng.integers(0, c, size=10), (rng.random((c, 7)) < 0.3).astype(float), None))
+    whole = [Calibrated(0.8).choose(inp) for inp in cases]
+    monkeypatch.setattr(R, "EXCHANGE_BLOCK", 1)  # one list slot at a time
+    for inp, one in zip(cases, whole):
+        got = Calibrated(0.8).choose(inp)
+        assert got.positions.tolist() == one.positions.tolist()
+        assert got.kl == pytest.approx(one.kl, abs=1e-12)
+
+
+def test_calibrated_diverse_spreads_a_calibrated_list_over_distinct_genre_sets():
+    """History: half action, half comedy. The model's top ten are near-duplicates (all plain
+    action), then plain comedies, then action and comedy movies with a second genre, each
+    different. Calibration alone takes five plain action and five plain comedies (the
+    history's proportions, two genre sets); calibrated:0.9+diversity:0.2 stays close to the
+    history and takes movies with distinct genre sets. Bug planted: the diversity weight
+    not passed to the list objective (the calibrated list came back)."""
+    g = 7  # action, comedy, thriller, adventure, romance, drama, crime
+    def movie(*genres):
+        row = np.zeros(g)
+        row[list(genres)] = 1
+        return row
+    genres = np.array([movie(0)] * 10 + [movie(1)] * 6 + [movie(0, 2), movie(0, 3), movie(1, 4), movie(1, 5),
+                                                          movie(0, 6), movie(1, 6)] + [movie(5)] * 4)
+    scores = np.concatenate([1.0 - 0.01 * np.arange(10), 0.9 - 0.01 * np.arange(6), 0.85 - 0.01 * np.arange(6),
+                             0.3 - 0.01 * np.arange(4)])
+    c, history = len(scores), np.array([0, 1, 10, 11])  # plain action and plain comedy
+    inp = RerankInput(np.arange(c), scores, 10, history, genres, None)
+    plain = np.arange(10)
+    calibrated = Calibrated(0.9).choose(inp)
+    both = CalibratedDiverse(0.9, 0.2).choose(inp)
+    lists = np.vstack([plain, calibrated.positions, both.positions])
+    hist = sp.csr_matrix((np.ones(12), np.tile(history, 3), [0, 4, 8, 12]), shape=(3, c))
+    kl = M.calibration_kl(lists, hist, genres, 10)
+    ild = M.intra_list_diversity(lists, genres, 10)
+    assert ild[0] == pytest.approx(0.0, abs=1e-12) and kl[0] > 1.0  # near-duplicates, one genre
+    assert kl[1] == pytest.approx(0.0, abs=1e-9) and len({tuple(genres[i]) for i in calibrated.positions}) == 2
+    assert kl[2] < kl[0] / 4 and ild[2] > ild[1] + 0.1
+    assert len({tuple(genres[i]) for i in both.positions}) >= 4
+    assert min(sum(genres[i][0] for i in both.positions), sum(genres[i][1] for i in both.positions)) >= 4
+    assert both.positions.tolist() == sorted(both.positions.tolist()) and both.positions[0] == 0
+    assert both.kl == pytest.approx(kl[2], abs=1e-9) and both.ild == pytest.approx(ild[2], abs=1e-9)
+
+
+def test_calibrated_diverse_is_calibrated_at_diversity_zero_and_a_local_optimum():
+    """On random pools: V = 0 gives `Calibrated(W)`'s list; otherwise the reported KL and
+    intra-list diversity are the metrics' for the returned list, its objective is
+    (1 - V) * [(1 - W) * relevance - W * KL] + V * k * ILD, and no single exchange of a list
+    movie for a pool movie raises it (a history without genres keeps the diversity term
+    only). Bugs planted: the exchange's diversity delta without the pair the newcomer and
+    the replaced movie would have formed (`- dist[slot, newcomer]`: swaps judged wrongly, the
+    list not a local optimum); the diversity weight not passed to the list objective."""
+    from movierec.rerank import relevance
+
+    rng = np.random.default_rng(12)
+    for trial in range(40):
+        c, k, g = int(rng.integers(15, 50)), int(rng.integers(2, 11)), 6
+        genres = (rng.random((c, g)) < 0.3).astype(float)
+        genres[rng.integers(0, c)] = 0  # a movie without a genre
+        scores = np.sort(rng.gamma(2.0, size=c))[::-1]
+        history = rng.choice(c, size=int(rng.integers(3, 15)), replace=False)
+        w, v = float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.05, 0.6))
+        inp = RerankInput(np.arange(c), scores, k, history, genres, None)
+        assert CalibratedDiverse(w, 0.0).choose(inp).positions.tolist() == Calibrated(w).choose(inp).positions.tolist()
+        choice = CalibratedDiverse(w, v).choose(inp)
+        chosen = choice.positions.tolist()
+        assert chosen == sorted(chosen) and len(set(chosen)) == k
+        p = genre_distribution(history, genres)
+        rel = relevance(scores)
+
+        def value(items):
+            ild = float(M.intra_list_diversity(np.asarray([items]), genres, k)[0])
+            if p is None:
+                return (1 - v) * rel[items].sum() + v * k * ild
+            q = genre_distribution(np.asarray(items), genres)
+            kl = float(kl_to_history(p, q if q is not None else np.zeros(g)))
+            return (1 - v) * ((1 - w) * rel[items].sum() - w * kl) + v * k * ild
+
+        ild = M.intra_list_diversity(choice.positions[None], genres, k)[0]
+        assert choice.ild == pytest.approx(ild, abs=1e-9)
+        if p is None:
+            assert np.isnan(choice.kl)
+        else:
+            metric_kl = M.calibration_kl(choice.positions[None], [history], genres, k)[0]
+            assert choice.kl == pytest.approx(metric_kl, abs=1e-9)
+        assert choice.objective == pytest.approx(value(chosen), abs=1e-9)
+        for slot in range(k):
+            for movie in sorted(set(range(c)) - set(chosen)):
+                swapped = chosen[:slot] + [movie] + chosen[slot + 1:]
+                assert value(swapped) <= choice.objective + 1e-9, (trial, slot, movie)
 
 
 def test_the_metric_and_the_reranker_measure_kl_the_same_way():
@@ -344,11 +582,13 @@ def items(answer) -> list:
 
 
 def test_the_api_answers_what_the_library_answers(server, library):
-    """Bug planted: GET /recommend built its Query without `rerank` (the parameter ignored:
-    the plain list answered)."""
+    """Bugs planted: GET /recommend built its Query without `rerank` (the parameter ignored:
+    the plain list answered); `parse_rerank` splitting the combined form on '+' only (a URL
+    typed by hand, where '+' reads as a space, refused)."""
     from movierec.answers import KnownUser, NewPerson, Query
 
-    for text in ("mmr:0.5", "calibrated:0.6"):
+    combined = "calibrated:0.6+diversity:0.1"
+    for text in ("mmr:0.5", "calibrated:0.6", combined):
         rerank = parse_rerank(text)
         want = items(library.answer(Query(KnownUser(42), k=10, rerank=rerank)))
         assert want != items(library.answer(Query(KnownUser(42), k=10)))
@@ -364,6 +604,9 @@ def test_the_api_answers_what_the_library_answers(server, library):
             == cold
     plain = server.get("/recommend", params={"user_id": 42, "k": 10}).json()["items"]
     assert plain == items(library.answer(Query(KnownUser(42), k=10)))
+    typed = httpx.get(f"{server.base}/recommend?user_id=42&k=10&rerank={combined}", timeout=60)  # '+' -> ' '
+    assert typed.status_code == 200, typed.text
+    assert typed.json()["items"] == items(library.answer(Query(KnownUser(42), k=10, rerank=parse_rerank(combined))))
 
 
 def test_similar_and_profile_lists_take_rerank_too(server, library):

@@ -124,7 +124,7 @@ class Query:
         liked_threshold: stars at or above which a new person's rating counts as liked
             (None: the model's own, 3.5 on a 1-5 scale scaled to its range).
         rerank: an optional second pass (see `Reranker`; `movierec.rerank.parse_rerank` makes
-            one from its text form, "mmr:0.3" or "calibrated:0.5").
+            one from its text form, "mmr:0.3", "calibrated:0.5" or "calibrated:0.6+diversity:0.1").
     """
 
     subject: Subject

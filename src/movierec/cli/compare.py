@@ -130,7 +130,7 @@ def compare_cmd(
     rerank: str = typer.Option(None, "--rerank",
                                help="Re-rank every model's lists before measuring them: mmr:W (maximal marginal "
                                     "relevance) or calibrated:W (genre proportions of the person's history), W from "
-                                    "0 (the model's order) to 1, e.g. mmr:0.3."),
+                                    "0 (the model's order) to 1, e.g. mmr:0.3; or calibrated:W+diversity:V."),
     rerank_curve: str = typer.Option(None, "--rerank-curve",
                                      help="Trade-off curves: re-rank every model with mmr and/or calibrated "
                                           "(comma-separated; mmr:genres compares genres even for a model with "

@@ -24,7 +24,7 @@ DENY_OPT = typer.Option(None, "--exclude", help="Never these movie IDs, e.g. 1,5
 RERANK_OPT = typer.Option(None, "--rerank",
                           help="Re-rank for variety: mmr:W (maximal marginal relevance) or calibrated:W (genre "
                                "proportions of the person's liked movies), W from 0 (the model's order) to 1, "
-                               "e.g. mmr:0.3.")
+                               "e.g. mmr:0.3; or both calibrated and varied: calibrated:W+diversity:V.")
 
 
 def _split_list(text: str) -> list[str]:

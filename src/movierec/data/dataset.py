@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, ClassVar, Hashable, TypeVar
+from typing import Any, Callable, ClassVar, Hashable, Iterator, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,24 @@ def natural_title(title: str) -> str:
         return title
     article = m.group("article")
     return f"{article}{'' if article.endswith(chr(39)) else ' '}{m.group('title')}"
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while many small containers are made at once.
+
+    Tens of thousands of new lists set off full collections, each a walk over every object
+    the process holds (pandas, pyarrow ...): 50-70 ms for an empty catalog of ml-25m's
+    59,047 movies instead of 9 ms. The lists hold no cycles; the collector is on again
+    (if it was) when the block ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(eq=False)
@@ -53,10 +73,12 @@ class Catalog:
 
     @classmethod
     def empty(cls, n_items: int) -> "Catalog":
+        with _collector_paused():  # one new list per movie: 59,047 at ml-25m's size
+            genres: list[list[str]] = [[] for _ in range(n_items)]
         return cls(
             titles=np.array([""] * n_items, dtype=object),
             years=np.full(n_items, -1, dtype=np.int32),
-            genres=[[] for _ in range(n_items)],
+            genres=genres,
             genre_names=[],
             genre_matrix=np.zeros((n_items, 0), dtype=np.uint8),
         )

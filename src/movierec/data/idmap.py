@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,7 @@ class IdMap:
     @classmethod
     def from_factorized(cls, codes: np.ndarray, uniques: np.ndarray, **kwargs) -> tuple["IdMap", np.ndarray]:
         """A map over `uniques` (sorted, distinct raw IDs) with `codes` as int32 indices into it,
-        as `from_values` returns them (`BlockFactorizer.finish` gives such a pair)."""
+        as `from_values` returns them (`factorize_chunks` gives such a pair)."""
         idmap = cls.__new__(cls)
         idmap._index = pd.Index(uniques)
         idmap.kind = kwargs.get("kind", "id")
@@ -161,90 +161,54 @@ def _dense_factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
     return lookup[offsets], uniques
 
 
-class BlockFactorizer:
-    """Integer raw IDs seen block by block -> (int32 codes, sorted int64 uniques).
+#: `factorize_chunks` never makes a presence table over more than this many IDs (256 MiB)
+MAX_SPAN = 1 << 28
 
-    The result is exactly `pd.factorize(np.concatenate(blocks), sort=True)` (what
-    `IdMap.from_values` gives), without ever holding the concatenated int64 IDs: a
-    streaming reader hands each parsed block to `add`, which marks the block's IDs in a
-    dense presence table over [0, max] and keeps them as int32 (4 bytes a rating instead
-    of 8); `finish` turns the table into a lookup and maps the kept blocks into one int32
-    code array, freeing each block as it goes. IDs that are negative or spread over too
-    wide a range (more than twice the IDs seen so far, past 2**20) leave the table for
-    `pd.factorize` over the concatenated IDs, with the same result.
+
+def factorize_chunks(chunks: list[np.ndarray], empty: Callable[[int, type], np.ndarray] = np.empty
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Integer raw IDs held in pieces -> (int32 codes shape (n,), sorted int64 uniques).
+
+    Exactly `pd.factorize(np.concatenate(chunks), sort=True)` (what `IdMap.from_values`
+    gives), without concatenating: a CSV reader hands over its parsed blocks. IDs spanning a
+    range of at most twice their count (at least 2**20, at most MAX_SPAN), as MovieLens'
+    users and movies do, are marked in a dense presence table (one pass), which gives the
+    sorted uniques; each ID's code is then its value minus the lowest ID when no ID in
+    between is missing, else a lookup in the table's running count (a second pass), each
+    block written straight into its place in the codes. Wider or sparser IDs go through
+    `pd.factorize` (a hash table) over the concatenated IDs.
+
+    Args:
+        chunks: 1-d arrays of signed integer IDs (any width), in order.
+        empty: allocates the codes, `empty(n, np.int32)` (a reader passes one drawing on its
+            memory pool).
     """
-
-    #: the presence table never grows past this many entries (256 MiB of booleans)
-    MAX_SPAN = 1 << 28
-
-    def __init__(self) -> None:
-        self._blocks: list[np.ndarray | None] = []
-        self._present: np.ndarray | None = np.zeros(1 << 16, dtype=bool)
-        self._rows = 0
-
-    def __len__(self) -> int:
-        return self._rows
-
-    def add(self, ids: np.ndarray) -> None:
-        """Take one block of raw integer IDs, shape (m,) (any integer dtype)."""
-        ids = np.asarray(ids)
-        if ids.dtype.kind != "i":
-            raise TypeError(f"BlockFactorizer takes signed integer IDs, not {ids.dtype}")
-        self._rows += len(ids)
-        if not len(ids):
-            return
-        if self._present is not None:
-            low, high = int(ids.min()), int(ids.max())
-            if low < 0 or high >= min(max(2 * self._rows, 1 << 20), self.MAX_SPAN):
-                self._present = None  # too sparse for a table: pd.factorize at the end
-            else:
-                if high >= len(self._present):
-                    grown = np.zeros(max(high + 1, 2 * len(self._present)), dtype=bool)
-                    grown[: len(self._present)] = self._present
-                    self._present = grown
-                ids = ids.astype(np.int32, copy=False)  # < MAX_SPAN, so it fits
-                self._present[ids] = True
-        self._blocks.append(ids)
-
-    @classmethod
-    def chain(cls, parts: list["BlockFactorizer"]) -> "BlockFactorizer":
-        """One factorizer holding the blocks of `parts` in order, as if all had been added to
-        it (parts of a file read in parallel, each by its own thread)."""
-        out = cls()
-        out._blocks = [b for p in parts for b in p._blocks]
-        out._rows = sum(p._rows for p in parts)
-        tables = [p._present for p in parts]
-        if any(t is None for t in tables):
-            out._present = None
-        elif tables:
-            present = np.zeros(max(len(t) for t in tables), dtype=bool)  # type: ignore[arg-type]
-            for t in tables:
-                present[: len(t)] |= t  # type: ignore[arg-type]
-            out._present = present
-        return out
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """(codes int32 shape (n,), uniques int64 sorted) over every block added, in order."""
-        blocks, self._blocks = self._blocks, []
-        if self._present is None or not blocks:
-            values = np.concatenate([b.astype(np.int64, copy=False) for b in blocks]) if blocks \
-                else np.zeros(0, np.int64)
-            blocks.clear()
-            codes, uniques = pd.factorize(values, sort=True)
-            return codes.astype(np.int32, copy=False), uniques.astype(np.int64, copy=False)
-        present = self._present
-        uniques = np.flatnonzero(present).astype(np.int64)
-        low = int(uniques[0])
-        contiguous = int(uniques[-1]) - low + 1 == len(uniques)  # IDs low..high, each present
-        lookup = None if contiguous else np.cumsum(present, dtype=np.int32) - 1
-        codes = np.empty(self._rows, dtype=np.int32)
-        offset = 0
-        for i, block in enumerate(blocks):
-            out = codes[offset: offset + len(block)]  # type: ignore[arg-type]
-            if lookup is None:
-                np.subtract(block, low, out=out, dtype=np.int32)
-            else:
-                np.take(lookup, block, out=out)
-            offset += len(block)  # type: ignore[arg-type]
-            blocks[i] = None  # free as we go
-        return codes, uniques
+    n = sum(len(c) for c in chunks)
+    chunks = [c for c in chunks if len(c)]
+    if not chunks:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    if any(c.dtype.kind != "i" for c in chunks):
+        raise TypeError(f"factorize_chunks takes signed integer IDs, not {chunks[0].dtype}")
+    low, high = min(int(c.min()) for c in chunks), max(int(c.max()) for c in chunks)
+    limit = min(max(2 * n, 1 << 20), MAX_SPAN)
+    if high - low >= limit:  # too sparse for a table
+        values = np.concatenate([c.astype(np.int64, copy=False) for c in chunks])
+        codes, uniques = pd.factorize(values, sort=True)
+        return codes.astype(np.int32, copy=False), uniques.astype(np.int64, copy=False)
+    base = 0 if 0 <= low and high < limit else low  # index the table by the ID itself when it can
+    present = np.zeros(high - base + 1, dtype=bool)
+    for c in chunks:
+        present[c if base == 0 else c - base] = True
+    uniques = np.flatnonzero(present)
+    first = int(uniques[0])
+    lookup = None if int(uniques[-1]) - first + 1 == len(uniques) else np.cumsum(present, dtype=np.int32) - 1
+    codes = empty(n, np.int32)
+    offset = 0
+    for c in chunks:
+        out = codes[offset: offset + len(c)]
+        if lookup is None:  # IDs first..last, each present: code = ID - first
+            np.subtract(c, first + base, out=out, casting="unsafe")
+        else:
+            np.take(lookup, c if base == 0 else c - base, out=out, mode="clip")  # all in range: no check
+        offset += len(c)
+    return codes, (uniques + base).astype(np.int64, copy=False)

@@ -471,7 +471,8 @@ def build_dataset(
         catalog=catalog,
         user_features=features,
         has_timestamps=has_ts,
-        rating_scale=rating_scale,
+        # the file's lowest and highest rating when no scale is given: what Dataset would compute
+        rating_scale=rating_scale if rating_scale is not None else table.rating_bounds,
     )
 
 

@@ -31,22 +31,25 @@ class DataWarning(UserWarning):
 class RatingsTable:
     """The columns of a ratings file, shape (n,) each, before they become a Dataset.
 
-    `user` and `item` are the raw IDs. A streaming reader factorises integer IDs block by
-    block instead (see `idmap.BlockFactorizer`) and hands over `user_codes` / `item_codes`
-    as (int32 codes, sorted int64 uniques), so no full int64 copy of the IDs is kept;
-    `user` / `item` are then derived from them on demand. `rating` is float32 and
-    `timestamp` int64 Unix seconds, or None when the file has no times.
+    `user` and `item` are the raw IDs. The numeric reader factorises integer IDs straight
+    from its parsed blocks instead (`idmap.factorize_chunks`) and hands over `user_codes`
+    and `item_codes` as (int32 codes, sorted int64 uniques), so no full int64 copy of the
+    IDs is kept; `user` / `item` are then derived from them on demand. `rating` is float32 and
+    `timestamp` int64 Unix seconds, or None when the file has no times. `rating_bounds`
+    is (lowest, highest) of `rating` when the reader already knows it, else None.
     """
 
     def __init__(self, user: np.ndarray | None = None, item: np.ndarray | None = None,
                  rating: np.ndarray | None = None, timestamp: np.ndarray | None = None, *,
                  user_codes: tuple[np.ndarray, np.ndarray] | None = None,
-                 item_codes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 item_codes: tuple[np.ndarray, np.ndarray] | None = None,
+                 rating_bounds: tuple[float, float] | None = None) -> None:
         if (user is None) == (user_codes is None) or (item is None) == (item_codes is None) or rating is None:
             raise ValueError("RatingsTable takes ratings and either raw IDs or codes for users and for items")
         self._user, self._item = user, item
         self.user_codes, self.item_codes = user_codes, item_codes
         self.rating, self.timestamp = rating, timestamp
+        self.rating_bounds = rating_bounds
 
     @property
     def user(self) -> np.ndarray:
@@ -78,7 +81,8 @@ def check_readable(path: Path, what: str = "file") -> None:
         raise ParseError(f"{path} is empty.")
 
 
-#: bytes per read when a file is checked or parsed in blocks
+#: bytes per read when a file's encoding is checked, and per block of pyarrow's CSV parser
+#: (blocks are parsed in parallel; 16 MiB measured best on the 25M-row file)
 BLOCK_BYTES = 16 << 20
 
 
@@ -196,8 +200,10 @@ def diagnose_table(path: Path, sep: str, n_cols: int, numeric: list[int], header
             for pos in numeric:
                 value = fields[pos].strip()
                 try:
-                    float(value)
+                    number = float(value)
                 except ValueError:
+                    number = float("nan")
+                if number != number:  # not a number, or "nan"
                     raise ParseError(
                         f"{path}, line {lineno}: field {pos + 1} is {value!r}, not a number."
                     ) from None
@@ -251,16 +257,16 @@ def read_numeric_ratings(path: Path, sep: str, header: bool, dtypes: list[str],
                          roles: tuple[int, int, int, int | None],
                          rating_range: tuple[float | None, float | None], *,
                          encoding: str = "utf-8", strict: bool = True) -> RatingsTable:
-    """Read a ratings file of numbers only, streaming it through pyarrow's CSV reader.
+    """Read a ratings file of numbers only with pyarrow's multithreaded CSV parser.
 
-    Each parsed block's user and movie IDs go straight into a `BlockFactorizer` (dense
-    presence tables for MovieLens-like integer IDs), its ratings are range-checked and
-    kept as float32, its times as int64; so a 25M-row file costs about its final arrays
-    (no pandas frame, no full int64 copy of the IDs). A large file is cut at line ends into
-    one part per CPU (at most 4, see `_parallel_parts`), parsed by as many threads at once
-    (pyarrow releases the GIL); lines are still numbered from the top of the file. IDs are
-    parsed as int32 and without quoting first; a file that needs int64 IDs or has quoted
-    numbers is read again with both.
+    The whole file is parsed at once into typed columns (pyarrow cuts it into blocks of
+    BLOCK_BYTES and parses them on every CPU, the slow part). Then a few threads turn the
+    user and movie IDs into int32 codes (`idmap.factorize_chunks`: a dense presence table
+    for MovieLens-like integer IDs, no hashing), check the ratings and copy them into one
+    float32 array, and copy the times into one int64 array, freeing each parsed column as
+    it goes. Every array is written once, into memory from pyarrow's pool (`_memory_pool`).
+    IDs are parsed as int32 and without quoting first; a file that needs int64 IDs or has
+    quoted numbers is read again with both. Lines are numbered from the top of the file.
 
     Args:
         path: the file (multi-character separators such as `::` are rewritten in memory).
@@ -280,7 +286,7 @@ def read_numeric_ratings(path: Path, sep: str, header: bool, dtypes: list[str],
     """
     import pyarrow as pa
 
-    from movierec.data.idmap import BlockFactorizer
+    from movierec.data.idmap import factorize_chunks
 
     check_readable(path)
     data: bytes | None = None
@@ -290,192 +296,211 @@ def read_numeric_ratings(path: Path, sep: str, header: bool, dtypes: list[str],
         fast_sep = "\t"
     names = [f"c{i}" for i in range(len(dtypes))]
     first_line = 2 if header else 1
-    ranges = _split_lines(path, data, _parallel_parts(len(data) if data is not None else path.stat().st_size))
+    pool = _memory_pool()
     # first try: IDs as int32 (half the bytes to move) and no quoting (pyarrow's faster
     # parse); a file that needs either (IDs beyond int32, quoted numbers) is read again
     narrow = [("int32" if k in roles[:2] and t == "int64" else t) for k, t in enumerate(dtypes)]
+    table = error = None
     for types, quoted in ((narrow, False), (dtypes, True)):
-        parts = [_NumericPart() for _ in ranges]
-
-        def run(k: int) -> None:
-            lo, hi = ranges[k]
-            source = pa.BufferReader(pa.py_buffer(data).slice(lo, hi - lo)) if data is not None \
-                else _FileRange(path, lo, hi)  # a slice of the rewritten bytes, not a copy
-            parts[k].read(source, names, fast_sep, header and k == 0, types, roles, rating_range, encoding,
-                          threaded=len(ranges) == 1, quoted=quoted)
-
-        if len(ranges) == 1:
-            run(0)
-        else:
-            import threading
-
-            threads = [threading.Thread(target=run, args=(k,), name=f"movierec-csv-{k}") for k in range(len(ranges))]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        if not any(isinstance(p.error, pa.ArrowInvalid) for p in parts):
+        try:
+            table, error = _parse_csv(path, data, names, fast_sep, header, types, encoding, quoted, pool), None
             break
-    offsets = np.cumsum([0] + [len(p.users) for p in parts])
-    for part in parts:  # the first failure in file order, as a serial read would meet it
-        exc = part.error
-        if exc is None:
-            continue
-        if not isinstance(exc, (pa.ArrowException, UnicodeDecodeError)):
-            raise exc  # not the file's fault (an OSError, a bug): as it is
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):  # nothing after the header: no rows, not an error
+                break
+            error = exc
+        except (pa.ArrowException, UnicodeDecodeError) as exc:  # the file's fault; anything else rises as it is
+            error = exc
+            break
+    data = None
+    if error is not None:
         if not strict:
-            raise NotNumeric(str(exc)) from None
-        diagnose_table(path, sep, len(names), list(range(len(names))), header)
-        raise ParseError(f"{path} could not be parsed: {str(exc).splitlines()[0]}") from None
-    for k, part in enumerate(parts):
-        if part.null is not None:
-            row, pos = part.null
-            if not strict:
-                raise NotNumeric(f"field {pos + 1} has empty values")
-            diagnose_table(path, sep, len(names), list(range(len(names))), header)
-            raise ParseError(f"{path}, line {offsets[k] + row + first_line}: field {pos + 1} is empty.")
-    if not offsets[-1]:
+            raise NotNumeric(str(error)) from None
+        diagnose_table(path, sep, len(names), list(range(len(names))), header, encoding)
+        raise ParseError(f"{path} could not be parsed: {str(error).splitlines()[0]}") from None
+    if table is None or not table.num_rows:
         raise ParseError(f"{path} has a header but no data rows." if header else f"{path} has no data rows.")
-    for k, part in enumerate(parts):
-        if part.out_of_range is not None:
-            offset, rating = part.out_of_range
-            check_rating_range(path, rating, *rating_range, first_line=first_line + int(offsets[k]) + offset)
-    users = BlockFactorizer.chain([p.users for p in parts])
-    items = BlockFactorizer.chain([p.items for p in parts])
-    ratings = [b for p in parts for b in p.ratings]
-    times = [b for p in parts for b in p.times] if roles[3] is not None else None
-    parts.clear()
-    if len(ranges) == 1:
-        user_codes, item_codes = users.finish(), items.finish()
-    else:  # numpy's gathers and copies release the GIL: map the users while the movies are mapped
-        from concurrent.futures import ThreadPoolExecutor
+    n = table.num_rows
+    nulls = [_first_null(table.column(pos)) for pos in range(len(names))]
+    chunks = [[_as_numpy(c) for c in table.column(pos).chunks if len(c)] for pos in range(len(names))]
+    del table  # each parsed column now lives in `chunks` only, until its copy is made
+    u_pos, i_pos, r_pos, t_pos = roles
 
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(users.finish)
-            item_codes = items.finish()
-            user_codes = pending.result()
-    rating = np.concatenate(ratings)
-    ratings.clear()
-    timestamp = np.concatenate(times) if times is not None else None
-    return RatingsTable(rating=rating, timestamp=timestamp, user_codes=user_codes, item_codes=item_codes)
+    def empty(size: int, dtype: type) -> np.ndarray:
+        return _pool_empty(size, dtype, pool)
+
+    def codes(pos: int) -> tuple[np.ndarray, np.ndarray]:
+        out = factorize_chunks(chunks[pos], empty=empty)
+        chunks[pos] = []
+        return out
+
+    def ratings() -> tuple[np.ndarray, int | None, tuple[int, float] | None, tuple[float, float]]:
+        first_nan, first_bad, bounds = _rating_problems(chunks[r_pos], *rating_range)  # on the parsed values
+        out = empty(n, np.float32)
+        np.concatenate(chunks[r_pos], out=out, casting="same_kind")
+        chunks[r_pos] = []
+        return out, first_nan, first_bad, bounds
+
+    def times() -> tuple[np.ndarray | None, int | None]:
+        if t_pos is None:
+            return None, None
+        first_nan = _first_nan(chunks[t_pos]) if chunks[t_pos][0].dtype.kind == "f" else None
+        out = empty(n, np.int64)
+        np.concatenate(chunks[t_pos], out=out, casting="unsafe")  # float seconds are truncated
+        chunks[t_pos] = []
+        return out, first_nan
+
+    if any(row is not None for row in nulls):  # refused below: only an earlier NaN can change the line
+        for pos in (r_pos, t_pos):
+            if pos is not None and chunks[pos][0].dtype.kind == "f":
+                nulls[pos] = _earliest(nulls[pos], _first_nan(chunks[pos]))
+    else:
+        user_codes, item_codes, (timestamp, time_nan), (rating, rating_nan, first_bad, bounds) = _run_all(
+            [lambda: codes(u_pos), lambda: codes(i_pos), times, ratings])
+        nulls[r_pos] = rating_nan
+        if t_pos is not None:
+            nulls[t_pos] = time_nan
+    missing = [(row, pos) for pos, row in enumerate(nulls) if row is not None]
+    if missing:  # an empty field, or a NaN ("nan", which pyarrow used to read as empty)
+        row, pos = min(missing)
+        if not strict:
+            raise NotNumeric(f"field {pos + 1} has empty values")
+        diagnose_table(path, sep, len(names), list(range(len(names))), header, encoding)
+        raise ParseError(f"{path}, line {row + first_line}: field {pos + 1} is empty.")
+    if first_bad is not None:
+        row, value = first_bad
+        check_rating_range(path, np.array([value]), *rating_range, first_line=first_line + row)
+    return RatingsTable(rating=rating, timestamp=timestamp, user_codes=user_codes, item_codes=item_codes,
+                        rating_bounds=bounds)
 
 
-#: a file is read by several threads (one per CPU, at most 4) when it has this many bytes per thread
-PARALLEL_BYTES = 64 << 20
+def _parse_csv(path: Path, data: bytes | None, names: list[str], sep: str, header: bool, dtypes: list[str],
+               encoding: str, quoted: bool, pool):
+    """The whole file (or `data`, its bytes with the separator rewritten) as a pyarrow Table
+    with one column per name, of the given types. Only an empty field is a null: "NA" or
+    "null" are not numbers, and "nan" parses as a float NaN (read_numeric_ratings reports it
+    as an empty value)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    source = pa.BufferReader(data) if data is not None else pa.OSFile(str(path))  # no decompression by name
+    try:
+        return pcsv.read_csv(
+            source,
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
+                                          block_size=BLOCK_BYTES, encoding=encoding, use_threads=True),
+            parse_options=pcsv.ParseOptions(delimiter=sep, quote_char='"' if quoted else False),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.type_for_alias(t) for n, t in zip(names, dtypes)},
+                                                null_values=[""]),
+            memory_pool=pool,
+        )
+    finally:
+        source.close()
 
 
-def _parallel_parts(size: int) -> int:
-    """How many parts a file of `size` bytes is read in: one per CPU (at most 4), each of at
-    least PARALLEL_BYTES; pyarrow's parser releases the GIL, so the parts parse at once."""
+def _memory_pool():
+    """pyarrow's jemalloc pool where the build has it, else its default pool.
+
+    The parse and the final arrays take their memory from it. jemalloc hands pages it freed
+    out again for a while and faults fresh ones in 4 KiB pages; numpy's large arrays get
+    transparent huge pages, and mimalloc (pyarrow's default on Linux) returns freed pages
+    quickly and faults them in again. Fresh pages are dear on a virtual machine: on the
+    2-core benchmark machine, for the 25M-row file, the final arrays from numpy cost 0.6-0.7
+    s more system time than from jemalloc, and the parse with mimalloc 0 to 1.5 s more.
+    """
+    import pyarrow as pa
+
+    try:
+        return pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowException):
+        return pa.default_memory_pool()
+
+
+def _pool_empty(size: int, dtype: type, pool) -> np.ndarray:
+    """An uninitialised, writable numpy array of `size` items whose memory comes from the
+    pyarrow memory pool `pool` (freed when the array is)."""
+    import pyarrow as pa
+
+    dtype = np.dtype(dtype)
+    buffer = pa.allocate_buffer(max(size * dtype.itemsize, 1), memory_pool=pool)
+    return np.frombuffer(buffer, dtype=dtype, count=size)
+
+
+def _run_all(tasks: list) -> list:
+    """Call each of `tasks` (no arguments) and return their results in order, in threads
+    when there are several CPUs (numpy releases the GIL in the copies and gathers)."""
     import os
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus, 4, size // PARALLEL_BYTES))
+    if cpus < 2 or len(tasks) < 2:
+        return [task() for task in tasks]
+    from concurrent.futures import ThreadPoolExecutor
 
-
-def _split_lines(path: Path, data: bytes | None, parts: int) -> list[tuple[int, int]]:
-    """`parts` byte ranges [lo, hi) covering the file (or `data`), each ending after a newline."""
-    size = len(data) if data is not None else path.stat().st_size
-    cuts = [0]
-    with open(path, "rb") if data is None else io.BytesIO(data) as fh:
-        for k in range(1, parts):
-            fh.seek(max(cuts[-1], size * k // parts))
-            fh.readline()
-            cuts.append(min(fh.tell(), size))
-    cuts.append(size)
-    return [(lo, hi) for lo, hi in zip(cuts, cuts[1:]) if hi > lo or lo == 0]
-
-
-class _FileRange(io.RawIOBase):
-    """Bytes [lo, hi) of a file as a readable stream (one part of a parallel read)."""
-
-    def __init__(self, path: Path, lo: int, hi: int) -> None:
-        super().__init__()
-        self._fh = open(path, "rb")
-        self._fh.seek(lo)
-        self._left = hi - lo
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        view = memoryview(buffer)[: self._left]
-        n = self._fh.readinto(view)
-        self._left -= n
-        return n
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
+    with ThreadPoolExecutor(min(cpus, len(tasks), 4), thread_name_prefix="movierec-csv") as executor:
+        futures = [executor.submit(task) for task in tasks]
+        return [f.result() for f in futures]
 
 
 def _as_numpy(column) -> np.ndarray:
-    """A null-free arrow array of ints or floats as a read-only numpy view of its buffer (no
-    copy; pyarrow's own to_numpy costs milliseconds per block on its first call)."""
+    """A non-empty arrow array of ints or floats as a read-only numpy view of its values
+    buffer (no copy; values under nulls are undefined)."""
     dtype = np.dtype(column.type.to_pandas_dtype())
     return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize)
 
 
-class _NumericPart:
-    """One part of `read_numeric_ratings`' parallel read: its blocks, in order, and its first
-    empty field / out-of-range rating / parser error (rows counted from the part's start)."""
+def _first_null(column) -> int | None:
+    """The row of the first null of a pyarrow ChunkedArray, or None."""
+    if not column.null_count:
+        return None
+    offset = 0
+    for chunk in column.chunks:
+        if chunk.null_count:
+            return offset + int(np.flatnonzero(chunk.is_null().to_numpy(zero_copy_only=False))[0])
+        offset += len(chunk)
+    return None
 
-    def __init__(self) -> None:
-        from movierec.data.idmap import BlockFactorizer
 
-        self.users, self.items = BlockFactorizer(), BlockFactorizer()
-        self.ratings: list[np.ndarray] = []
-        self.times: list[np.ndarray] = []
-        self.null: tuple[int, int] | None = None  # (row, field position)
-        self.out_of_range: tuple[int, np.ndarray] | None = None  # (row offset, block)
-        self.error: BaseException | None = None
+def _first_nan(chunks: list[np.ndarray]) -> int | None:
+    """The row of the first NaN in float `chunks` (one column, in order), or None."""
+    offset = 0
+    for chunk in chunks:
+        if np.isnan(chunk.min()):  # NaN propagates through min
+            return offset + int(np.flatnonzero(np.isnan(chunk))[0])
+        offset += len(chunk)
+    return None
 
-    def read(self, source, names: list[str], sep: str, header: bool, dtypes: list[str],
-             roles: tuple[int, int, int, int | None], rating_range: tuple[float | None, float | None],
-             encoding: str, threaded: bool, quoted: bool) -> None:
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
 
-        u_pos, i_pos, r_pos, t_pos = roles
-        low, high = rating_range
-        try:
-            reader = pcsv.open_csv(
-                source,
-                read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
-                                              block_size=BLOCK_BYTES, encoding=encoding, use_threads=threaded),
-                parse_options=pcsv.ParseOptions(delimiter=sep, quote_char='"' if quoted else False),
-                convert_options=pcsv.ConvertOptions(
-                    column_types={n: pa.type_for_alias(t) for n, t in zip(names, dtypes)}),
-            )
-            for batch in reader:
-                offset = len(self.users)
-                for pos in range(len(names)):
-                    column = batch.column(pos)
-                    if column.null_count:
-                        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-                        self.null = (offset + row, pos)
-                        return
-                self.users.add(_as_numpy(batch.column(u_pos)))
-                self.items.add(_as_numpy(batch.column(i_pos)))
-                rating = _as_numpy(batch.column(r_pos))
-                if self.out_of_range is None and len(rating):
-                    lo, hi = float(rating.min()), float(rating.max())  # NaN fails the tests below
-                    if not (np.isfinite(lo) and np.isfinite(hi) and (low is None or lo >= low)
-                            and (high is None or hi <= high)):
-                        self.out_of_range = (offset, rating)
-                self.ratings.append(rating.astype(np.float32, copy=False))
-                if t_pos is not None:
-                    self.times.append(_as_numpy(batch.column(t_pos)).astype(np.int64, copy=False))
-                del batch
-        except pa.ArrowInvalid as exc:
-            if "Empty CSV file" in str(exc):  # nothing after the header: no rows, not an error
-                return
-            self.error = exc
-        except Exception as exc:  # handed to the calling thread, which words it
-            self.error = exc
-        finally:
-            if isinstance(source, io.RawIOBase):
-                source.close()
+def _earliest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _rating_problems(chunks: list[np.ndarray], low: float | None, high: float | None
+                     ) -> tuple[int | None, tuple[int, float] | None, tuple[float, float]]:
+    """(row of the first NaN rating, (row, value) of the first other rating that is not finite
+    or lies outside [low, high], (lowest, highest) rating as float32 gives them): the first
+    two None when there is none; one min and max per chunk unless a chunk holds a problem."""
+    first_nan = first_bad = None
+    offset = 0
+    lows, highs = [], []
+    for chunk in chunks:
+        lo, hi = float(chunk.min()), float(chunk.max())  # NaN fails every test below
+        lows.append(lo)
+        highs.append(hi)
+        if not (np.isfinite(lo) and np.isfinite(hi) and (low is None or lo >= low) and (high is None or hi <= high)):
+            nan = np.isnan(chunk)
+            if first_nan is None and nan.any():
+                first_nan = offset + int(np.flatnonzero(nan)[0])
+            bad = ~np.isfinite(chunk) & ~nan
+            if low is not None:
+                bad |= chunk < low
+            if high is not None:
+                bad |= chunk > high
+            if first_bad is None and bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                first_bad = (offset + row, float(chunk[row]))
+        offset += len(chunk)
+    # rounding to float32 keeps the order, so these are the min and max of the float32 ratings
+    return first_nan, first_bad, (float(np.float32(min(lows))), float(np.float32(max(highs))))
 
 
 def check_rating_range(path: Path, rating: np.ndarray, low: float | None, high: float | None,

@@ -30,7 +30,7 @@ from movierec.evaluation.protocols import (
     split_summary,
 )
 from movierec.experiments.configs import config_root, find_tuned
-from movierec.experiments.data import dataset_name, load_data
+from movierec.experiments.data import dataset_name, known_shape, load_data
 from movierec.experiments.models import build_model, check_params, model_class
 from movierec.models.ranker import Ranker
 from movierec.rerank import CURVE_WEIGHTS, RERANKERS, Reranker, parse_rerank
@@ -201,6 +201,27 @@ def model_settings(names: Sequence[str], dataset: str | None, key: str | None, s
     return out
 
 
+def _check_fits_before_loading(spec: CompareSpec, names: list[str], protocol) -> None:
+    """Refuse, before the data is fetched or read, a hyperparameter out of range, and a
+    model too big for the machine where the data's size is known without reading it (a
+    MovieLens name with published counts, a synthetic file's metadata; see `known_shape`): each model with the
+    parameters it would be fitted with (tuned config and overrides).
+
+    Raises:
+        ConfigError: a hyperparameter out of range.
+        ResourceError: the first model that does not fit, in one sentence.
+    """
+    shape = known_shape(spec.dataset, spec.data)
+    root = Path(spec.config_root) if spec.config_root is not None else config_root()
+    name = None if spec.data is not None else (dataset_name(spec.dataset) if isinstance(spec.dataset, Dataset)
+                                                else str(spec.dataset).split(":")[0])
+    settings = model_settings(names, name, protocol.config_key(spec.holdout), spec.seed, root, spec.params)
+    for model_name in names:
+        model = build_model(model_name, settings[model_name]["params"], spec.seed)  # checks the ranges
+        if shape is not None:
+            model.check_fits(*shape)
+
+
 def compare(spec: CompareSpec, log: Callable[[str], None] | None = None,
             download: Callable[[int, int | None], None] | None = None) -> Comparison:
     """Fit every model of `spec` on one split and compare them on its test part.
@@ -237,6 +258,7 @@ def compare(spec: CompareSpec, log: Callable[[str], None] | None = None,
         name = None
     else:
         protocol = get_protocol(spec.protocol)  # an unknown name fails before any data is read
+        _check_fits_before_loading(spec, names, protocol)
         ds = load_data(spec.dataset, spec.data, progress=download, **spec.read_options)
         split = protocol.splits(ds, spec.holdout, spec.seed)[0]
         # tuned configs are per MovieLens dataset; a ratings file only uses root-level ones

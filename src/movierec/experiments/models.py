@@ -74,7 +74,9 @@ def build_model(name: str, params: dict[str, Any] | None = None, seed: int | Non
     check_params(name, params)
     if seed is not None and "seed" in cls.default_params() and "seed" not in params:
         params["seed"] = seed
-    return create(name, **params)
+    model = create(name, **params)
+    model.check_params()  # ranges, before any data is read
+    return model
 
 
 __all__ = ["build_model", "check_params", "model_class"]

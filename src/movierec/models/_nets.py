@@ -84,44 +84,66 @@ class BiasedMFModule(nn.Module):
         return low + (high - low) * torch.sigmoid(x)
 
 
-class _FusedMFLoss(torch.autograd.Function):
-    """mf's training loss with its gradient computed in the forward pass (closed form).
+def mf_loss_and_grads(users_w: torch.Tensor, items_w: torch.Tensor, u: torch.Tensor, i: torch.Tensor,
+                      target: torch.Tensor, weights: torch.Tensor, offset: torch.Tensor,
+                      rating_range: tuple[float, float] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """mf's training loss of one batch and its gradients, in closed form (no autograd).
 
     loss = mean_b (pred_b - r_b)^2 + mean_b sum_c w_c (p_bc^2 + q_bc^2), with
     pred_b = offset + p_b[d] + q_b[d] + p_b[:d]·q_b[:d] (squashed by a scaled sigmoid when
     `rating_range` is set). The gradients of the used rows are a few (batch, dim + 1)
-    products, accumulated into each table with one `index_add_`; `backward` only scales
-    them. The result equals autograd's through `forward` + `mse_row_l2` up to float rounding.
+    products, accumulated into each table with one `index_add_`.
+
+    Args:
+        users_w, items_w: the user table (n_users, dim + 1) and the movie table (n_items, dim + 1).
+        u, i: user / movie indices of the batch, shape (batch,).
+        target: true ratings, shape (batch,).
+        weights: L2 weight per column, shape (dim + 1,).
+        offset: μ (or its logit with `rating_range`), a scalar tensor.
+        rating_range: (low, high) of the scaled sigmoid, or None.
+
+    Returns:
+        (loss: a scalar, users_grad: shaped as `users_w`, items_grad: shaped as `items_w`).
+    """
+    p = users_w.index_select(0, u)
+    q = items_w.index_select(0, i)
+    d = p.shape[1] - 1
+    x = offset + p[:, d] + q[:, d] + (p[:, :d] * q[:, :d]).sum(-1)
+    if rating_range is None:
+        err = x - target
+        gx = err * (2.0 / len(target))
+    else:
+        low, high = rating_range
+        sig = torch.sigmoid(x)
+        err = low + (high - low) * sig - target
+        gx = err * ((2.0 / len(target)) * (high - low)) * sig * (1 - sig)
+    scale = 2.0 / len(target)
+    # the penalty: sum_c w_c sum_b (p_bc^2 + q_bc^2), from the column sums of squares
+    loss = (err * err).mean() + ((p * p).sum(0) + (q * q).sum(0)) @ weights / len(target)
+    # row gradients: dx * [q_f, 1] + 2 w p / B (and alike for q), two passes each
+    gp = q * gx[:, None]
+    gp[:, d] = gx
+    gp.addcmul_(p, weights, value=scale)
+    gq = p * gx[:, None]
+    gq[:, d] = gx
+    gq.addcmul_(q, weights, value=scale)
+    return loss, torch.zeros_like(users_w).index_add_(0, u, gp), torch.zeros_like(items_w).index_add_(0, i, gq)
+
+
+class _FusedMFLoss(torch.autograd.Function):
+    """mf's training loss with its gradient computed in the forward pass (`mf_loss_and_grads`).
+
+    The result equals autograd's through `forward` + `mse_row_l2` up to float rounding;
+    `backward` only scales the saved gradients.
     """
 
     @staticmethod
     def forward(ctx, users_w: torch.Tensor, items_w: torch.Tensor, u: torch.Tensor, i: torch.Tensor,
                 target: torch.Tensor, weights: torch.Tensor, offset: torch.Tensor,
                 rating_range: tuple[float, float] | None) -> torch.Tensor:
-        p = users_w.index_select(0, u)
-        q = items_w.index_select(0, i)
-        d = p.shape[1] - 1
-        x = offset + p[:, d] + q[:, d] + (p[:, :d] * q[:, :d]).sum(-1)
-        if rating_range is None:
-            err = x - target
-            gx = err * (2.0 / len(target))
-        else:
-            low, high = rating_range
-            sig = torch.sigmoid(x)
-            err = low + (high - low) * sig - target
-            gx = err * ((2.0 / len(target)) * (high - low)) * sig * (1 - sig)
-        scale = 2.0 / len(target)
-        # the penalty: sum_c w_c sum_b (p_bc^2 + q_bc^2), from the column sums of squares
-        loss = (err * err).mean() + ((p * p).sum(0) + (q * q).sum(0)) @ weights / len(target)
-        # row gradients: dx * [q_f, 1] + 2 w p / B (and alike for q), two passes each
-        gp = q * gx[:, None]
-        gp[:, d] = gx
-        gp.addcmul_(p, weights, value=scale)
-        gq = p * gx[:, None]
-        gq[:, d] = gx
-        gq.addcmul_(q, weights, value=scale)
-        ctx.save_for_backward(torch.zeros_like(users_w).index_add_(0, u, gp),
-                              torch.zeros_like(items_w).index_add_(0, i, gq))
+        loss, users_grad, items_grad = mf_loss_and_grads(users_w, items_w, u, i, target, weights, offset,
+                                                         rating_range)
+        ctx.save_for_backward(users_grad, items_grad)
         return loss
 
     @staticmethod

@@ -1,7 +1,10 @@
 """Shared machinery of the PyTorch implicit-feedback models (NeuMF, ranking MF).
 
 Lives here: turning ratings into implicit interactions, vectorised negative sampling
-(uniform over the items a user has not interacted with), the internal per-user holdout
+(uniform over the items a user has not interacted with), an epoch's training rows drawn
+chunk by chunk (`pointwise_chunks`, `pairwise_chunks`, re-sliced into batches by
+`chunked_batches`), so sampling takes memory bounded by `NEGATIVE_CHUNK_ROWS` whatever
+the number of interactions, the internal per-user holdout
 used for early stopping when no validation set is given, a small full-ranking NDCG@k
 used as the early-stopping signal (train items excluded), and `fit_ranking_model`, which
 runs the shared early-stop-then-refit policy (`movierec.training.early_stopping`) for them.
@@ -12,7 +15,7 @@ All indices here are model indices (IdMap positions), never raw MovieLens IDs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,8 +24,16 @@ from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
 from movierec.training.early_stopping import EarlyStopResult, early_stop_then_refit
 
+if TYPE_CHECKING:  # torch is imported where it is used: a saved mf-rank loads without it
+    import torch
+
 #: (user, item) pairs scored at once when ranking for validation
 _VALIDATION_CHUNK_PAIRS = 2_000_000
+
+#: training rows (a positive or one of its sampled negatives) drawn at once: what bounds an
+#: epoch's sampling memory (about 64-80 bytes a row at the peak), independent of the number
+#: of interactions. Read when an epoch starts (tests lower it).
+NEGATIVE_CHUNK_ROWS = 1 << 20
 
 
 def implicit_interactions(ds: Dataset, min_rating: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,6 +112,112 @@ class NegativeSampler:
             neg[bad] = rng.integers(0, self.n_items, size=len(bad), dtype=np.int64)
             bad = bad[self.contains(u[bad], neg[bad])]
         return neg.reshape(len(users), n_neg)
+
+
+def pointwise_chunks(users: np.ndarray, items: np.ndarray, sampler: NegativeSampler, n_neg: int,
+                     rng: np.random.Generator, chunk_rows: int | None = None
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One epoch of (user, item, label) rows, chunk by chunk: every positive once with label
+    1, each with `n_neg` fresh negatives (label 0) from `sampler`.
+
+    The positives come in a fresh random order each epoch; a chunk takes the next
+    `chunk_rows // (1 + n_neg)` of them (at least one), draws their negatives, and shuffles
+    its rows, so a batch sliced from it mixes positives and negatives as one shuffled
+    epoch-wide array would, in O(chunk) memory.
+
+    Args:
+        users, items: positive interactions (model indices), int64, shape (n,).
+        sampler: negatives uniform over the items each user has not interacted with.
+        n_neg: negatives per positive.
+        rng: the fit's seeded generator (order, negatives and shuffles all come from it).
+        chunk_rows: rows per chunk; None reads `NEGATIVE_CHUNK_ROWS`.
+
+    Yields:
+        (user_idx int64, item_idx int64, label float32), each shape (rows,), rows at most
+        max(chunk_rows, 1 + n_neg); n * (1 + n_neg) rows in all.
+    """
+    chunk_rows = NEGATIVE_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
+    per_chunk = max(1, chunk_rows // (1 + n_neg))
+    order = rng.permutation(len(users))
+    for start in range(0, len(order), per_chunk):
+        idx = order[start : start + per_chunk]
+        m = len(idx)
+        pu, pi = users[idx], items[idx]
+        neg = sampler.sample(rng, pu, n_neg).ravel()
+        # row r of the shuffled chunk is row rows[r] of [positives; negatives]
+        rows = rng.permutation(m * (1 + n_neg))
+        u = np.concatenate([pu, np.repeat(pu, n_neg)])[rows]
+        i = np.concatenate([pi, neg])[rows]
+        y = (rows < m).astype(np.float32)
+        del pu, pi, neg, rows  # not kept while the chunk trains
+        yield u, i, y
+        del u, i, y  # nor while the next one is drawn
+
+
+def pairwise_chunks(users: np.ndarray, items: np.ndarray, sampler: NegativeSampler, n_neg: int,
+                    rng: np.random.Generator, batch_size: int, chunk_rows: int | None = None
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One epoch of (user, positive, negatives) triples, chunk by chunk: every positive once,
+    in a fresh random order, with `n_neg` fresh negatives from `sampler`.
+
+    A chunk holds a whole number of batches (`batch_size` positives each) and at most
+    `chunk_rows` negatives (one batch when a batch alone has more), so batches sliced from
+    the chunks are those of one shuffled epoch-wide array, in O(chunk) memory.
+
+    Args:
+        users, items: positive interactions (model indices), int64, shape (n,).
+        sampler: negatives uniform over the items each user has not interacted with.
+        n_neg: negatives per positive.
+        rng: the fit's seeded generator (order and negatives come from it).
+        batch_size: positives per training step.
+        chunk_rows: negatives per chunk; None reads `NEGATIVE_CHUNK_ROWS`.
+
+    Yields:
+        (user_idx (m,), item_idx (m,), negatives (m, n_neg)), int64.
+    """
+    chunk_rows = NEGATIVE_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
+    per_chunk = batch_size * max(1, chunk_rows // (batch_size * n_neg))
+    order = rng.permutation(len(users))
+    for start in range(0, len(order), per_chunk):
+        idx = order[start : start + per_chunk]
+        pu = users[idx]
+        chunk = (pu, items[idx], sampler.sample(rng, pu, n_neg))
+        del pu
+        yield chunk
+        del chunk  # not kept while the next one is drawn
+
+
+def chunked_batches(chunks: Iterable[tuple[np.ndarray, ...]], batch_size: int, device: torch.device
+                    ) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Chunks of aligned arrays, each moved to `device` whole, re-sliced into batches of
+    `batch_size` rows.
+
+    A chunk's last rows that do not fill a batch start the next batch, so every batch but
+    the epoch's last has exactly `batch_size` rows, as slicing one epoch-wide array would.
+    """
+    import torch
+
+    carry: tuple[torch.Tensor, ...] | None = None
+    for arrays in chunks:
+        chunk = tuple(torch.as_tensor(a, device=device) for a in arrays)
+        del arrays
+        start = 0
+        if carry is not None:
+            start = batch_size - len(carry[0])
+            carry = tuple(torch.cat([c, t[:start]]) for c, t in zip(carry, chunk))
+            if len(carry[0]) < batch_size:  # a chunk smaller than the gap
+                continue
+            yield carry
+            carry = None
+        n = len(chunk[0])
+        full = start + (n - start) // batch_size * batch_size
+        for s in range(start, full, batch_size):
+            yield tuple(t[s : s + batch_size] for t in chunk)
+        if full < n:  # a copy: a view would keep the whole chunk alive
+            carry = tuple(t[full:].clone() for t in chunk)
+        del chunk
+    if carry is not None:
+        yield carry
 
 
 def holdout_last(users: np.ndarray, items: np.ndarray, times: np.ndarray, min_history: int = 3) -> np.ndarray:

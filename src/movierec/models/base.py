@@ -229,6 +229,7 @@ class Recommender(ABC):
         if runtime is not None and not isinstance(runtime, RuntimeOptions):
             raise ConfigError(f"runtime must be a movierec.training.options.RuntimeOptions, got {runtime!r}.")
         self.runtime_ = self._default_runtime() if runtime is None else runtime
+        self.check_params()
         self.check_fits(train.n_users, train.n_items, train.n_ratings)
         self.users_: IdMap = train.users
         self.items_: IdMap = train.items
@@ -243,6 +244,18 @@ class Recommender(ABC):
                 self.__dict__.pop(attr, None)
             raise
         return self
+
+    def check_params(self) -> None:
+        """Refuse, in one sentence, a hyperparameter out of its range; `build_model` calls it
+        before any data is read, and `fit` before anything is allocated.
+
+        Raises:
+            ConfigError: the first hyperparameter out of range.
+        """
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Raise a ConfigError sentence for a hyperparameter out of range (models override)."""
 
     def _default_runtime(self) -> RuntimeOptions:
         """The runtime options of a fit given none (torch models honour old constructor ones)."""

@@ -168,6 +168,14 @@ class EASE(Recommender):
         cap = getattr(self, "max_items", None)
         return n_items if cap is None else min(n_items, max(int(cap), 1))
 
+    def _check_params(self) -> None:
+        if self.min_item_count < 1:
+            raise ConfigError("min_item_count must be at least 1.")
+        cap = self.max_items
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1):
+            raise ConfigError(f"max_items must be a positive whole number of movies or None (every movie), "
+                              f"got {cap!r}.")
+
     def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
         """B's m x m float32 (the Gram matrix, inverted in place: `ease_weights`), the
         sparse Gram product beside it (about 8 bytes an entry, at most m² or a
@@ -199,12 +207,7 @@ class EASE(Recommender):
 
     def _fit_weights(self, X: sp.csr_matrix, train: Dataset) -> None:
         counts = train.item_counts()
-        if self.min_item_count < 1:
-            raise ConfigError("min_item_count must be at least 1.")
         cap = self.max_items
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1):
-            raise ConfigError(f"max_items must be a positive whole number of movies or None (every movie), "
-                              f"got {cap!r}.")
         model_items = np.flatnonzero(counts >= self.min_item_count).astype(np.int64)
         capped = cap is not None and len(model_items) > cap
         if capped:

@@ -17,7 +17,12 @@ Training runs through the shared `Trainer`: large shuffled batches, Adam, early 
 on validation RMSE with the best weights restored, on the shared early-stop-then-refit
 policy (`movierec.training.early_stopping`): without a validation set, a seeded share of
 the training ratings is held out for early stopping and (by default) the model is then
-retrained on all of them for the best number of epochs.
+retrained on all of them for the best number of epochs. With `patience=0` it trains
+`epochs` epochs once, on every rating: the fastest fit, for an epoch count chosen on
+validation beforehand (ML-100K's tuned config, `configs/tuned/ml-100k/ml100k-folds/mf.json`).
+In one process each step is closed-form: the batch's loss and its gradient on the used
+rows (`_nets.mf_loss_and_grads`), then Adam's update of both tables (`_AdamStep`), with no
+autograd and no `torch.optim`, and the same weights as `torch.optim.Adam(fused=True)`.
 
 Declared capabilities:
 
@@ -48,6 +53,7 @@ from movierec.models._memory import adam_param_bytes, base_fit_bytes
 from movierec.models._torch_base import TorchRecommender
 from movierec.models.base import Capabilities
 from movierec.models.space import Categorical, Float
+from movierec.training import distributed
 from movierec.training.early_stopping import EarlyStopResult, early_stop_then_refit, random_holdout
 from movierec.training.options import seed_everything
 from movierec.training.trainer import History, tensor_batches
@@ -78,6 +84,12 @@ class BiasedMF(TorchRecommender):
         range_margin: with `output_range`, the sigmoid spans [low − margin, high + margin]
             so the extremes of the scale are reachable.
         optimizer: "adam", "sparse_adam", "adagrad" or "sgd".
+        adam_eps: Adam's ε, added to the root of its second-moment estimate ("adam" and
+            "sparse_adam"). torch's 1e-8 lets every row step at the full learning rate
+            however small its gradients; near the gradients' own scale (1e-4 for batches of
+            4096) it damps the steps of rarely rated users and movies, whose gradients are
+            small and sparse, which regularises them (ML-100K's tuned config uses it). The
+            gradients shrink as `batch_size` grows, so the damping grows with it.
         validation_fraction: share of the training ratings held out for early stopping when
             `fit` gets no validation set.
         refit: after early stopping on the internal hold-out, retrain on all training
@@ -124,6 +136,7 @@ class BiasedMF(TorchRecommender):
         output_range: bool = False,
         range_margin: float = 0.5,
         optimizer: str = "adam",
+        adam_eps: float = 1e-8,
         validation_fraction: float = 0.05,
         refit: bool = True,
         fold_in_reg: float | None = None,
@@ -140,6 +153,7 @@ class BiasedMF(TorchRecommender):
         self.output_range = output_range
         self.range_margin = range_margin
         self.optimizer = optimizer
+        self.adam_eps = adam_eps
         self.validation_fraction = validation_fraction
         self.refit = refit
         self.fold_in_reg = fold_in_reg
@@ -151,8 +165,8 @@ class BiasedMF(TorchRecommender):
             raise ConfigError(f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {self.optimizer!r}.")
         if int(self.dim) < 1 or int(self.epochs) < 1 or int(self.batch_size) < 1:
             raise ConfigError("dim, epochs and batch_size must be positive whole numbers.")
-        if min(self.reg, self.reg_bias, self.fold_in_reg or 0.0) < 0 or self.lr <= 0:
-            raise ConfigError("reg, reg_bias and fold_in_reg must be >= 0 and lr > 0.")
+        if min(self.reg, self.reg_bias, self.fold_in_reg or 0.0) < 0 or self.lr <= 0 or not self.adam_eps > 0:
+            raise ConfigError("reg, reg_bias and fold_in_reg must be >= 0, and lr and adam_eps > 0.")
         if not 0 <= self.validation_fraction < 0.5:
             raise ConfigError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}.")
 
@@ -181,19 +195,26 @@ class BiasedMF(TorchRecommender):
         params = list(module.parameters())
         if self.optimizer == "adam":
             # the fused kernel: one pass per table and step, about half the time of the default
-            return torch.optim.Adam(params, lr=self.lr, fused=True)
+            return torch.optim.Adam(params, lr=self.lr, eps=float(self.adam_eps), fused=True)
         if self.optimizer == "sparse_adam":
-            return torch.optim.SparseAdam(params, lr=self.lr)
+            return torch.optim.SparseAdam(params, lr=self.lr, eps=float(self.adam_eps))
         if self.optimizer == "adagrad":
             return torch.optim.Adagrad(params, lr=self.lr)
         return torch.optim.SGD(params, lr=self.lr)
+
+    def _closed_form_steps(self) -> bool:
+        """Whether each step computes the gradient in closed form and applies Adam's update to
+        the tables itself (`_AdamStep`: no autograd, no `torch.optim`, the same weights as
+        `torch.optim.Adam(fused=True)`): with "adam" in one process. Under DDP the loss goes
+        through the network's `forward` and `backward` (DDP averages the gradients there)."""
+        return self.optimizer == "adam" and not getattr(self, "_dist", distributed.SINGLE).active
 
     def _train(self, train: Dataset, validation: Dataset | None, epochs: int, mu: float,
                track: bool = True) -> tuple[BiasedMFModule, History]:
         """A fresh network trained on `train`, early-stopped on `validation` RMSE when given."""
         import torch
 
-        from movierec.models._nets import BiasedMFModule
+        from movierec.models._nets import BiasedMFModule, mf_loss_and_grads
 
         device = self._device
         gen = seed_everything(self._seed)
@@ -201,7 +222,6 @@ class BiasedMF(TorchRecommender):
             train.n_users, train.n_items, int(self.dim), float(self.init_std), mu, self._range(),
             sparse=self.optimizer in ("sparse_adam", "sgd"),
         ).to(device)
-        opt = self._make_optimizer(module)
         u = torch.as_tensor(train.user_idx, dtype=torch.long, device=device)
         i = torch.as_tensor(train.item_idx, dtype=torch.long, device=device)
         r = torch.tensor(train.rating, dtype=torch.float32, device=device)
@@ -213,11 +233,27 @@ class BiasedMF(TorchRecommender):
         def batches():
             return tensor_batches((u, i, r), bs, generator=gen)
 
-        def loss_fn(m: BiasedMFModule, batch) -> torch.Tensor:
-            bu_idx, bi_idx, target = batch
-            # MSE + L2 on the rows used in this batch, once per rating (as in SGD-MF),
-            # through forward (so DDP sees it), with a fused gradient for dense tables
-            return m(bu_idx, bi_idx, target, weights)
+        opt: torch.optim.Optimizer | None
+        if self._closed_form_steps():
+            opt = None
+            module.requires_grad_(False)
+            tables = (module.users.weight, module.items.weight)
+            adam = _AdamStep(tables, lr=float(self.lr), eps=float(self.adam_eps))
+
+            def loss_fn(m: BiasedMFModule, batch) -> torch.Tensor:
+                bu_idx, bi_idx, target = batch
+                loss, users_grad, items_grad = mf_loss_and_grads(tables[0], tables[1], bu_idx, bi_idx, target,
+                                                                 weights, module.offset, module.rating_range)
+                adam.step((users_grad, items_grad))
+                return loss
+        else:
+            opt = self._make_optimizer(module)
+
+            def loss_fn(m: BiasedMFModule, batch) -> torch.Tensor:
+                bu_idx, bi_idx, target = batch
+                # MSE + L2 on the rows used in this batch, once per rating (as in SGD-MF),
+                # through forward (so DDP sees it), with a fused gradient for dense tables
+                return m(bu_idx, bi_idx, target, weights)
 
         clip = self.rating_scale_
 
@@ -411,6 +447,51 @@ class BiasedMF(TorchRecommender):
         self.offset_ = float(state["offset"][0])
         self.global_mean_ = float(state["global_mean"][0])
         self._gram = None
+
+
+class _AdamStep:
+    """Adam's update of dense tables from given gradients: what `torch.optim.Adam` does
+    (`fused=True`: the same kernel and state, so the same weights), without an optimizer
+    object. Its first use in a process costs no `torch._dynamo` import (1-3 s: every
+    `torch.optim` call goes through `torch._disable_dynamo`), and a step needs no `.grad`.
+
+    Args:
+        params: the tables updated in place, e.g. (n_users, dim + 1) and (n_items, dim + 1).
+        lr, betas, eps: as `torch.optim.Adam`'s.
+    """
+
+    def __init__(self, params: tuple[torch.Tensor, ...], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        import torch
+
+        self.params = list(params)
+        self.lr, self.betas, self.eps = float(lr), betas, float(eps)
+        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
+        # the step count as torch.optim keeps it for the fused kernel: a float32 scalar per table
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+        self.t = 0
+        self.fused = hasattr(torch, "_fused_adam_")
+
+    def step(self, grads: tuple[torch.Tensor, ...]) -> None:
+        """Update each table with its gradient (shaped as the table)."""
+        import torch
+
+        beta1, beta2 = self.betas
+        self.t += 1
+        if self.fused:
+            for count in self.steps:
+                count.add_(1)
+            torch._fused_adam_(self.params, list(grads), self.exp_avgs, self.exp_avg_sqs, [], self.steps,
+                               lr=self.lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=self.eps,
+                               amsgrad=False, maximize=False)
+            return
+        # torch builds without the fused kernel: the same update in plain tensor operations
+        for param, grad, avg, avg_sq in zip(self.params, grads, self.exp_avgs, self.exp_avg_sqs):
+            avg.lerp_(grad, 1 - beta1)
+            avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (avg_sq.sqrt() / math.sqrt(1 - beta2**self.t)).add_(self.eps)
+            param.addcdiv_(avg, denom, value=-self.lr / (1 - beta1**self.t))
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,9 @@ score(u, i) = p_u . q_i + b_i. Two losses:
   one of the user's interactions are masked out. With `n_neg >= n_items` the full
   softmax over the catalog is used. Many negatives per positive rank better than BPR.
 - "bpr": Bayesian personalised ranking, -log sigmoid(s(u, i) - s(u, j)), averaged over
-  `n_neg` per-positive negatives drawn uniformly from the items the user has not seen.
+  `n_neg` per-positive negatives drawn uniformly from the items the user has not seen,
+  fresh each epoch and a chunk of positives at a time (`_ranking_common.pairwise_chunks`),
+  so they take bounded memory however many interactions there are.
 
 Every rating counts as an interaction (or only ratings >= `min_rating`). Early stopping
 watches NDCG@10 on the shared early-stop-then-refit policy, as for NeuMF (see
@@ -27,7 +29,8 @@ import numpy as np
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError, NoLikedMoviesError
 from movierec.models._fold_in import biased_dot_embeddings, liked_fold_in
-from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
+from movierec.models import _ranking_common
+from movierec.models._ranking_common import NegativeSampler, chunked_batches, fit_ranking_model, pairwise_chunks
 from movierec.models._memory import adam_param_bytes, base_fit_bytes, ranking_validation_bytes
 from movierec.models._torch_base import TorchRecommender
 from movierec.models.base import Capabilities
@@ -70,6 +73,10 @@ class MFRank(TorchRecommender):
     """
 
     name: ClassVar[str] = "mf-rank"
+    #: both losses call the network's other methods (`score_items`, the `user` and `item`
+    #: tables for the penalty), which a DDP wrapper does not have: under torchrun the
+    #: gradients are averaged explicitly after each backward instead
+    ddp_forward: ClassVar[bool] = False
     capabilities = Capabilities(embeddings=True, similar_items=True, fold_in=True)
     search_space = {
         "dim": Categorical([32, 64, 128]),
@@ -132,12 +139,16 @@ class MFRank(TorchRecommender):
         (`adam_param_bytes`); per interaction, the (user, item, time) int64 arrays and their
         sort, the hold-out's copies, the sampler's keys, the interaction matrices and the
         device's shuffled (user, item) pairs (about 112 bytes); the seen-pairs lookup (a
-        users x movies bool table, or the sorted keys); with the "bpr" loss, `n_neg` int64
-        negatives per interaction (drawn, repeated users, shuffled copy); and validation."""
-        dim, n_neg = int(self.dim), int(self.n_neg)
+        users x movies bool table, or the sorted keys); with the "bpr" loss, the epoch's
+        order of the positives (8 bytes each) and one chunk's int64 negatives (at most
+        `NEGATIVE_CHUNK_ROWS`, or one batch's: the draws, their repeated users, the
+        membership test's keys, with the previous chunk still on the device: about 64
+        bytes a negative); and validation."""
+        dim, n_neg, batch = int(self.dim), int(self.n_neg), int(self.batch_size)
         tables = (n_users + n_items) * dim + n_items
         seen = n_users * n_items if n_users * n_items <= 64_000_000 else 8 * n_ratings
-        negatives = 0 if self.loss == "softmax" else 32 * n_ratings * n_neg
+        chunk = batch * max(1, _ranking_common.NEGATIVE_CHUNK_ROWS // (batch * n_neg)) * n_neg
+        negatives = 0 if self.loss == "softmax" else 8 * n_ratings + 64 * min(chunk, n_ratings * n_neg)
         return (base_fit_bytes(n_users, n_ratings) + adam_param_bytes(tables) + 112 * n_ratings + seen + negatives
                 + ranking_validation_bytes(n_users, n_items))
 
@@ -156,13 +167,14 @@ class MFRank(TorchRecommender):
         sampler = NegativeSampler(users, items, n_items)
         module = DotModule(len(self.users_), n_items, int(self.dim)).to(device)
         optimizer = torch.optim.Adam(module.parameters(), lr=self.lr)
-        pos_u = torch.as_tensor(users, device=device)
-        pos_i = torch.as_tensor(items, device=device)
         n_neg, reg, temp = int(self.n_neg), float(self.reg), float(self.temperature)
         full = n_neg >= n_items
         seen = _SeenLookup(sampler.keys, len(self.users_), n_items, device)
 
         if self.loss == "softmax":
+            pos_u = torch.as_tensor(users, device=device)
+            pos_i = torch.as_tensor(items, device=device)
+
             def batches():
                 return tensor_batches((pos_u, pos_i), int(self.batch_size), gen)
 
@@ -182,8 +194,9 @@ class MFRank(TorchRecommender):
                 return loss.mean() + reg * penalty
         else:
             def batches():
-                neg = torch.as_tensor(sampler.sample(rng, users, n_neg), device=device)
-                return tensor_batches((pos_u, pos_i, neg), int(self.batch_size), gen)
+                # an epoch's (user, positive, negatives), negatives drawn a chunk at a time
+                batch = int(self.batch_size)
+                return chunked_batches(pairwise_chunks(users, items, sampler, n_neg, rng, batch), batch, device)
 
             def loss_fn(module, batch):
                 u, i, j = batch

@@ -2,7 +2,9 @@
 
 Implicit feedback: every rating counts as an interaction (or only ratings >= `min_rating`).
 Each epoch pairs every positive with `n_neg` freshly sampled negatives (uniform over the
-items the user has not interacted with) and minimises binary cross-entropy.
+items the user has not interacted with) and minimises binary cross-entropy. The negatives
+are drawn chunk by chunk as the epoch goes (`_ranking_common.pointwise_chunks`), so they
+take bounded memory however many interactions there are.
 
 Scoring every item for a batch of users is batched: the GMF tower is one matrix product,
 and the MLP's first layer is split into a user part and an item part (W [p; q] = W_u p +
@@ -20,7 +22,8 @@ from torch import nn
 
 from movierec.data.dataset import Dataset
 from movierec.errors import ConfigError
-from movierec.models._ranking_common import NegativeSampler, fit_ranking_model
+from movierec.models import _ranking_common
+from movierec.models._ranking_common import NegativeSampler, chunked_batches, fit_ranking_model, pointwise_chunks
 from movierec.models._memory import adam_param_bytes, base_fit_bytes, ranking_validation_bytes
 from movierec.models._torch_base import TorchRecommender
 from movierec.models.base import Capabilities
@@ -28,7 +31,6 @@ from movierec.models.space import Categorical, Float, Int
 from movierec.training.losses import bce_loss, row_l2
 from movierec.training.options import RuntimeOptions, seed_everything, torch_threads
 from movierec.training.early_stopping import EarlyStopResult
-from movierec.training.trainer import tensor_batches
 
 #: (user, item) pairs pushed through the MLP at once when scoring
 _SCORE_CHUNK_PAIRS = 400_000
@@ -194,18 +196,22 @@ class NeuMF(TorchRecommender):
 
     def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
         """What every fit keeps; the GMF and MLP embedding tables and the MLP's weights
-        (float32) under Adam (`adam_param_bytes`); per interaction, its arrays and the
-        hold-out's copies (about 112 bytes), and its 1 + `n_neg` training rows on the
-        device (user, item int64, label float32, their shuffled copy, the permutation and
-        the sampler's draws: about 80 bytes a row); validation, whose MLP runs on chunks
-        of 400,000 (user, movie) pairs (float32 activations of every layer, twice)."""
+        (float32) under Adam (`adam_param_bytes`); per interaction, its arrays, the
+        hold-out's copies and the epoch's order of the positives (about 120 bytes); the
+        training rows of one chunk of the epoch (at most `NEGATIVE_CHUNK_ROWS` rows, each
+        a positive or a negative: user and item int64, label float32, their shuffle and
+        the sampler's draws, with the previous chunk still on the device: about 80 bytes a
+        row); validation, whose MLP runs on chunks of 400,000 (user, movie) pairs (float32
+        activations of every layer, twice)."""
         dim, n_neg = int(self.dim), int(self.n_neg)
         sizes = mlp_sizes(dim, int(self.mlp_layers))
         tables = (n_users + n_items) * (dim + sizes[0])
         mlp = 2 * sizes[0] * sizes[0] + sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + sum(sizes) + dim + sizes[-1] + 1
         pairs = min(_SCORE_CHUNK_PAIRS, min(n_users, 2000) * n_items)
-        return (base_fit_bytes(n_users, n_ratings) + adam_param_bytes(tables + mlp) + 112 * n_ratings
-                + 80 * (1 + n_neg) * n_ratings + 2 * 4 * pairs * sum(sizes) + ranking_validation_bytes(n_users, n_items))
+        chunk_rows = max(_ranking_common.NEGATIVE_CHUNK_ROWS // (1 + n_neg), 1) * (1 + n_neg)
+        rows = min(chunk_rows, (1 + n_neg) * n_ratings)
+        return (base_fit_bytes(n_users, n_ratings) + adam_param_bytes(tables + mlp) + 120 * n_ratings + 80 * rows
+                + 2 * 4 * pairs * sum(sizes) + ranking_validation_bytes(n_users, n_items))
 
     def _build(self) -> NeuMFModule:
         return NeuMFModule(len(self.users_), len(self.items_), int(self.dim), int(self.mlp_layers),
@@ -214,22 +220,17 @@ class NeuMF(TorchRecommender):
     def _train(self, users: np.ndarray, items: np.ndarray, epochs: int, validator, seed: int):
         """A fresh module trained on the pairs (users, items); negatives avoid only these pairs
         (never a held-out one, which would leak it)."""
-        gen = seed_everything(seed)
+        seed_everything(seed)
         rng = np.random.default_rng(seed)
         device = self._device
         module = self._build().to(device)
         optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sampler = NegativeSampler(users, items, len(self.items_))
         n_neg, reg = int(self.n_neg), float(self.reg)
-        pos_u = torch.as_tensor(users, device=device)
-        pos_i = torch.as_tensor(items, device=device)
 
         def batches():
-            neg = torch.as_tensor(sampler.sample(rng, users, n_neg).ravel(), device=device)
-            u = torch.cat([pos_u, pos_u.repeat_interleave(n_neg)])
-            i = torch.cat([pos_i, neg])
-            y = torch.cat([torch.ones(len(pos_u), device=device), torch.zeros(len(neg), device=device)])
-            return tensor_batches((u, i, y), int(self.batch_size), gen)
+            # an epoch's (user, item, label) rows, negatives drawn a chunk at a time
+            return chunked_batches(pointwise_chunks(users, items, sampler, n_neg, rng), int(self.batch_size), device)
 
         def loss_fn(module, batch):
             u, i, y = batch

@@ -37,7 +37,8 @@ MAX_IDS_CHARS = 5000
 #: the longest re-ranker text ("mmr:0.3", "calibrated:0.5") the API takes
 MAX_RERANK_CHARS = 100
 RERANK_HELP = ('Re-rank for variety: "mmr:W" (maximal marginal relevance) or "calibrated:W" (genre proportions '
-               'of the liked movies), W from 0 (the model\'s order) to 1, e.g. "mmr:0.3"; null or absent: none.')
+               'of the liked movies), W from 0 (the model\'s order) to 1, e.g. "mmr:0.3", or both: '
+               '"calibrated:W+diversity:V"; null or absent: none.')
 #: a profile token: 8 to 64 letters, digits, "_" or "-"
 PROFILE_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 

@@ -122,7 +122,7 @@ class Trainer:
     def fit(
         self,
         module: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: torch.optim.Optimizer | None,
         batches: Callable[[], Iterable[Batch]],
         loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
         validate: Callable[[torch.nn.Module], float] | None = None,
@@ -133,14 +133,20 @@ class Trainer:
         """Train `module` in place and return its History.
 
         Args:
+            optimizer: updates the parameters after each backward pass; None when `loss_fn`
+                takes the whole step itself (computes the gradient in closed form and updates
+                the parameters, e.g. mf's `_AdamStep`): then nothing is backpropagated.
             batches: called once per epoch, returns that epoch's batches.
-            loss_fn: (module, batch) -> scalar loss to minimise (regularisation included).
+            loss_fn: (module, batch) -> scalar loss to minimise (regularisation included);
+                with no optimizer, the loss of the step it just took.
             validate: module -> validation value, computed in eval mode without gradients.
             epoch_metrics: optional module -> {name: value} computed the same way after
                 each epoch and added to its record (e.g. training RMSE for learning curves).
         """
         import torch
 
+        if optimizer is None and after_backward is not None:
+            raise ValueError("after_backward needs an optimizer: with none, loss_fn takes the whole step")
         train_module = module if train_module is None else train_module
         history = History()
         best_state = None
@@ -158,12 +164,15 @@ class Trainer:
                 train_module.train()
                 total, count = None, 0
                 for batch in batches():
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = loss_fn(train_module, batch)
-                    loss.backward()
-                    if after_backward is not None:
-                        after_backward()
-                    optimizer.step()
+                    if optimizer is None:
+                        loss = loss_fn(train_module, batch)
+                    else:
+                        optimizer.zero_grad(set_to_none=True)
+                        loss = loss_fn(train_module, batch)
+                        loss.backward()
+                        if after_backward is not None:
+                            after_backward()
+                        optimizer.step()
                     size = batch[0].shape[0]
                     # summed on the device, read once per epoch (no host sync per step)
                     weighted = loss.detach() * size

@@ -312,6 +312,7 @@ BUILT_IN: dict[str, ModelInfo] = {
             'output_range': False,
             'range_margin': 0.5,
             'optimizer': 'adam',
+            'adam_eps': 1e-08,
             'validation_fraction': 0.05,
             'refit': True,
             'fold_in_reg': None,

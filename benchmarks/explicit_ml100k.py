@@ -324,6 +324,7 @@ def main(argv=None) -> int:
         cells = " | ".join(f"{per[f]['rmse']:.4f}" if f in per else "-" for f in folds)
         print(f"| {name} | {mean['rmse']:.4f} | {mean['mae']:.4f} | {mean['fit_s']:.1f} | {cells} |")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"folds": folds, "base_params": base_params, "results": results}, indent=2))
     figures = {"folds": folds, "order": names, "summary": {n: summarize(results[n], folds) for n in names},
                "results": results, "base_params": base_params, "tuned": {}, "load_average": loads,

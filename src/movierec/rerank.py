@@ -411,8 +411,21 @@ def _spread_of(candidates: RerankInput) -> np.ndarray:
     return per_movie_genres(np.asarray(candidates.genre_matrix)[np.asarray(candidates.item_idx, np.int64)])
 
 
+class _SetChooser:
+    """A re-ranker that chooses a set of k from the pool (`choose`) and shows it in the
+    model's order: the shared `pool` and `rerank` of `Calibrated` and `CalibratedDiverse`."""
+
+    def pool(self, k: int) -> int:
+        """Candidates to choose `k` from (see `pool_size`)."""
+        return pool_size(k)
+
+    def rerank(self, candidates: RerankInput) -> np.ndarray:
+        """Positions into `candidates.item_idx`, at most `candidates.k`, in the model's order."""
+        return self.choose(candidates).positions  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class Calibrated:
+class Calibrated(_SetChooser):
     """Calibrated recommendations (Steck, RecSys 2018): the k candidates maximising
     (1 - weight) * summed relevance - weight * KL(p_history || q~_list), found by Steck's
     greedy and an exchange pass, shown in the model's order (see the module docstring); a
@@ -431,14 +444,6 @@ class Calibrated:
     def __str__(self) -> str:
         return f"calibrated:{_weight_text(self.weight)}"
 
-    def pool(self, k: int) -> int:
-        """Candidates to choose `k` from (see `pool_size`)."""
-        return pool_size(k)
-
-    def rerank(self, candidates: RerankInput) -> np.ndarray:
-        """Positions into `candidates.item_idx`, at most `candidates.k`, in the model's order."""
-        return self.choose(candidates).positions
-
     def choose(self, candidates: RerankInput) -> CalibratedList:
         """The calibrated list of `candidates` with its KL and objective (see `CalibratedList`)."""
         c = len(candidates.item_idx)
@@ -453,7 +458,7 @@ class Calibrated:
 
 
 @dataclass(frozen=True)
-class CalibratedDiverse:
+class CalibratedDiverse(_SetChooser):
     """Calibrated and diverse at once (``calibrated:W+diversity:V``): the k candidates
     maximising ``(1 - V) * [(1 - W) * summed relevance - W * KL(p_history || q~_list)] +
     V * k * ILD(list)``, ILD the list's intra-list genre diversity (mean pairwise 1 - cosine of
@@ -481,14 +486,6 @@ class CalibratedDiverse:
 
     def __str__(self) -> str:
         return f"calibrated:{_weight_text(self.calibrated)}+diversity:{_weight_text(self.diversity)}"
-
-    def pool(self, k: int) -> int:
-        """Candidates to choose `k` from (see `pool_size`)."""
-        return pool_size(k)
-
-    def rerank(self, candidates: RerankInput) -> np.ndarray:
-        """Positions into `candidates.item_idx`, at most `candidates.k`, in the model's order."""
-        return self.choose(candidates).positions
 
     def choose(self, candidates: RerankInput) -> CalibratedList:
         """The chosen list with its KL, objective and intra-list diversity (see `CalibratedList`)."""

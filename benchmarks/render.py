@@ -572,7 +572,20 @@ _SCALE_SIZES = ("1m", "5m", "25m")
 _GIB = 2**30
 
 
-def _scale_row(name: str, r: dict, floor: float) -> list[str]:
+def _scale_settings(r: dict) -> str:
+    """A row's hyperparameters beyond the defaults and the epochs it ran, e.g.
+    " (epochs=2, patience=0; 2 epochs of 610 s)"; "" when it has neither."""
+    parts = [", ".join(f"{k}={v}" for k, v in r.get("params", {}).items())]
+    train = r.get("training")
+    if train:
+        mean = f" of {train['epoch_s']:,.0f} s" if train.get("epoch_s") is not None else ""
+        parts.append(f"{train['epochs']} epoch{'s' if train['epochs'] != 1 else ''}{mean}")
+    text = "; ".join(p for p in parts if p)
+    return f" ({text})" if text else ""
+
+
+def _scale_row(name: str, r: dict, floor: float, mark: str = "") -> list[str]:
+    name += _scale_settings(r) + mark
     if r.get("status") != "ok":
         return [name, f"{r.get('status')}: {r.get('message')}"] + ["—"] * 9
     s, q, rss, serve = r["seconds"], r["quality"], r["peak_rss"], r["serve"]
@@ -605,21 +618,29 @@ def render_scale(res: Results) -> str:
                      f"training ratings")
             if threshold is not None:
                 head += f", those with a test rating of {threshold:g} or more are ranked (users)"
+        cpus = {r["machine"]["cpu_count"] for r in rows.values()}
+        # the runs themselves keep up to about one load unit per CPU busy (the previous row's
+        # fit still decays in the 1-minute average), so only more than that means other jobs
+        loaded = {name for name, r in rows.items()
+                  if max(r["loadavg_start"][0], r["loadavg_end"][0]) > r["machine"]["cpu_count"]}
+        marked = loaded if loaded != set(rows) else set()  # all loaded: the note says it for the table
         table = _table(["model", "fit s", "eval s", "peak RSS GiB (fit / server)", "bundle MB", "p50 / p99 ms",
                         "NDCG@10", "HR@10", "users", "RMSE", "vs floor"],
                        ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"],
-                       [_scale_row(name, rows[name], e["rmse_floor"]) for name in sorted(rows)])
+                       [_scale_row(name, rows[name], e["rmse_floor"], " †" if name in marked else "")
+                        for name in sorted(rows)])
         loads = [x for r in rows.values() for x in (r["loadavg_start"][0], r["loadavg_end"][0])]
-        cpus = {r["machine"]["cpu_count"] for r in rows.values()}
         dates = sorted({r["date"] for r in rows.values()})
         commands = sorted({r["command"] for r in rows.values()})
         notes = [f"Measured {', '.join(dates)} on {'/'.join(str(c) for c in sorted(cpus))} CPUs, 1-minute load "
                  f"average {min(loads):.2f}-{max(loads):.2f} at the rows' starts and ends; "
                  + "; ".join(f"`{c}`" for c in commands) + "."]
-        # the runs themselves keep up to about one load unit per CPU busy (the previous row's
-        # fit still decays in the 1-minute average), so only more than that means other jobs
-        if max(loads) > max(cpus):
+        if loaded == set(rows):
             notes.append("**Measured under load** (other jobs running): the timings are not for the record.")
+        elif loaded:
+            notes.append("† **Measured under load** (other jobs running; a 1-minute load average above the CPU "
+                         "count at the row's start or end): that row's timings are not for the record; the others "
+                         "ran on a quiet machine.")
         else:
             notes.append("Quiet machine: no other jobs (the load is the benchmark's own).")
         left = [m for m in e.get("registered", []) if m not in rows]

@@ -31,7 +31,9 @@ Every model runs in its own child process (this script in `--child` mode), one a
    few users (18 of 1,159 at 1m, about 260 expected at 25m), where leave-last tests every user;
 3. ask the model whether it fits in memory (`Recommender.check_fits`, against
    `$MOVIEREC_MEMORY_LIMIT`, 20G unless set): a refused model becomes a row with its sentence;
-4. fit it (default hyperparameters, seed 42), timed;
+4. fit it (default hyperparameters, seed 42, except the size's `SIZE_PARAMS` and any
+   `--param MODEL:KEY=VALUE`; the row records them and the table shows them), timed; a
+   model trained in epochs records how many it ran and their mean seconds;
 5. evaluate it with full ranking of every movie (training items excluded) at K = 10: NDCG@10
    and HR@10 (relevance threshold "auto"), and for rating models the RMSE (see 2), next to
    the data's noise-only RMSE floor (`rmse_floor` of the meta.json), timed;
@@ -100,6 +102,23 @@ SEED = 42
 DEFAULT_PROTOCOL = "temporal"
 WARMUP_REQUESTS = 20
 GIB = 2**30
+
+#: hyperparameters a size's table uses instead of the defaults (each row records them).
+#: At 25m the torch ranking models' default epoch budgets (30-40 epochs, early stopping on
+#: a held-out share, then a refit on everything: about twice that) would take hours on two
+#: cores, past the 45-minute limit: they run a fixed number of epochs on all the data
+#: (`patience` 0: no hold-out, no refit), as many as fit the limit at the epoch times
+#: measured at 1m (scaled by 25); the table's quality for them is that budget's, not the model's
+#: best. `als-spark` in `local[2]` is one JVM, the driver, holding the ratings and ALS's
+#: blocks: its default 1 GB heap is for small sets.
+SIZE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    "25m": {
+        "als-spark": {"driver_memory": "6g"},
+        "two-tower": {"epochs": 2, "patience": 0},
+        "neumf": {"epochs": 2, "patience": 0},
+        "mf-rank": {"epochs": 2, "patience": 0},
+    },
+}
 
 
 def log(message: str) -> None:
@@ -287,13 +306,18 @@ def child(args: argparse.Namespace) -> int:
                     "test_users": int(len(np.unique(split.test.user_idx))),
                     "test_users_with_history": int(len(np.unique(ranked.test.user_idx))),
                     "test_start": split.info.get("test_start")}})
-    model = build_model(args.model, None, SEED)
+    model = build_model(args.model, json.loads(args.params or "{}"), SEED)
     refusal = getattr(errors, "ResourceError", None)
     check = getattr(model, "check_fits", None)
     try:
         if check is not None:
             check(history.n_users, history.n_items, history.n_ratings)
         stage("fit", lambda: model.fit(history))
+        if model.history_ is not None and model.history_.records:
+            seconds = [r.get("seconds") for r in model.history_.records if r.get("seconds") is not None]
+            emit({"training": {"epochs": len(model.history_.records), "best_epoch": model.history_.best_epoch,
+                               "stopped_early": model.history_.stopped_early,
+                               "epoch_s": sum(seconds) / len(seconds) if seconds else None}})
     except Exception as exc:  # a refusal is a row; so is any other failure (the table goes on)
         if refusal is not None and isinstance(exc, refusal):
             emit({"refused": str(exc)})
@@ -422,6 +446,26 @@ def _server_failure(server: Watched, workdir: Path) -> str:
 # ------------------------------------------------------------------------------ one model
 
 
+def parse_overrides(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    """`--param MODEL:KEY=VALUE` (repeatable) -> {model: {key: value}}; ValueError with a sentence."""
+    from movierec.cli.common import parse_value
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        model, sep, rest = item.partition(":")
+        key, eq, value = rest.partition("=")
+        if not (sep and eq and model.strip() and key.strip()):
+            raise ValueError(f"--param takes MODEL:KEY=VALUE (e.g. two-tower:epochs=3), got {item!r}.")
+        out.setdefault(model.strip(), {})[key.strip()] = parse_value(value)
+    return out
+
+
+def model_overrides(name: str, size: str, given: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The hyperparameters a model runs with at a size beyond its defaults: the size's
+    `SIZE_PARAMS`, then `--param` on top."""
+    return {**SIZE_PARAMS.get(size, {}).get(name, {}), **given.get(name, {})}
+
+
 def run_model(name: str, size: str, data: Path, meta: dict, args: argparse.Namespace) -> dict[str, Any]:
     """Measure one model in a child process and a server; the results row."""
     limit = parse_size(args.memory_limit)
@@ -435,8 +479,12 @@ def run_model(name: str, size: str, data: Path, meta: dict, args: argparse.Names
     env.setdefault("MOVIEREC_MEMORY_LIMIT", args.memory_limit)
     row["movierec_memory_limit"] = env["MOVIEREC_MEMORY_LIMIT"]
     report, bundle = work / "events.jsonl", work / "bundle"
+    params = model_overrides(name, size, args.param)
+    if params:
+        row["params"] = params
     cmd = [sys.executable, str(HERE), "--child", "--model", name, "--data", str(data), "--report", str(report),
-           "--bundle", str(bundle), "--requests", str(args.requests), "--protocol", args.protocol]
+           "--bundle", str(bundle), "--requests", str(args.requests), "--protocol", args.protocol,
+           "--params", json.dumps(params)]
     if args.holdout is not None:
         cmd += ["--holdout", str(args.holdout)]
     deadline = time.monotonic() + timeout_s
@@ -447,7 +495,7 @@ def run_model(name: str, size: str, data: Path, meta: dict, args: argparse.Names
     row["seconds"] = {k: round(v, 3) for k, v in ev["seconds"].items()}
     row["peak_rss"] = dict(ev["peak_rss"])
     row["peak_rss"]["child"] = max(ev.get("child_peak_rss", 0), proc.peak)
-    for key in ("split", "quality", "bundle_bytes"):
+    for key in ("split", "quality", "bundle_bytes", "training"):
         if key in ev:
             row[key] = ev[key]
     if "refused" in ev:
@@ -536,7 +584,18 @@ def fmt_row(row: dict[str, Any], floor: float) -> str:
     return (f"{row['model']:<12} fit {s.get('fit', 0):8.1f}s  eval {s.get('eval', 0):7.1f}s  "
             f"peak {max(v for v in rss.values() if v) / GIB:5.2f} GiB  bundle {row['bundle_bytes'] / 1e6:8.1f} MB  "
             f"p50/p99 {row['serve']['p50_ms']:.1f}/{row['serve']['p99_ms']:.1f} ms  "
-            f"NDCG@10 {ndcg}  HR@10 {hr} ({q['evaluated_users']:,} users)  {rmse}")
+            f"NDCG@10 {ndcg}  HR@10 {hr} ({q['evaluated_users']:,} users)  {rmse}{fmt_settings(row)}")
+
+
+def fmt_settings(row: dict[str, Any]) -> str:
+    """The row's hyperparameters beyond the defaults and its epochs, e.g. "  [epochs=2, patience=0; 2 epochs of 610 s]"."""
+    parts = [", ".join(f"{k}={v}" for k, v in row.get("params", {}).items())]
+    train = row.get("training")
+    if train:
+        mean = f" of {train['epoch_s']:.0f} s" if train.get("epoch_s") is not None else ""
+        parts.append(f"{train['epochs']} epoch{'s' if train['epochs'] != 1 else ''}{mean}")
+    text = "; ".join(p for p in parts if p)
+    return f"  [{text}]" if text else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -554,11 +613,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-limit", default="20G", help="RSS limit per model (and MOVIEREC_MEMORY_LIMIT)")
     ap.add_argument("--timeout-min", type=float, default=45.0, help="minutes per model")
     ap.add_argument("--requests", type=int, default=300, help="/recommend requests timed per model")
+    ap.add_argument("--param", action="append", metavar="MODEL:KEY=VALUE",
+                    help="a hyperparameter for one model (repeatable; beyond the size's SIZE_PARAMS)")
     ap.add_argument("--keep", action="store_true", help="keep each model's scratch folder (bundle, logs)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--report", help=argparse.SUPPRESS)
     ap.add_argument("--bundle", help=argparse.SUPPRESS)
+    ap.add_argument("--params", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args)
@@ -582,6 +644,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"--memory-limit must be a size such as 20G, got {args.memory_limit!r}.", file=sys.stderr)
         return 1
+    from movierec.errors import ConfigError
+
+    try:
+        given = parse_overrides(args.param)
+        stray = sorted(set(given) - set(names))
+        if stray:
+            raise ValueError(f"--param names {', '.join(stray)}, not among the models measured ({', '.join(names)}).")
+        from movierec.experiments.models import build_model
+
+        for name in names:  # a misspelt hyperparameter is one sentence before any data is written
+            build_model(name, model_overrides(name, args.size, given), SEED)
+    except (ValueError, ConfigError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    args.param = given
     args.workdir.mkdir(parents=True, exist_ok=True)
     data, meta = ensure_data(args.size, args.workdir, args.data)
     doc = load_results(args.results)

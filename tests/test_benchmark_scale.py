@@ -121,3 +121,58 @@ def test_unknown_model_is_one_sentence(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("Unknown model(s) nope; choose from:")
     assert not (tmp_path / "s.json").exists()
+
+
+def test_param_overrides_reach_the_fit_and_the_table(tmp_path):
+    """`--param MODEL:KEY=VALUE` is what the child fits with (3 fixed epochs, not mf's
+    early-stopped default run), recorded in the row with the epochs run, shown in the table."""
+    run_scale(tmp_path, "--models", "mf", "--param", "mf:epochs=3", "--param", "mf:patience=0")
+    mf = rows(tmp_path)["mf"]
+    assert mf["status"] == "ok", mf
+    assert mf["params"] == {"epochs": 3, "patience": 0}
+    assert mf["training"]["epochs"] == 3 and mf["training"]["stopped_early"] is False
+    assert mf["training"]["epoch_s"] > 0
+    assert "| mf (epochs=3, patience=0; 3 epochs of " in render.render_scale(render.Results(tmp_path))
+
+
+def test_size_params_are_the_default_overrides_and_param_wins():
+    scale = importlib.util.module_from_spec(spec := importlib.util.spec_from_file_location("_bench_scale", SCRIPT))
+    spec.loader.exec_module(scale)
+    assert scale.model_overrides("two-tower", "25m", {}) == scale.SIZE_PARAMS["25m"]["two-tower"]
+    assert scale.model_overrides("two-tower", "25m", {"two-tower": {"epochs": 5}})["epochs"] == 5
+    assert scale.model_overrides("two-tower", "1m", {}) == {}
+    assert scale.parse_overrides(["mf:lr=0.01", "mf:refit=false"]) == {"mf": {"lr": 0.01, "refit": False}}
+
+
+@pytest.mark.parametrize("param, sentence", [
+    ("epochs=3", "--param takes MODEL:KEY=VALUE (e.g. two-tower:epochs=3), got 'epochs=3'."),
+    ("als:epochs=3", "--param names als, not among the models measured (pop)."),
+    ("pop:nope=1", "nope"),
+])
+def test_a_bad_param_is_one_sentence_before_anything_is_written(tmp_path, param, sentence):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--size", "tiny", "--models", "pop", "--param", param,
+                           "--workdir", str(tmp_path / "work"), "--results", str(tmp_path / "s.json")],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and sentence in proc.stderr
+    assert not (tmp_path / "s.json").exists() and not (tmp_path / "work").exists()
+
+
+def test_a_row_measured_under_load_is_marked_on_its_own(measured, tmp_path):
+    """One row whose 1-minute load exceeded the CPU count gets a dagger and the note; the
+    quiet rows do not; when every row was loaded, the whole table says so."""
+    tmp, _ = measured
+    doc = json.loads((tmp / "scale.json").read_text())
+    tiny = doc["figures"]["sizes"]["tiny"]["rows"]
+    for row in tiny.values():
+        row["loadavg_start"], row["loadavg_end"] = [0.5, 0.5, 0.5], [1.0, 1.0, 1.0]
+    tiny["als"]["loadavg_end"] = [9.0, 5.0, 3.0]
+    (tmp_path / "scale.json").write_text(json.dumps(doc))
+    table = render.render_scale(render.Results(tmp_path))
+    assert "| als † |" in table and "| pop |" in table
+    assert "† **Measured under load**" in table and "the others ran on a quiet machine" in table
+    for row in tiny.values():
+        row["loadavg_start"] = [9.0, 5.0, 3.0]
+    (tmp_path / "scale.json").write_text(json.dumps(doc))
+    table = render.render_scale(render.Results(tmp_path))
+    assert "†" not in table and "**Measured under load** (other jobs running)" in table

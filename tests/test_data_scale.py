@@ -91,6 +91,19 @@ def test_ids_beyond_int32_and_negative_ids_are_read_as_int64(tmp_path, small_blo
     np.testing.assert_array_equal(ds.item_idx, item_idx)
 
 
+@pytest.mark.parametrize("late", [2_147_483_648, 1_500_000_000_000, -5])  # past 2038, milliseconds, before 1970
+def test_times_beyond_int32_are_read_as_int64(tmp_path, small_blocks, late):
+    """Times are parsed as int32 first (MovieLens' Unix seconds fit); one that does not
+    makes the reader parse again with int64, and every time keeps its value."""
+    frame = _ratings(800)
+    frame.loc[650, "timestamp"] = late
+    path = tmp_path / "ratings.csv"
+    _write(path, frame)
+    for ds in (build_dataset("x", read_ratings(get_spec("ml-25m"), path)), load_ratings(path)):
+        assert ds.timestamp.dtype == np.int64
+        np.testing.assert_array_equal(ds.timestamp, frame["timestamp"].to_numpy(np.int64))
+
+
 def test_quoted_numbers_still_read(tmp_path, small_blocks):
     frame = _ratings(600)
     path = tmp_path / "ratings.csv"

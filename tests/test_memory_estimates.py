@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -246,6 +247,30 @@ def test_blend_and_ranker_add_up_their_parts():
     dense = create("ranker", generators=[["ease", {"max_items": None}], ["pop", {}]])
     with pytest.raises(ResourceError, match="^ranker needs"):
         dense.check_fits(*ML25M, available=20 * 10**9)
+
+
+def test_composite_refusals_name_the_heavy_part_and_a_lighter_setting_that_fits():
+    """blend and ranker at ML-25M size (20 GB): the sentence names each part's need, largest
+    first, and a lighter setting; that setting fits, and a rating model is pointed at rating
+    models (als and pop predict no ratings)."""
+    limit = 20 * 10**9
+    with pytest.raises(ResourceError) as err:
+        create("blend").check_fits(*ML25M, available=limit)
+    message = str(err.value)
+    assert "with its bases (autorec 2" in message and message.index("autorec") < message.index("bpmf")
+    assert message.endswith('e.g. models=[["mf", {}], ["bias", {}]], or use one rating model such as mf.')
+    create("blend", models=[["mf", {}], ["bias", {}]]).check_fits(*ML25M, available=limit)
+    with pytest.raises(ResourceError) as err:
+        create("ranker").check_fits(*ML25M, available=limit)
+    message = str(err.value)
+    assert "with its generators (seq-ease " in message and "pop " in message and "each held twice" in message
+    lighter = [["ease", {"max_items": 10000}], ["als", {}], ["pop", {}]]
+    assert json.dumps(lighter) in message
+    create("ranker", generators=lighter).check_fits(*ML25M, available=limit)
+    with pytest.raises(ResourceError, match=r"such as mf or bias\.$"):
+        create("autorec").check_fits(*ML25M, available=limit)
+    with pytest.raises(ResourceError, match=r"such as als or pop\.$"):
+        create("item-knn").check_fits(*ML25M, available=GIB)
 
 
 def test_the_cli_says_one_sentence_and_writes_nothing(tmp_path):

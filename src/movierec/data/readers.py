@@ -265,8 +265,9 @@ def read_numeric_ratings(path: Path, sep: str, header: bool, dtypes: list[str],
     for MovieLens-like integer IDs, no hashing), check the ratings and copy them into one
     float32 array, and copy the times into one int64 array, freeing each parsed column as
     it goes. Every array is written once, into memory from pyarrow's pool (`_memory_pool`).
-    IDs are parsed as int32 and without quoting first; a file that needs int64 IDs or has
-    quoted numbers is read again with both. Lines are numbered from the top of the file.
+    IDs and times are parsed as int32 and without quoting first; a file that needs int64
+    IDs or times, or has quoted numbers, is read again with both. Lines are numbered from
+    the top of the file.
 
     Args:
         path: the file (multi-character separators such as `::` are rewritten in memory).
@@ -297,9 +298,10 @@ def read_numeric_ratings(path: Path, sep: str, header: bool, dtypes: list[str],
     names = [f"c{i}" for i in range(len(dtypes))]
     first_line = 2 if header else 1
     pool = _memory_pool()
-    # first try: IDs as int32 (half the bytes to move) and no quoting (pyarrow's faster
-    # parse); a file that needs either (IDs beyond int32, quoted numbers) is read again
-    narrow = [("int32" if k in roles[:2] and t == "int64" else t) for k, t in enumerate(dtypes)]
+    # first try: IDs and Unix-second times as int32 (half the bytes to move; times are
+    # widened to int64 in their one copy) and no quoting (pyarrow's faster parse); a file
+    # that needs either (IDs or times beyond int32, quoted numbers) is read again
+    narrow = [("int32" if k in (*roles[:2], roles[3]) and t == "int64" else t) for k, t in enumerate(dtypes)]
     table = error = None
     for types, quoted in ((narrow, False), (dtypes, True)):
         try:

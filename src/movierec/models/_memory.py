@@ -31,3 +31,13 @@ def ranking_validation_bytes(n_users: int, n_items: int, chunk_pairs: int = 2_00
 
 
 __all__ = ["adam_param_bytes", "base_fit_bytes", "csr_bytes", "ranking_validation_bytes"]
+
+
+def parts_text(models: list, n_users: int, n_items: int, n_ratings: int) -> str:
+    """The estimates of a composite model's parts, largest first, for `ResourceError`'s
+    sentence: "autorec 219.5 GiB, bpmf 11.0 GiB" (a part without an estimate: "?")."""
+    from movierec.resources import format_bytes
+
+    sizes = [(m.name, m.memory_estimate(n_users, n_items, n_ratings)) for m in models]
+    sizes.sort(key=lambda pair: -1 if pair[1] is None else pair[1], reverse=True)
+    return ", ".join(f"{name} {'?' if need is None else format_bytes(need)}" for name, need in sizes)

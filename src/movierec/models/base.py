@@ -289,7 +289,10 @@ class Recommender(ABC):
         return f"to fit {n_ratings:,} ratings of {n_users:,} users and {n_items:,} movies"
 
     def _too_big_advice(self) -> str:
-        """The end of `ResourceError`'s sentence: the alternative to use instead."""
+        """The end of `ResourceError`'s sentence: the alternative to use instead (of the
+        same kind: a rating model for a rating model)."""
+        if self.capabilities.predicts_ratings:
+            return "use a machine with more free memory or a rating model with smaller state such as mf or bias"
         return "use a machine with more free memory or a model with smaller state such as als or pop"
 
     def check_fits(self, n_users: int, n_items: int, n_ratings: int, available: int | None = None) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 from movierec.data.dataset import Dataset
 from movierec.data.split import carve_validation, concat
 from movierec.errors import ConfigError
+from movierec.models._memory import parts_text
 from movierec.models._rating_utils import clip_ratings
 from movierec.models.base import Capabilities, Recommender
 from movierec.models.registry import class_from_path, class_path, get_class
@@ -104,6 +105,14 @@ class Blend(Recommender):
         parts = [base.memory_estimate(n_users, n_items, n_ratings) for base in self._new_bases()]
         known = [p for p in parts if p is not None]
         return sum(known) if known else None
+
+    def _memory_what(self, n_users: int, n_items: int, n_ratings: int) -> str:
+        return (f"to fit {n_ratings:,} ratings of {n_users:,} users and {n_items:,} movies with its bases "
+                f"({parts_text(self._new_bases(), n_users, n_items, n_ratings)})")
+
+    def _too_big_advice(self) -> str:
+        return ('give it bases with smaller state, e.g. models=[["mf", {}], ["bias", {}]], '
+                "or use one rating model such as mf")
 
     def _features(self, preds: np.ndarray, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         """Design matrix (n, p) without intercept, from base predictions (n, K)."""

@@ -37,6 +37,7 @@ from movierec.data.dataset import Dataset
 from movierec.data.split import carve_validation, concat, leave_last_k_split
 from movierec.errors import CapabilityError, ConfigError, SplitError
 from movierec.features.ranker_features import CONTEXT_FEATURES, RankerFeatures
+from movierec.models._memory import parts_text
 from movierec.models.base import Capabilities, Recommender, _seen_ratings
 from movierec.models.registry import class_from_path, class_path, get_class
 from movierec.models.space import Float, Int
@@ -165,6 +166,14 @@ class Ranker(Recommender):
         batch = min(_BATCH, n_users) * n_items * (16 * len(gens) + 9)
         features = n_users * int(self.n_candidates) * len(gens) * n_features * 4
         return 2 * sum(p or 0 for p in parts) + batch + features
+
+    def _memory_what(self, n_users: int, n_items: int, n_ratings: int) -> str:
+        return (f"to fit {n_ratings:,} ratings of {n_users:,} users and {n_items:,} movies with its generators "
+                f"({parts_text(self._new_generators(), n_users, n_items, n_ratings)}; each held twice)")
+
+    def _too_big_advice(self) -> str:
+        return ('give it generators with smaller state, e.g. generators=[["ease", {"max_items": 10000}], '
+                '["als", {}], ["pop", {}]], or use one of them alone')
 
     def _check_params(self) -> None:
         if isinstance(self.n_candidates, bool) or not isinstance(self.n_candidates, (int, np.integer)) \

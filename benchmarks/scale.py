@@ -106,17 +106,18 @@ GIB = 2**30
 #: hyperparameters a size's table uses instead of the defaults (each row records them).
 #: At 25m the torch ranking models' default epoch budgets (30-40 epochs, early stopping on
 #: a held-out share, then a refit on everything: about twice that) would take hours on two
-#: cores, past the 45-minute limit: they run a fixed number of epochs on all the data
-#: (`patience` 0: no hold-out, no refit), as many as fit the limit at the epoch times
-#: measured at 1m (scaled by 25); the table's quality for them is that budget's, not the model's
-#: best. `als-spark` in `local[2]` is one JVM, the driver, holding the ratings and ALS's
-#: blocks: its default 1 GB heap is for small sets.
+#: cores, past the 45-minute limit: they run a fixed, small number of epochs on all the
+#: data (`patience` 0: no hold-out, no refit), chosen from the epoch times measured at 1m
+#: (two-tower 34 s, neumf 24 s, mf-rank 10 s) times 25 to need 13-30 minutes each; the
+#: table's quality for them is that budget's, not the model's best. Steps that update whole
+#: ID tables cost more at 25m than that (two-tower's 2 epochs ran past 45 minutes). `als-spark` in `local[2]` is one JVM,
+#: the driver, holding the ratings and ALS's blocks: its default 1 GB heap is for small sets.
 SIZE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "25m": {
         "als-spark": {"driver_memory": "6g"},
         "two-tower": {"epochs": 2, "patience": 0},
-        "neumf": {"epochs": 2, "patience": 0},
-        "mf-rank": {"epochs": 2, "patience": 0},
+        "neumf": {"epochs": 1, "patience": 0},
+        "mf-rank": {"epochs": 3, "patience": 0},
     },
 }
 

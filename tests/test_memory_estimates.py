@@ -270,7 +270,7 @@ def test_composite_refusals_name_the_heavy_part_and_a_lighter_setting_that_fits(
     with pytest.raises(ResourceError, match=r"such as mf or bias\.$"):
         create("autorec").check_fits(*ML25M, available=limit)
     with pytest.raises(ResourceError, match=r"such as als or pop\.$"):
-        create("item-knn").check_fits(*ML25M, available=GIB)
+        create("two-tower").check_fits(*ML25M, available=GIB)
 
 
 def test_the_cli_says_one_sentence_and_writes_nothing(tmp_path):

@@ -94,7 +94,7 @@ class TorchRecommender(Recommender):
     def _run_epochs(
         self,
         module: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: torch.optim.Optimizer | None,
         batches: Callable[[], Iterable[Batch]],
         loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
         validate: Callable[[torch.nn.Module], float] | None = None,
@@ -105,8 +105,9 @@ class TorchRecommender(Recommender):
     ) -> History:
         """Train `module` in place for at most `epochs` epochs and return its History.
 
-        The network, optimiser, batches (this process's shard), loss and validation value
-        are the model's; early stopping (`patience`, `mode` "min" or "max"), best-weights
+        The network, optimiser (None: `loss_fn` applies its own update and returns the
+        loss, as mf's closed-form Adam step does), batches (this process's shard), loss and
+        validation value are the model's; early stopping (`patience`, `mode` "min" or "max"), best-weights
         restore, progress and the distributed run's synchronisation are done here.
         """
         runtime = self.runtime_ or RuntimeOptions()

@@ -572,7 +572,7 @@ _SCALE_SIZES = ("1m", "5m", "25m")
 _GIB = 2**30
 
 
-def _scale_settings(r: dict) -> str:
+def scale_settings(r: dict) -> str:
     """A row's hyperparameters beyond the defaults and the epochs it ran, e.g.
     " (epochs=2, patience=0; 2 epochs of 610 s)"; "" when it has neither."""
     parts = [", ".join(f"{k}={v}" for k, v in r.get("params", {}).items())]
@@ -585,7 +585,7 @@ def _scale_settings(r: dict) -> str:
 
 
 def _scale_row(name: str, r: dict, floor: float, mark: str = "") -> list[str]:
-    name += _scale_settings(r) + mark
+    name += scale_settings(r) + mark
     if r.get("status") != "ok":
         return [name, f"{r.get('status')}: {r.get('message')}"] + ["—"] * 9
     s, q, rss, serve = r["seconds"], r["quality"], r["peak_rss"], r["serve"]

@@ -83,7 +83,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from render import command_line, default_out, machine_facts  # noqa: E402
+from render import scale_settings, command_line, default_out, machine_facts  # noqa: E402
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
@@ -585,18 +585,7 @@ def fmt_row(row: dict[str, Any], floor: float) -> str:
     return (f"{row['model']:<12} fit {s.get('fit', 0):8.1f}s  eval {s.get('eval', 0):7.1f}s  "
             f"peak {max(v for v in rss.values() if v) / GIB:5.2f} GiB  bundle {row['bundle_bytes'] / 1e6:8.1f} MB  "
             f"p50/p99 {row['serve']['p50_ms']:.1f}/{row['serve']['p99_ms']:.1f} ms  "
-            f"NDCG@10 {ndcg}  HR@10 {hr} ({q['evaluated_users']:,} users)  {rmse}{fmt_settings(row)}")
-
-
-def fmt_settings(row: dict[str, Any]) -> str:
-    """The row's hyperparameters beyond the defaults and its epochs, e.g. "  [epochs=2, patience=0; 2 epochs of 610 s]"."""
-    parts = [", ".join(f"{k}={v}" for k, v in row.get("params", {}).items())]
-    train = row.get("training")
-    if train:
-        mean = f" of {train['epoch_s']:.0f} s" if train.get("epoch_s") is not None else ""
-        parts.append(f"{train['epochs']} epoch{'s' if train['epochs'] != 1 else ''}{mean}")
-    text = "; ".join(p for p in parts if p)
-    return f"  [{text}]" if text else ""
+            f"NDCG@10 {ndcg}  HR@10 {hr} ({q['evaluated_users']:,} users)  {rmse}{scale_settings(row)}")
 
 
 def main(argv: list[str] | None = None) -> int:
